@@ -1,0 +1,245 @@
+import { allocateDirection, type AllocationPolicy } from './allocator';
+import { InputError } from './errors';
+import { normalizeMac } from './mac';
+import { bandwidthProblem, LIMITS, maxPriorityProblem, mbpsToBps, percentProblem, toNumber, type Settings } from './settings';
+import type { Client, Snapshot } from './types';
+
+/** What the allocator needs to know, in the units the editor shows. */
+export interface AllocatorOptions {
+  downMbps: number;
+  upMbps: number;
+  maxPriority: number;
+  minPercent: number;
+  headroomPercent: number;
+  /** Priority of a client nobody has set one for. */
+  defaultPriority: number;
+}
+
+export function optionsFrom(settings: Settings, node: { headroomPercent: number; defaultPriority: number }): AllocatorOptions {
+  return {
+    downMbps: settings.downMbps,
+    upMbps: settings.upMbps,
+    maxPriority: settings.maxPriority,
+    minPercent: settings.minPercent,
+    headroomPercent: node.headroomPercent,
+    defaultPriority: node.defaultPriority,
+  };
+}
+
+/** Summary added to the snapshot as `payload.allocation`. */
+export interface AllocationSummary {
+  maxPriority: number;
+  minPercent: number;
+  down: { totalBps: number; guaranteeBps: number; allocatedBps: number };
+  up: { totalBps: number; guaranteeBps: number; allocatedBps: number };
+}
+
+export type AllocatedSnapshot = Snapshot & { allocation: AllocationSummary };
+
+/** Names a `config` command accepts: ours, and those of the original EqualNet Pro API. */
+const CONFIG_ALIASES: Record<string, keyof AllocatorOptions> = {
+  downMbps: 'downMbps',
+  total_bandwidth: 'downMbps',
+  upMbps: 'upMbps',
+  upload_bandwidth: 'upMbps',
+  maxPriority: 'maxPriority',
+  max_priority: 'maxPriority',
+  minPercent: 'minPercent',
+  min_bandwidth_percent: 'minPercent',
+  headroomPercent: 'headroomPercent',
+  defaultPriority: 'defaultPriority',
+};
+
+export function priorityProblem(value: unknown, maxPriority: number): string | null {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > maxPriority) {
+    return `must be a whole number from 1 (highest) to ${maxPriority} (lowest), got ${JSON.stringify(value)}`;
+  }
+  return null;
+}
+
+function rateProblem(value: unknown): string | null {
+  if (value === undefined || value === null) return null;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    return `must be a number of bits/s ≥ 0, got ${JSON.stringify(value)}`;
+  }
+  return null;
+}
+
+/**
+ * The priority-allocator's state and behaviour, without Node-RED: remembered priorities per MAC,
+ * the options in force, and the last snapshot (so a command can be applied at once).
+ * Every method validates completely before it changes anything, so a rejected message leaves
+ * the state exactly as it was.
+ */
+export class AllocatorController {
+  private options: AllocatorOptions;
+  private readonly priorities: Map<string, number>;
+  private last: Snapshot | null = null;
+
+  constructor(options: AllocatorOptions, priorities: Iterable<[string, number]> = []) {
+    this.options = { ...options };
+    this.priorities = new Map(priorities);
+  }
+
+  get current(): Readonly<AllocatorOptions> {
+    return this.options;
+  }
+
+  /** Priorities set by command, for persistence. */
+  get rememberedPriorities(): [string, number][] {
+    return [...this.priorities.entries()];
+  }
+
+  get lastSnapshot(): Snapshot | null {
+    return this.last;
+  }
+
+  /** Allocates a snapshot from arp-discover / iface-counter. */
+  allocate(payload: unknown): AllocatedSnapshot {
+    const snapshot = this.validateSnapshot(payload);
+    const result = this.compute(snapshot);
+    this.last = snapshot;
+    return result;
+  }
+
+  /** `priority` command: { mac | ip, priority }. Returns the re-allocated last snapshot, if any. */
+  setPriority(payload: unknown): { mac: string; priority: number; snapshot: AllocatedSnapshot | null } {
+    if (!payload || typeof payload !== 'object') {
+      throw new InputError('payload', 'a priority command needs { mac or ip, priority }');
+    }
+    const p = payload as Record<string, unknown>;
+    const mac = this.resolveClient(p);
+    const problem = priorityProblem(p.priority, this.options.maxPriority);
+    if (problem) throw new InputError('payload.priority', problem);
+    this.priorities.set(mac, p.priority as number);
+    return { mac, priority: p.priority as number, snapshot: this.last ? this.compute(this.last) : null };
+  }
+
+  /** `config` command: any of the options, by our names or the original API's. */
+  configure(payload: unknown): { options: AllocatorOptions; snapshot: AllocatedSnapshot | null } {
+    if (!payload || typeof payload !== 'object' || Array.isArray(payload)) {
+      throw new InputError('payload', 'a config command needs an object such as { "downMbps": 200, "maxPriority": 10 }');
+    }
+    const next: AllocatorOptions = { ...this.options };
+    for (const [key, value] of Object.entries(payload)) {
+      const field = CONFIG_ALIASES[key];
+      if (!field) {
+        throw new InputError(`payload.${key}`, `unknown setting (known: ${Object.keys(CONFIG_ALIASES).join(', ')})`);
+      }
+      next[field] = toNumber(value);
+      const problem = this.optionProblem(field, value, next);
+      if (problem) throw new InputError(`payload.${key}`, problem);
+    }
+    if (next.defaultPriority > next.maxPriority) {
+      throw new InputError(
+        'payload.defaultPriority',
+        `default priority ${next.defaultPriority} is above maxPriority ${next.maxPriority}; send a defaultPriority from 1 to ${next.maxPriority} as well`,
+      );
+    }
+    this.options = next;
+    return { options: { ...next }, snapshot: this.last ? this.compute(this.last) : null };
+  }
+
+  private optionProblem(field: keyof AllocatorOptions, value: unknown, next: AllocatorOptions): string | null {
+    switch (field) {
+      case 'downMbps':
+      case 'upMbps':
+        return bandwidthProblem(value);
+      case 'maxPriority':
+        return maxPriorityProblem(value);
+      case 'minPercent':
+      case 'headroomPercent':
+        return percentProblem(value);
+      case 'defaultPriority':
+        // checked against the new maxPriority once every key is read
+        return priorityProblem(next.defaultPriority, LIMITS.maxMaxPriority);
+    }
+  }
+
+  private resolveClient(p: Record<string, unknown>): string {
+    if (p.mac !== undefined) {
+      const mac = normalizeMac(p.mac);
+      if (!mac) throw new InputError('payload.mac', `${JSON.stringify(p.mac)} is not a MAC address`);
+      const known = this.priorities.has(mac) || this.last?.clients.some((c) => c.mac === mac);
+      if (!known) throw new InputError('payload.mac', `unknown client ${mac}: not in the last snapshot`);
+      return mac;
+    }
+    if (p.ip !== undefined) {
+      const ip = String(p.ip);
+      const client = this.last?.clients.find((c) => c.ip === ip || (c.ip6 ?? []).includes(ip));
+      if (!client) throw new InputError('payload.ip', `unknown client ${JSON.stringify(p.ip)}: no client with this address in the last snapshot`);
+      return client.mac;
+    }
+    throw new InputError('payload', 'a priority command needs a "mac" or an "ip"');
+  }
+
+  private validateSnapshot(payload: unknown): Snapshot {
+    if (!payload || typeof payload !== 'object' || !Array.isArray((payload as Snapshot).clients)) {
+      throw new InputError('payload', 'must be a snapshot object with a "clients" array');
+    }
+    const input = payload as Snapshot;
+    const seen = new Set<string>();
+    const clients: Client[] = input.clients.map((client, i) => {
+      const path = `payload.clients[${i}]`;
+      if (!client || typeof client !== 'object') throw new InputError(path, 'must be an object with a "mac"');
+      const mac = normalizeMac(client.mac);
+      if (!mac) throw new InputError(`${path}.mac`, `${JSON.stringify(client.mac)} is not a MAC address`);
+      if (seen.has(mac)) throw new InputError(`${path}.mac`, `${mac} appears twice`);
+      seen.add(mac);
+      for (const field of ['rxBps', 'txBps'] as const) {
+        const problem = rateProblem(client[field]);
+        if (problem) throw new InputError(`${path}.${field}`, problem);
+      }
+      if (client.priority !== undefined && client.priority !== null) {
+        const problem = priorityProblem(client.priority, this.options.maxPriority);
+        if (problem) throw new InputError(`${path}.priority`, problem);
+      }
+      return { ...client, mac };
+    });
+    return { ...input, ts: typeof input.ts === 'number' ? input.ts : Date.now(), clients };
+  }
+
+  /** Remembered priority (set by command) wins over the snapshot's, which wins over the default. */
+  private effectivePriority(client: Client): number {
+    const p = this.priorities.get(client.mac) ?? client.priority ?? this.options.defaultPriority;
+    return Math.min(p, this.options.maxPriority);
+  }
+
+  private compute(snapshot: Snapshot): AllocatedSnapshot {
+    const o = this.options;
+    const priorities = snapshot.clients.map((c) => this.effectivePriority(c));
+    const policy = (totalMbps: number): AllocationPolicy => ({
+      totalBps: mbpsToBps(totalMbps),
+      maxPriority: o.maxPriority,
+      minPercent: o.minPercent,
+      headroomPercent: o.headroomPercent,
+    });
+    const down = allocateDirection(
+      snapshot.clients.map((c, i) => ({ priority: priorities[i], demandBps: c.rxBps ?? 0 })),
+      policy(o.downMbps),
+    );
+    const up = allocateDirection(
+      snapshot.clients.map((c, i) => ({ priority: priorities[i], demandBps: c.txBps ?? 0 })),
+      policy(o.upMbps),
+    );
+    const clients = snapshot.clients.map((c, i) => ({
+      ...c,
+      priority: priorities[i],
+      alloc: {
+        down: { rateBps: down.rateBps[i], ceilBps: down.ceilBps, prio: down.prio[i] },
+        up: { rateBps: up.rateBps[i], ceilBps: up.ceilBps, prio: up.prio[i] },
+      },
+    }));
+    const sum = (rates: Float64Array) => rates.reduce((a, b) => a + b, 0);
+    return {
+      ...snapshot,
+      clients,
+      allocation: {
+        maxPriority: o.maxPriority,
+        minPercent: o.minPercent,
+        down: { totalBps: down.ceilBps, guaranteeBps: down.guaranteeBps, allocatedBps: sum(down.rateBps) },
+        up: { totalBps: up.ceilBps, guaranteeBps: up.guaranteeBps, allocatedBps: sum(up.rateBps) },
+      },
+    };
+  }
+}

@@ -1,0 +1,14 @@
+/**
+ * An error caused by what a user or an upstream node sent, as opposed to a fault of ours.
+ * `path` names the offending field (e.g. `payload.clients[3].priority`) so the message in the
+ * debug sidebar points at it.
+ */
+export class InputError extends Error {
+  readonly path: string;
+
+  constructor(path: string, message: string) {
+    super(`${path}: ${message}`);
+    this.name = 'InputError';
+    this.path = path;
+  }
+}

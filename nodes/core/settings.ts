@@ -1,0 +1,107 @@
+import { ifaceNameProblem } from './iface';
+
+export type ShapingMode = 'dry-run' | 'enforce';
+
+/** Shared settings held by the equalnet-config node, validated. */
+export interface Settings {
+  /** LAN interface of the router; empty when not chosen yet. */
+  iface: string;
+  downMbps: number;
+  upMbps: number;
+  maxPriority: number;
+  minPercent: number;
+  mode: ShapingMode;
+  dbFile: string;
+}
+
+export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
+  iface: '',
+  downMbps: 100,
+  upMbps: 20,
+  maxPriority: 5,
+  minPercent: 10,
+  mode: 'dry-run',
+  dbFile: 'equalnet.db',
+});
+
+export const LIMITS = Object.freeze({
+  /** 100 Gbit/s: beyond any LAN this runs on, and a typo guard. */
+  maxMbps: 100_000,
+  minMaxPriority: 2,
+  maxMaxPriority: 20,
+});
+
+export type Problems = Record<string, string>;
+
+/** Parses a number the way the editor stores it (often a string); '' and junk are NaN. */
+export function toNumber(value: unknown): number {
+  if (typeof value === 'number') return value;
+  if (typeof value === 'string' && value.trim() !== '') return Number(value);
+  return Number.NaN;
+}
+
+export function bandwidthProblem(value: unknown): string | null {
+  const n = toNumber(value);
+  if (!Number.isFinite(n)) return `must be a number of Mbit/s, got ${JSON.stringify(value)}`;
+  if (n <= 0) return `must be greater than 0 Mbit/s, got ${n}`;
+  if (n > LIMITS.maxMbps) return `must be at most ${LIMITS.maxMbps} Mbit/s, got ${n}`;
+  return null;
+}
+
+export function maxPriorityProblem(value: unknown): string | null {
+  const n = toNumber(value);
+  if (!Number.isInteger(n) || n < LIMITS.minMaxPriority || n > LIMITS.maxMaxPriority) {
+    return `must be a whole number from ${LIMITS.minMaxPriority} to ${LIMITS.maxMaxPriority}, got ${JSON.stringify(value)}`;
+  }
+  return null;
+}
+
+export function percentProblem(value: unknown): string | null {
+  const n = toNumber(value);
+  if (!Number.isFinite(n) || n < 0 || n > 100) return `must be a percentage from 0 to 100, got ${JSON.stringify(value)}`;
+  return null;
+}
+
+/**
+ * Validates raw settings (from the editor or a `config` command). Returns the typed settings,
+ * or every problem found, keyed by field, so the user can fix them all at once.
+ */
+export function validateSettings(raw: Record<string, unknown>): { settings: Settings } | { problems: Problems } {
+  const problems: Problems = {};
+  const check = (field: string, problem: string | null) => {
+    if (problem) problems[field] = problem;
+  };
+  const iface = raw.iface === undefined || raw.iface === null ? '' : raw.iface;
+  if (iface !== '') check('iface', ifaceNameProblem(iface));
+  else if (typeof iface !== 'string') check('iface', 'must be a string');
+  check('downMbps', bandwidthProblem(raw.downMbps));
+  check('upMbps', bandwidthProblem(raw.upMbps));
+  check('maxPriority', maxPriorityProblem(raw.maxPriority));
+  check('minPercent', percentProblem(raw.minPercent));
+  if (raw.mode !== 'dry-run' && raw.mode !== 'enforce') {
+    check('mode', `must be "dry-run" or "enforce", got ${JSON.stringify(raw.mode)}`);
+  }
+  if (typeof raw.dbFile !== 'string' || raw.dbFile.trim() === '') check('dbFile', 'must be a file path');
+  else if (raw.dbFile.includes('\0')) check('dbFile', 'must not contain NUL characters');
+
+  if (Object.keys(problems).length > 0) return { problems };
+  return {
+    settings: {
+      iface: iface as string,
+      downMbps: toNumber(raw.downMbps),
+      upMbps: toNumber(raw.upMbps),
+      maxPriority: toNumber(raw.maxPriority),
+      minPercent: toNumber(raw.minPercent),
+      mode: raw.mode as ShapingMode,
+      dbFile: (raw.dbFile as string).trim(),
+    },
+  };
+}
+
+export function describeProblems(problems: Problems): string {
+  return Object.entries(problems)
+    .map(([field, problem]) => `${field} ${problem}`)
+    .join('; ');
+}
+
+export const mbpsToBps = (mbps: number): number => Math.round(mbps * 1_000_000);

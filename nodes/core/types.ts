@@ -1,0 +1,46 @@
+/**
+ * The message that flows through the EqualNet pipeline. Each node enriches the same snapshot,
+ * so no node ever has to look back up the flow.
+ *
+ * Directions are seen from the client: rxBps is what the client downloads (egress of the LAN
+ * interface on the router), txBps what it uploads (ingress of the LAN interface).
+ */
+export interface Snapshot {
+  ts: number;
+  iface?: string;
+  totals?: { rxBps: number; txBps: number };
+  clients: Client[];
+  [extra: string]: unknown;
+}
+
+export interface Client {
+  mac: string;
+  ip?: string;
+  ip6?: string[];
+  hostname?: string;
+  vendor?: string;
+  deviceType?: string;
+  icon?: string;
+  name?: string;
+  randomizedMac?: boolean;
+  priority?: number;
+  rxBps?: number;
+  txBps?: number;
+  alloc?: ClientAlloc;
+  [extra: string]: unknown;
+}
+
+/** What the shaper enforces for one client in one direction. */
+export interface DirectionAlloc {
+  /** Guaranteed rate (HTB `rate`), bits per second. */
+  rateBps: number;
+  /** Upper bound the client may borrow up to when others are idle (HTB `ceil`), bits per second. */
+  ceilBps: number;
+  /** HTB class priority, 0 (served first) .. 7. */
+  prio: number;
+}
+
+export interface ClientAlloc {
+  down: DirectionAlloc;
+  up: DirectionAlloc;
+}

@@ -1,0 +1,25 @@
+import { networkInterfaces } from 'node:os';
+import type { NodeAPI } from 'node-red';
+import { describeProblems, validateSettings } from './core/settings';
+import type { EqualnetConfigDef, EqualnetConfigNode } from './lib/config-node';
+
+export = function (RED: NodeAPI) {
+  function EqualnetConfig(this: EqualnetConfigNode, def: EqualnetConfigDef) {
+    RED.nodes.createNode(this, def);
+    const result = validateSettings(def as unknown as Record<string, unknown>);
+    if ('problems' in result) {
+      this.settings = null;
+      this.problem = describeProblems(result.problems);
+      this.error(`invalid settings: ${this.problem}`);
+    } else {
+      this.settings = result.settings;
+      this.problem = null;
+    }
+  }
+  RED.nodes.registerType('equalnet-config', EqualnetConfig);
+
+  // Names only, for the editor's interface picker; nothing is probed.
+  RED.httpAdmin.get('/equalnet/interfaces', RED.auth.needsPermission('equalnet-config.read'), (_req, res) => {
+    res.json(Object.keys(networkInterfaces()).sort());
+  });
+};
