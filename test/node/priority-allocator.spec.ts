@@ -1,0 +1,223 @@
+import assert from 'node:assert/strict';
+import {
+  catchNodeModule,
+  configNodeModule,
+  getNode,
+  load,
+  nextMessage,
+  noMessage,
+  record,
+  startServer,
+  statusNodeModule,
+  stopServer,
+  type FlowNode,
+} from '../helpers/node-red';
+
+const allocatorModule = require('../../nodes/priority-allocator');
+
+const MBIT = 1_000_000;
+
+function flow(config: Record<string, unknown> = {}): FlowNode[] {
+  return [
+    { id: 't1', type: 'tab', label: 'test' },
+    {
+      id: 'cfg',
+      type: 'equalnet-config',
+      iface: 'br-lan',
+      downMbps: '100',
+      upMbps: '20',
+      maxPriority: '5',
+      minPercent: '10',
+      mode: 'dry-run',
+      dbFile: 'equalnet.db',
+      ...config,
+    },
+    { id: 'alloc', type: 'priority-allocator', z: 't1', config: 'cfg', defaultPriority: '3', headroomPercent: '20', wires: [['out']] },
+    { id: 'out', type: 'helper', z: 't1' },
+    { id: 'catcher', type: 'catch', z: 't1', scope: null, uncaught: false, wires: [['caught']] },
+    { id: 'caught', type: 'helper', z: 't1' },
+    { id: 'watcher', type: 'status', z: 't1', scope: ['alloc'], wires: [['statuses']] },
+    { id: 'statuses', type: 'helper', z: 't1' },
+  ];
+}
+
+async function start(f: FlowNode[]): Promise<void> {
+  await load([configNodeModule, allocatorModule, catchNodeModule, statusNodeModule], f);
+  record('out', 'caught', 'statuses');
+}
+
+const snapshot = () => ({
+  ts: 1_700_000_000_000,
+  iface: 'br-lan',
+  clients: [
+    { mac: 'A4:5E:60:00:00:01', ip: '192.168.1.10', priority: 1, rxBps: 60 * MBIT, txBps: 1 * MBIT },
+    { mac: 'a4:5e:60:00:00:02', ip: '192.168.1.11', ip6: ['fd00::11'], priority: 2, rxBps: 50 * MBIT, txBps: 1 * MBIT },
+    { mac: 'b8:27:eb:00:00:03', ip: '192.168.1.12', priority: 3, rxBps: 0, txBps: 0 },
+    { mac: 'b8:27:eb:00:00:04', ip: '192.168.1.13', priority: 5, rxBps: 80 * MBIT, txBps: 10 * MBIT },
+  ],
+});
+
+type Out = { topic: string; payload: { clients: Array<{ mac: string; priority: number; alloc: any }>; allocation: any } };
+
+async function allocate(payload: unknown, topic?: string): Promise<Out> {
+  const out = nextMessage<Out>('out');
+  getNode('alloc').receive({ payload, topic } as never);
+  return out;
+}
+
+async function rejected(payload: unknown, topic?: string): Promise<string> {
+  getNode('alloc').receive({ payload, topic } as never);
+  const msg = await nextMessage<{ error: { message: string } }>('caught');
+  await noMessage('out', 300);
+  return msg.error.message;
+}
+
+const rates = (out: Out, dir: 'down' | 'up') => Object.fromEntries(out.payload.clients.map((c) => [c.mac, c.alloc[dir].rateBps]));
+
+describe('priority-allocator node (in a real Node-RED runtime)', () => {
+  beforeEach(startServer);
+  afterEach(stopServer);
+
+  describe('allocates a snapshot', () => {
+    beforeEach(() => start(flow()));
+
+    it('adds alloc per client for download and upload, and hands out the whole link', async () => {
+      const out = await allocate(snapshot());
+      assert.equal(out.topic, 'snapshot');
+      const down = rates(out, 'down');
+      // worked example of the README: priorities 1, 2, 3 (idle), 5 on 100 Mbit/s
+      assert.deepEqual(down, {
+        'a4:5e:60:00:00:01': 40_000_000,
+        'a4:5e:60:00:00:02': 34_000_000,
+        'b8:27:eb:00:00:03': 10_000_000,
+        'b8:27:eb:00:00:04': 16_000_000,
+      });
+      for (const c of out.payload.clients) {
+        assert.equal(c.alloc.down.ceilBps, 100 * MBIT);
+        assert.equal(c.alloc.up.ceilBps, 20 * MBIT);
+      }
+      assert.deepEqual(out.payload.clients.map((c) => c.alloc.down.prio), [0, 2, 4, 7]);
+      assert.equal(out.payload.allocation.down.allocatedBps, 100 * MBIT);
+      // rates are whole bits/s rounded down: less than 1 bit/s per client may stay unassigned
+      assert.ok(20 * MBIT - out.payload.allocation.up.allocatedBps < out.payload.clients.length);
+      assert.equal(out.payload.allocation.down.guaranteeBps, 10 * MBIT);
+    });
+
+    it('gives a client without a priority the default priority', async () => {
+      const s = snapshot();
+      delete (s.clients[2] as { priority?: number }).priority;
+      const out = await allocate(s);
+      assert.equal(out.payload.clients[2].priority, 3);
+    });
+
+    it('shows the client count and the link in the status', async () => {
+      await allocate(snapshot());
+      const { status: s } = await nextMessage<{ status: { fill: string; text: string } }>('statuses');
+      assert.equal(s.fill, 'green');
+      assert.match(s.text, /^4 clients · ↓100 ↑20.0 Mbit\/s$/);
+    });
+  });
+
+  describe('priority command', () => {
+    beforeEach(() => start(flow()));
+
+    it('by IP: re-allocates at once and remembers the priority per MAC', async () => {
+      const before = await allocate(snapshot());
+      const after = await allocate({ ip: '192.168.1.13', priority: 1 }, 'priority');
+      assert.equal(after.topic, 'snapshot');
+      const lowest = after.payload.clients.find((c) => c.mac === 'b8:27:eb:00:00:04')!;
+      assert.equal(lowest.priority, 1);
+      assert.ok(rates(after, 'down')['b8:27:eb:00:00:04'] > rates(before, 'down')['b8:27:eb:00:00:04']);
+      // the next snapshot still carries priority 5 for it: the command wins
+      const next = await allocate(snapshot());
+      assert.equal(next.payload.clients.find((c) => c.mac === 'b8:27:eb:00:00:04')!.priority, 1);
+    });
+
+    it('by MAC, in any case or separator, or by an IPv6 address', async () => {
+      await allocate(snapshot());
+      const byMac = await allocate({ mac: 'B8-27-EB-00-00-03', priority: 4 }, 'priority');
+      assert.equal(byMac.payload.clients[2].priority, 4);
+      const byIp6 = await allocate({ ip: 'fd00::11', priority: 5 }, 'priority');
+      assert.equal(byIp6.payload.clients[1].priority, 5);
+    });
+  });
+
+  describe('config command', () => {
+    beforeEach(() => start(flow()));
+
+    it('changes the link and re-allocates, also under the original API names', async () => {
+      await allocate(snapshot());
+      const out = await allocate({ total_bandwidth: 200, max_priority: 10, min_bandwidth_percent: 5 }, 'config');
+      assert.equal(out.payload.allocation.down.totalBps, 200 * MBIT);
+      assert.equal(out.payload.allocation.down.allocatedBps, 200 * MBIT);
+      assert.equal(out.payload.allocation.maxPriority, 10);
+      assert.equal(out.payload.allocation.down.guaranteeBps, 10 * MBIT);
+    });
+  });
+
+  describe('bad input raises a catchable error, changes nothing, and the next message works', () => {
+    beforeEach(() => start(flow()));
+
+    const badPriorities: unknown[] = [0, -1, 2.5, 'x', 6, null];
+    const cases: Array<[string, unknown, string | undefined, RegExp]> = [
+      ...badPriorities
+        .filter((p) => p !== null)
+        .map((p): [string, unknown, string | undefined, RegExp] => [
+          `snapshot client priority ${JSON.stringify(p)}`,
+          { clients: [{ mac: 'a4:5e:60:00:00:01', priority: p }] },
+          undefined,
+          /payload\.clients\[0\]\.priority: must be a whole number from 1 \(highest\) to 5 \(lowest\)/,
+        ]),
+      ...badPriorities.map((p): [string, unknown, string | undefined, RegExp] => [
+        `priority command with priority ${JSON.stringify(p)}`,
+        { ip: '192.168.1.10', priority: p },
+        'priority',
+        /payload\.priority: must be a whole number from 1 \(highest\) to 5/,
+      ]),
+      ['priority command for an unknown IP', { ip: '10.9.9.9', priority: 1 }, 'priority', /payload\.ip: unknown client "10\.9\.9\.9"/],
+      ['priority command for an unknown MAC', { mac: '02:00:00:00:00:99', priority: 1 }, 'priority', /payload\.mac: unknown client 02:00:00:00:00:99/],
+      ['priority command with a malformed MAC', { mac: 'zz:00', priority: 1 }, 'priority', /payload\.mac: "zz:00" is not a MAC address/],
+      ['priority command without mac or ip', { priority: 1 }, 'priority', /needs a "mac" or an "ip"/],
+      ['config total 0', { downMbps: 0 }, 'config', /payload\.downMbps: must be greater than 0 Mbit\/s/],
+      ['config total -5', { total_bandwidth: -5 }, 'config', /payload\.total_bandwidth: must be greater than 0/],
+      ['config total not a number', { downMbps: 'fast' }, 'config', /payload\.downMbps: must be a number of Mbit\/s, got "fast"/],
+      ['config max priority above 20', { maxPriority: 50 }, 'config', /payload\.maxPriority: must be a whole number from 2 to 20/],
+      ['config with a misspelt key', { downMbit: 10 }, 'config', /payload\.downMbit: unknown setting/],
+      ['a msg without payload', undefined, undefined, /payload: must be a snapshot object with a "clients" array/],
+      ['a payload without clients', { ts: 1 }, undefined, /payload: must be a snapshot object with a "clients" array/],
+      ['a client without a MAC', { clients: [{ ip: '192.168.1.5' }] }, undefined, /payload\.clients\[0\]\.mac: undefined is not a MAC address/],
+      ['the same MAC twice', { clients: [{ mac: 'a4:5e:60:00:00:01' }, { mac: 'A4-5E-60-00-00-01' }] }, undefined, /payload\.clients\[1\]\.mac: a4:5e:60:00:00:01 appears twice/],
+      ['a negative rate', { clients: [{ mac: 'a4:5e:60:00:00:01', rxBps: -1 }] }, undefined, /payload\.clients\[0\]\.rxBps: must be a number of bits\/s ≥ 0/],
+    ];
+
+    for (const [name, payload, topic, expected] of cases) {
+      it(name, async () => {
+        const baseline = await allocate(snapshot());
+        const message = await rejected(payload, topic);
+        assert.match(message, expected);
+        const after = await allocate(snapshot());
+        assert.deepEqual(after.payload, baseline.payload, 'state changed by a rejected message');
+        const statuses = [];
+        for (let i = 0; i < 3; i++) statuses.push((await nextMessage<{ status: { fill: string } }>('statuses')).status.fill);
+        // allocated, rejected, allocated again
+        assert.deepEqual(statuses, ['green', 'red', 'green']);
+      });
+    }
+  });
+
+  describe('invalid shared settings', () => {
+    it('shows a red status naming the field, and raises an error for every message', async () => {
+      const f = flow({ downMbps: '-5' });
+      await start(f);
+      const message = await rejected(snapshot());
+      assert.match(message, /EqualNet config ".*" is invalid: downMbps must be greater than 0 Mbit\/s, got -5/);
+    });
+
+    it('without a config node selected, says so', async () => {
+      const f = flow();
+      (f.find((n) => n.id === 'alloc') as FlowNode).config = '';
+      await start(f);
+      assert.match(await rejected(snapshot()), /no EqualNet config selected/);
+    });
+  });
+});
