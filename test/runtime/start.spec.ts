@@ -1,0 +1,76 @@
+// `npm start` as the README gives it: Node-RED 4.1 with the package, node-red-dashboard and the
+// default flow, in a user directory of its own. Dry-run: the host's network is left as it was.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PROJECT_ROOT } from '../../scripts/node-red-home';
+import { adminGet, freePort, startNodeRed, watchComms, worrying, type CommsEvent } from '../helpers/runtime';
+
+const defaultFlow: Array<{ id: string; type: string }> = JSON.parse(readFileSync(join(PROJECT_ROOT, 'flows', 'default.json'), 'utf8'));
+
+/** What a user could notice on the host's own network: addresses, routes, qdiscs. */
+function hostNetwork(): string {
+  const run = (cmd: string, args: string[]) => {
+    try {
+      return execFileSync(cmd, args, { encoding: 'utf8' });
+    } catch (err) {
+      return `${cmd} unavailable: ${(err as Error).message}`;
+    }
+  };
+  return [run('ip', ['-br', 'addr']), run('ip', ['route']), run('tc', ['qdisc', 'show'])].join('\n');
+}
+
+describe('`npm start` (scripts/start.js)', function () {
+  this.timeout(120_000);
+  let userDir: string;
+  let port: number;
+  const start = () => startNodeRed([join(PROJECT_ROOT, 'scripts', 'start.js')], port, { PORT: String(port), EQUALNET_USER_DIR: userDir });
+
+  before(async () => {
+    userDir = mkdtempSync(join(tmpdir(), 'equalnet-start-'));
+    port = await freePort();
+  });
+  after(() => rmSync(userDir, { recursive: true, force: true }));
+
+  it('serves the editor with the default flow deployed, no missing types, allocation in the debug sidebar, host untouched', async () => {
+    const networkBefore = hostNetwork();
+    const nodeRed = await start();
+    try {
+      assert.match(nodeRed.log(), new RegExp(`editor +http://127\\.0\\.0\\.1:${port}/`));
+      assert.match(nodeRed.log(), /deployed the default flow/);
+      const editor = await fetch(`http://127.0.0.1:${port}/`);
+      assert.equal(editor.status, 200);
+      const { body: flows } = await adminGet<Array<{ id: string }>>(port, '/flows');
+      assert.deepEqual(flows.map((n) => n.id).sort(), defaultFlow.map((n) => n.id).sort());
+
+      const events = await watchComms(port, (e) => e.topic === 'debug' && e.data.id === 'equalnet.debug');
+      const debug = events.find((e) => e.topic === 'debug')!;
+      const payload = JSON.parse(debug.data.msg);
+      assert.equal(payload.clients.length, 4);
+      for (const client of payload.clients) assert.ok(client.alloc.down.rateBps > 0 && client.alloc.up.rateBps > 0);
+      assert.equal(payload.allocation.down.allocatedBps, 100_000_000);
+
+      const status = (await watchComms(port, (e: CommsEvent) => e.topic === 'status/equalnet.allocator')).pop()!;
+      assert.equal(status.data.fill, 'green');
+      assert.match(status.data.text, /^4 clients/);
+      assert.deepEqual(worrying(nodeRed.log()), []);
+    } finally {
+      await nodeRed.stop();
+    }
+    assert.equal(hostNetwork(), networkBefore);
+  });
+
+  it('starts again on the same directory without failing or duplicating anything', async () => {
+    const nodeRed = await start();
+    try {
+      assert.match(nodeRed.log(), /kept the existing flows\.json/);
+      const { body: flows } = await adminGet<Array<{ id: string }>>(port, '/flows');
+      assert.equal(flows.length, defaultFlow.length);
+      assert.deepEqual(worrying(nodeRed.log()), []);
+    } finally {
+      await nodeRed.stop();
+    }
+  });
+});
