@@ -74,7 +74,8 @@ function rateProblem(value: unknown): string | null {
 export class AllocatorController {
   private options: AllocatorOptions;
   private readonly priorities: Map<string, number>;
-  private last: Snapshot | null = null;
+  /** The last valid snapshot as received, with its clients' canonical MACs. */
+  private last: { snapshot: Snapshot; macs: string[] } | null = null;
 
   constructor(options: AllocatorOptions, priorities: Iterable<[string, number]> = []) {
     this.options = { ...options };
@@ -90,15 +91,11 @@ export class AllocatorController {
     return [...this.priorities.entries()];
   }
 
-  get lastSnapshot(): Snapshot | null {
-    return this.last;
-  }
-
   /** Allocates a snapshot from arp-discover / iface-counter. */
   allocate(payload: unknown): AllocatedSnapshot {
-    const snapshot = this.validateSnapshot(payload);
-    const result = this.compute(snapshot);
-    this.last = snapshot;
+    const validated = this.validateSnapshot(payload);
+    const result = this.compute(validated);
+    this.last = validated;
     return result;
   }
 
@@ -112,7 +109,7 @@ export class AllocatorController {
     const problem = priorityProblem(p.priority, this.options.maxPriority);
     if (problem) throw new InputError('payload.priority', problem);
     this.priorities.set(mac, p.priority as number);
-    return { mac, priority: p.priority as number, snapshot: this.last ? this.compute(this.last) : null };
+    return { mac, priority: p.priority as number, snapshot: this.last && this.compute(this.last) };
   }
 
   /** `config` command: any of the options, by our names or the original API's. */
@@ -137,7 +134,7 @@ export class AllocatorController {
       );
     }
     this.options = next;
-    return { options: { ...next }, snapshot: this.last ? this.compute(this.last) : null };
+    return { options: { ...next }, snapshot: this.last && this.compute(this.last) };
   }
 
   private optionProblem(field: keyof AllocatorOptions, value: unknown, next: AllocatorOptions): string | null {
@@ -160,26 +157,27 @@ export class AllocatorController {
     if (p.mac !== undefined) {
       const mac = normalizeMac(p.mac);
       if (!mac) throw new InputError('payload.mac', `${JSON.stringify(p.mac)} is not a MAC address`);
-      const known = this.priorities.has(mac) || this.last?.clients.some((c) => c.mac === mac);
+      const known = this.priorities.has(mac) || this.last?.macs.includes(mac);
       if (!known) throw new InputError('payload.mac', `unknown client ${mac}: not in the last snapshot`);
       return mac;
     }
     if (p.ip !== undefined) {
       const ip = String(p.ip);
-      const client = this.last?.clients.find((c) => c.ip === ip || (c.ip6 ?? []).includes(ip));
-      if (!client) throw new InputError('payload.ip', `unknown client ${JSON.stringify(p.ip)}: no client with this address in the last snapshot`);
-      return client.mac;
+      const index = this.last ? this.last.snapshot.clients.findIndex((c) => c.ip === ip || (c.ip6 ?? []).includes(ip)) : -1;
+      if (index < 0) throw new InputError('payload.ip', `unknown client ${JSON.stringify(p.ip)}: no client with this address in the last snapshot`);
+      return this.last!.macs[index];
     }
     throw new InputError('payload', 'a priority command needs a "mac" or an "ip"');
   }
 
-  private validateSnapshot(payload: unknown): Snapshot {
+  /** Checks everything the allocation relies on, without copying: the output is built once, in compute. */
+  private validateSnapshot(payload: unknown): { snapshot: Snapshot; macs: string[] } {
     if (!payload || typeof payload !== 'object' || !Array.isArray((payload as Snapshot).clients)) {
       throw new InputError('payload', 'must be a snapshot object with a "clients" array');
     }
-    const input = payload as Snapshot;
+    const snapshot = payload as Snapshot;
     const seen = new Set<string>();
-    const clients: Client[] = input.clients.map((client, i) => {
+    const macs = snapshot.clients.map((client, i) => {
       const path = `payload.clients[${i}]`;
       if (!client || typeof client !== 'object') throw new InputError(path, 'must be an object with a "mac"');
       const mac = normalizeMac(client.mac);
@@ -194,20 +192,20 @@ export class AllocatorController {
         const problem = priorityProblem(client.priority, this.options.maxPriority);
         if (problem) throw new InputError(`${path}.priority`, problem);
       }
-      return { ...client, mac };
+      return mac;
     });
-    return { ...input, ts: typeof input.ts === 'number' ? input.ts : Date.now(), clients };
+    return { snapshot, macs };
   }
 
   /** Remembered priority (set by command) wins over the snapshot's, which wins over the default. */
-  private effectivePriority(client: Client): number {
-    const p = this.priorities.get(client.mac) ?? client.priority ?? this.options.defaultPriority;
+  private effectivePriority(client: Client, mac: string): number {
+    const p = this.priorities.get(mac) ?? client.priority ?? this.options.defaultPriority;
     return Math.min(p, this.options.maxPriority);
   }
 
-  private compute(snapshot: Snapshot): AllocatedSnapshot {
+  private compute({ snapshot, macs }: { snapshot: Snapshot; macs: string[] }): AllocatedSnapshot {
     const o = this.options;
-    const priorities = snapshot.clients.map((c) => this.effectivePriority(c));
+    const priorities = snapshot.clients.map((c, i) => this.effectivePriority(c, macs[i]));
     const policy = (totalMbps: number): AllocationPolicy => ({
       totalBps: mbpsToBps(totalMbps),
       maxPriority: o.maxPriority,
@@ -222,17 +220,21 @@ export class AllocatorController {
       snapshot.clients.map((c, i) => ({ priority: priorities[i], demandBps: c.txBps ?? 0 })),
       policy(o.upMbps),
     );
-    const clients = snapshot.clients.map((c, i) => ({
-      ...c,
-      priority: priorities[i],
-      alloc: {
-        down: { rateBps: down.rateBps[i], ceilBps: down.ceilBps, prio: down.prio[i] },
-        up: { rateBps: up.rateBps[i], ceilBps: up.ceilBps, prio: up.prio[i] },
-      },
-    }));
+    // Object.assign, not spread: with the added keys it is several times faster on V8 (bench/allocator)
+    const clients: Client[] = snapshot.clients.map((c, i) =>
+      Object.assign({}, c, {
+        mac: macs[i],
+        priority: priorities[i],
+        alloc: {
+          down: { rateBps: down.rateBps[i], ceilBps: down.ceilBps, prio: down.prio[i] },
+          up: { rateBps: up.rateBps[i], ceilBps: up.ceilBps, prio: up.prio[i] },
+        },
+      }),
+    );
     const sum = (rates: Float64Array) => rates.reduce((a, b) => a + b, 0);
     return {
       ...snapshot,
+      ts: typeof snapshot.ts === 'number' ? snapshot.ts : Date.now(),
       clients,
       allocation: {
         maxPriority: o.maxPriority,
