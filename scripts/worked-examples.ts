@@ -1,0 +1,4 @@
+// Prints the README's worked-example tables from the real allocator.
+import { workedExamplesMarkdown } from '../nodes/core/worked-examples';
+
+console.log(workedExamplesMarkdown());
