@@ -15,14 +15,19 @@ export interface Snapshot {
 
 export interface Client {
   mac: string;
-  ip?: string;
+  /** null for an IPv6-only device */
+  ip?: string | null;
   ip6?: string[];
-  hostname?: string;
-  vendor?: string;
+  hostname?: string | null;
+  vendor?: string | null;
   deviceType?: string;
   icon?: string;
-  name?: string;
+  /** friendly name set by a `device` command */
+  name?: string | null;
   randomizedMac?: boolean;
+  /** ms timestamps of first and last sign of life (arp-discover) */
+  firstSeen?: number;
+  lastSeen?: number;
   priority?: number;
   rxBps?: number;
   txBps?: number;

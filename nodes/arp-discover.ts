@@ -1,0 +1,179 @@
+import { readFile } from 'node:fs/promises';
+import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
+import { DeviceTypeTable, validateDeviceTypeRules } from './core/device-type';
+import { Discovery, type DeviceSettings, type ScanResult } from './core/discovery';
+import { defaultOuiIndex } from './core/oui';
+import { inNetns, netnsNameProblem, type CommandRunner, type Watcher } from './core/runner';
+import { toNumber } from './core/settings';
+import { settingsOf } from './lib/config-node';
+import { execaRunner } from './lib/execa-runner';
+import { showError, showOk, showWarning } from './lib/status';
+
+interface ArpDiscoverDef extends NodeDef {
+  config: string;
+  probe: boolean;
+  probeInterval: string | number;
+  absence: string | number;
+  leasesFile: string;
+  reverseDns: boolean;
+  watch: boolean;
+  deviceTypes: string;
+  netns: string;
+}
+
+const DEVICES_KEY = 'devices';
+const WATCH_DEBOUNCE_MS = 30;
+const WATCH_RESTART_MS = 5_000;
+// the editor's defaults, for flows written by hand or by an older version
+const DEFAULT_PROBE_INTERVAL_S = 30;
+const DEFAULT_ABSENCE_S = 300;
+
+/** The runner the node uses: commands as argv arrays, inside `netns` when one is set (lab, demo). */
+function runnerFor(netns: string): CommandRunner {
+  if (!netns) return execaRunner;
+  const problem = netnsNameProblem(netns);
+  if (problem) throw new Error(`network namespace ${problem}`);
+  return inNetns(execaRunner, netns);
+}
+
+export = function (RED: NodeAPI) {
+  function ArpDiscover(this: Node, def: ArpDiscoverDef) {
+    RED.nodes.createNode(this, def);
+    const node = this;
+    let discovery: Discovery | null = null;
+    let setupProblem: string | null = null;
+    let runner: CommandRunner | null = null;
+    let watcher: Watcher | null = null;
+    let closed = false;
+    const timers = new Set<NodeJS.Timeout>();
+    let lastWarnings = '';
+    let lastWatchProblem = '';
+
+    try {
+      const settings = settingsOf(RED, def.config);
+      runner = runnerFor((def.netns ?? '').trim());
+      let rules;
+      try {
+        rules = validateDeviceTypeRules(JSON.parse(def.deviceTypes?.trim() || '[]'));
+      } catch (err) {
+        throw new Error(`device types: ${(err as Error).message}`);
+      }
+      discovery = new Discovery(
+        {
+          iface: settings.iface,
+          probe: def.probe === true,
+          probeIntervalMs: toNumber(def.probeInterval ?? DEFAULT_PROBE_INTERVAL_S) * 1000,
+          absenceMs: toNumber(def.absence ?? DEFAULT_ABSENCE_S) * 1000,
+          leasesFile: (def.leasesFile ?? '').trim(),
+          reverseDns: def.reverseDns === true,
+          maxPriority: settings.maxPriority,
+          deviceTypes: new DeviceTypeTable(rules),
+        },
+        { runner, readFile: (path) => readFile(path, 'utf8'), now: Date.now, oui: defaultOuiIndex() },
+        (node.context().get(DEVICES_KEY) as [string, DeviceSettings][] | undefined) ?? [],
+      );
+      showOk(node, `ready · ${settings.iface}${def.probe ? ' · probing' : ''}`);
+    } catch (err) {
+      setupProblem = (err as Error).message;
+      showError(node, setupProblem);
+      node.error(setupProblem);
+    }
+
+    const eventMessages = (result: ScanResult): NodeMessage[] =>
+      result.events.map((e) => ({ topic: e.event, payload: e }) as NodeMessage);
+
+    /** Status and warnings after a scan; a warning is logged once, not on every tick. */
+    const report = (result: ScanResult) => {
+      const s = result.snapshot;
+      const text = `${s.clients.length} client${s.clients.length === 1 ? '' : 's'} on ${s.iface}`;
+      const warnings = result.warnings.join('; ');
+      if (warnings) {
+        showWarning(node, `${text} · ${result.warnings[0]}`);
+        if (warnings !== lastWarnings) node.warn(warnings);
+      } else {
+        showOk(node, text);
+      }
+      lastWarnings = warnings;
+    };
+
+    // Between ticks, follow the kernel's neighbour table so an arrival is reported at once.
+    const startWatch = () => {
+      if (!discovery || !runner || closed || def.watch === false) return;
+      let pending: NodeJS.Timeout | null = null;
+      const d = discovery;
+      watcher = runner.watch(
+        ['ip', 'monitor', 'neigh', 'dev', d.iface],
+        () => {
+          if (pending) return;
+          pending = setTimeout(() => {
+            timers.delete(pending!);
+            pending = null;
+            d.scan({ allowProbe: false }).then(
+              (result) => {
+                if (closed) return;
+                report(result);
+                const events = eventMessages(result);
+                if (events.length > 0) node.send([null, events]);
+              },
+              (err: Error) => showError(node, err.message),
+            );
+          }, WATCH_DEBOUNCE_MS);
+          timers.add(pending);
+        },
+        (err) => {
+          watcher = null;
+          if (closed) return;
+          // said once per distinct problem: the watcher is retried every few seconds
+          if (err && err.message !== lastWatchProblem) node.warn(`watching the neighbour table stopped, arrivals are seen at the next tick: ${err.message}`);
+          lastWatchProblem = err?.message ?? '';
+          const retry = setTimeout(() => {
+            timers.delete(retry);
+            startWatch();
+          }, WATCH_RESTART_MS);
+          timers.add(retry);
+        },
+      );
+    };
+    startWatch();
+
+    node.on('input', (msg, send, done) => {
+      if (!discovery) {
+        showError(node, setupProblem ?? 'not configured');
+        done(new Error(setupProblem ?? 'not configured'));
+        return;
+      }
+      if (msg.topic === 'device') {
+        try {
+          const result = discovery.setDevice(msg.payload);
+          node.context().set(DEVICES_KEY, discovery.rememberedDevices);
+          if (result.snapshot) send([{ ...msg, topic: 'snapshot', payload: result.snapshot }, null]);
+          done();
+        } catch (err) {
+          done(err as Error);
+        }
+        return;
+      }
+      discovery.scan().then(
+        (result) => {
+          report(result);
+          send([{ ...msg, topic: 'snapshot', payload: result.snapshot }, eventMessages(result)]);
+          done();
+        },
+        (err: Error) => {
+          showError(node, err.message);
+          done(err);
+        },
+      );
+    });
+
+    node.on('close', (_removed: boolean, done: () => void) => {
+      closed = true;
+      watcher?.stop();
+      watcher = null;
+      for (const t of timers) clearTimeout(t);
+      timers.clear();
+      done();
+    });
+  }
+  RED.nodes.registerType('arp-discover', ArpDiscover);
+};

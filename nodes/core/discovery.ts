@@ -1,0 +1,471 @@
+import { DeviceTypeTable } from './device-type';
+import { InputError } from './errors';
+import { ifaceNameProblem } from './iface';
+import { isIPv4, isIPv6, isLinkLocalIPv6 } from './ip';
+import { hostnameFromLeases, parseDnsmasqLeases, type ParsedLeases } from './leases';
+import { isLocallyAdministered, normalizeMac } from './mac';
+import { parseNeighbours, type Neighbour } from './neighbours';
+import type { OuiIndex } from './oui';
+import { allNodesPingArgv, arpScanArgv, parseArpScan, parseGetentHosts, parseIPv4Prefixes, parsePingReplies, SWEEP_MIN_PREFIX } from './probe';
+import { CommandError, runChecked, type CommandRunner } from './runner';
+
+/** A device on the LAN, as arp-discover puts it in `payload.clients`. */
+export interface DiscoveredClient {
+  mac: string;
+  /** IPv4 address, or null for an IPv6-only device. */
+  ip: string | null;
+  /** Routable IPv6 addresses (global and ULA; link-local ones never cross the router). */
+  ip6: string[];
+  hostname: string | null;
+  /** IEEE registry organisation; null for a randomized MAC or an unregistered prefix. */
+  vendor: string | null;
+  deviceType: string;
+  /** Font Awesome 4.7 icon name. */
+  icon: string;
+  /** Friendly name set with a `device` command, or null. */
+  name: string | null;
+  randomizedMac: boolean;
+  /** Set only when a `device` command gave this MAC a priority. */
+  priority?: number;
+  /** Unix ms: first time this run saw it present, last evidence that it is there. */
+  firstSeen: number;
+  lastSeen: number;
+}
+
+export interface DiscoverySnapshot {
+  ts: number;
+  iface: string;
+  clients: DiscoveredClient[];
+}
+
+export type PresenceEventKind = 'joined' | 'left';
+
+export interface PresenceEvent {
+  event: PresenceEventKind;
+  ts: number;
+  iface: string;
+  client: DiscoveredClient;
+  /** True for the clients found by the first scan after a (re)start: already there, not arriving. */
+  initial: boolean;
+}
+
+export interface ScanResult {
+  snapshot: DiscoverySnapshot;
+  events: PresenceEvent[];
+  /** Things that degraded the scan without stopping it (leases unreadable, probe missing, ...). */
+  warnings: string[];
+}
+
+/** What a `device` command may set per MAC. */
+export interface DeviceSettings {
+  name?: string;
+  priority?: number;
+  deviceType?: string;
+  icon?: string;
+}
+
+export interface DiscoveryOptions {
+  iface: string;
+  /** Ask the LAN actively (arp-scan, ping ff02::1) so silent devices show up. */
+  probe: boolean;
+  probeIntervalMs: number;
+  /** A client with no sign of life for this long is marked gone. */
+  absenceMs: number;
+  /** dnsmasq leases file; '' for none. */
+  leasesFile: string;
+  reverseDns: boolean;
+  maxPriority: number;
+  deviceTypes: DeviceTypeTable;
+}
+
+export interface DiscoveryDeps {
+  runner: CommandRunner;
+  readFile: (path: string) => Promise<string>;
+  now: () => number;
+  oui: OuiIndex;
+}
+
+interface Presence {
+  firstSeen: number;
+  lastSeen: number;
+  present: boolean;
+}
+
+const COMMAND_TIMEOUT_MS = 5_000;
+const DNS_TIMEOUT_MS = 1_000;
+const DNS_CACHE_MS = 10 * 60_000;
+const DNS_CACHE_MAX = 4096;
+const TEXT_LIMIT = 64;
+const FORGET_AFTER_MS = 7 * 24 * 3600_000;
+
+export const DISCOVERY_LIMITS = Object.freeze({
+  minAbsenceMs: 1_000,
+  maxAbsenceMs: 24 * 3600_000,
+  minProbeIntervalMs: 1_000,
+  maxProbeIntervalMs: 3600_000,
+});
+
+function textProblem(value: unknown): string | null {
+  if (typeof value !== 'string' || value.length > TEXT_LIMIT || /[\u0000-\u001f]/.test(value)) {
+    return `must be text of at most ${TEXT_LIMIT} characters without control characters`;
+  }
+  return null;
+}
+
+/** Validates the options the node reads from the editor; throws an Error saying what to fix. */
+export function checkDiscoveryOptions(o: DiscoveryOptions): DiscoveryOptions {
+  const iface = ifaceNameProblem(o.iface);
+  if (iface) throw new InputError('iface', `${iface}; choose the LAN interface in the EqualNet config`);
+  if (!Number.isFinite(o.absenceMs) || o.absenceMs < DISCOVERY_LIMITS.minAbsenceMs || o.absenceMs > DISCOVERY_LIMITS.maxAbsenceMs) {
+    throw new InputError('absence', `must be from ${DISCOVERY_LIMITS.minAbsenceMs / 1000} s to 24 h`);
+  }
+  if (!Number.isFinite(o.probeIntervalMs) || o.probeIntervalMs < DISCOVERY_LIMITS.minProbeIntervalMs || o.probeIntervalMs > DISCOVERY_LIMITS.maxProbeIntervalMs) {
+    throw new InputError('probeInterval', `must be from ${DISCOVERY_LIMITS.minProbeIntervalMs / 1000} s to 1 h`);
+  }
+  if (o.leasesFile.includes('\0')) throw new InputError('leasesFile', 'must not contain NUL characters');
+  return o;
+}
+
+/**
+ * Who is on the LAN, and who came and went. One instance per arp-discover node; it keeps the
+ * presence of every MAC it has seen and the per-MAC device settings. Scans run one at a time
+ * (a scan asked for while one runs waits for it), so presence is never updated twice at once.
+ *
+ * Presence: a MAC's `lastSeen` is the newest evidence that it is there: an answer to a probe
+ * (now), a PERMANENT entry (now), an entry that appeared since the last scan (now: the kernel
+ * just heard from it), or the kernel's own "confirmed N s ago" for the entry. FAILED and
+ * INCOMPLETE entries are no evidence. A MAC is present while now − lastSeen ≤ absence; it
+ * joins when it becomes present and leaves when it stops being so.
+ */
+export class Discovery {
+  private readonly options: DiscoveryOptions;
+  private readonly deps: DiscoveryDeps;
+  private readonly presence = new Map<string, Presence>();
+  private readonly devices = new Map<string, DeviceSettings>();
+  private readonly dnsCache = new Map<string, { name: string | null; until: number }>();
+  private previousPairs: Set<string> | null = null;
+  private probeAnswers = new Map<string, number>(); // mac -> time it last answered a probe
+  /** IPv4 addresses the last probe was answered from, for devices the kernel has no entry for. */
+  private probeAddresses = new Map<string, string>(); // mac -> ip
+  private lastProbeAt = -Infinity;
+  private chain: Promise<unknown> = Promise.resolve();
+  private last: DiscoverySnapshot | null = null;
+
+  constructor(options: DiscoveryOptions, deps: DiscoveryDeps, devices: Iterable<[string, DeviceSettings]> = []) {
+    this.options = checkDiscoveryOptions({ ...options });
+    this.deps = deps;
+    for (const [mac, d] of devices) {
+      const m = normalizeMac(mac);
+      if (m) this.devices.set(m, { ...d });
+    }
+  }
+
+  get iface(): string {
+    return this.options.iface;
+  }
+
+  get lastSnapshot(): DiscoverySnapshot | null {
+    return this.last;
+  }
+
+  /** Device settings set by command, for persistence. */
+  get rememberedDevices(): [string, DeviceSettings][] {
+    return [...this.devices.entries()].map(([mac, d]) => [mac, { ...d }]);
+  }
+
+  /**
+   * Reads the neighbour table (and probes, if on and due), updates presence, and returns the
+   * snapshot of present clients plus the joined/left events. Rejects with a CommandError if the
+   * neighbour table cannot be read (no `ip`, no permission, no such interface).
+   */
+  async scan(opts: { allowProbe?: boolean } = {}): Promise<ScanResult> {
+    // The probe runs outside the queue: a scan triggered by the watcher (an arrival) must not wait
+    // behind the half second arp-scan and ping take.
+    const probeWarnings = opts.allowProbe === false ? [] : await this.probeIfDue();
+    const run = this.chain.then(() => this.scanNow());
+    this.chain = run.catch(() => undefined);
+    const result = await run;
+    return { ...result, warnings: [...probeWarnings, ...result.warnings] };
+  }
+
+  private probing: Promise<string[]> | null = null;
+
+  private probeIfDue(): Promise<string[]> {
+    if (this.probing) return this.probing;
+    if (!this.options.probe || this.deps.now() - this.lastProbeAt < this.options.probeIntervalMs) return Promise.resolve([]);
+    this.lastProbeAt = this.deps.now();
+    this.probing = this.probe().finally(() => (this.probing = null));
+    return this.probing;
+  }
+
+  /**
+   * `device` command: `{ mac, name?, priority?, deviceType?, icon? }`; null or "" clears a field.
+   * Validates everything before changing anything. Returns the MAC's settings now in force and
+   * the last snapshot with them applied (null before the first scan).
+   */
+  setDevice(payload: unknown): { mac: string; device: DeviceSettings; snapshot: DiscoverySnapshot | null } {
+    if (!payload || typeof payload !== 'object' || Array.isArray(payload)) {
+      throw new InputError('payload', 'a device command needs { "mac": "..", "name"?, "priority"?, "deviceType"?, "icon"? }');
+    }
+    const p = payload as Record<string, unknown>;
+    const mac = normalizeMac(p.mac);
+    if (!mac) throw new InputError('payload.mac', `${JSON.stringify(p.mac)} is not a MAC address`);
+    const next: DeviceSettings = { ...this.devices.get(mac) };
+    const known = new Set(['mac', 'name', 'priority', 'deviceType', 'icon']);
+    for (const key of Object.keys(p)) {
+      if (!known.has(key)) throw new InputError(`payload.${key}`, 'unknown field (known: mac, name, priority, deviceType, icon)');
+    }
+    const clears = (v: unknown) => v === null || v === '';
+    for (const field of ['name', 'deviceType'] as const) {
+      const v = p[field];
+      if (v === undefined) continue;
+      if (clears(v)) delete next[field];
+      else {
+        const problem = textProblem(v);
+        if (problem) throw new InputError(`payload.${field}`, problem);
+        next[field] = (v as string).trim();
+      }
+    }
+    if (p.icon !== undefined) {
+      if (clears(p.icon)) delete next.icon;
+      else if (typeof p.icon !== 'string' || !/^fa-[a-z0-9-]{1,40}$/.test(p.icon)) {
+        throw new InputError('payload.icon', 'must be a Font Awesome 4 icon name such as "fa-mobile"');
+      } else next.icon = p.icon;
+    }
+    if (p.priority !== undefined) {
+      if (clears(p.priority)) delete next.priority;
+      else if (typeof p.priority !== 'number' || !Number.isInteger(p.priority) || p.priority < 1 || p.priority > this.options.maxPriority) {
+        throw new InputError('payload.priority', `must be a whole number from 1 (highest) to ${this.options.maxPriority} (lowest), got ${JSON.stringify(p.priority)}`);
+      } else next.priority = p.priority;
+    }
+    if (Object.keys(next).length === 0) this.devices.delete(mac);
+    else this.devices.set(mac, next);
+    if (this.last) {
+      this.last = { ...this.last, clients: this.last.clients.map((c) => (c.mac === mac ? this.describe(c, c.hostname) : c)) };
+    }
+    return { mac, device: { ...next }, snapshot: this.last };
+  }
+
+  private async scanNow(): Promise<ScanResult> {
+    const { runner, now } = this.deps;
+    const { iface } = this.options;
+    const warnings: string[] = [];
+    const table = await runChecked(runner, ['ip', '-j', '-s', 'neigh', 'show', 'dev', iface], { timeoutMs: COMMAND_TIMEOUT_MS });
+    const t = now();
+    const parsed = parseNeighbours(table);
+    if (parsed.malformed.length > 0) {
+      warnings.push(`${parsed.malformed.length} neighbour entr${parsed.malformed.length === 1 ? 'y' : 'ies'} not understood (${parsed.malformed[0]})`);
+    }
+    const leases = await this.readLeases(warnings);
+
+    const byMac = new Map<string, Neighbour[]>();
+    for (const n of parsed.neighbours) byMac.set(n.mac, [...(byMac.get(n.mac) ?? []), n]);
+    const addressOf = (mac: string, entries: Neighbour[]): Neighbour[] => {
+      const ip = this.probeAddresses.get(mac);
+      if (!ip || entries.some((e) => e.ip === ip)) return entries;
+      return [...entries, { ip, family: 4, mac, state: 'REACHABLE', confirmedS: null }];
+    };
+    // what the table holds now, so the next scan can tell an entry that just appeared
+    const pairs = new Set(parsed.neighbours.map((n) => `${n.mac} ${n.ip}`));
+
+    const candidates = new Set([...byMac.keys(), ...this.probeAnswers.keys(), ...this.presence.keys()]);
+    const joined: string[] = [];
+    const left: PresenceEvent[] = [];
+    const initial = this.previousPairs === null;
+    const presentNow: { mac: string; entries: Neighbour[] }[] = [];
+    for (const mac of candidates) {
+      const entries = byMac.get(mac) ?? [];
+      let evidence = this.probeAnswers.get(mac) ?? -Infinity;
+      for (const e of entries) {
+        const seenAt =
+          e.state === 'PERMANENT' || e.confirmedS === null || (this.previousPairs && !this.previousPairs.has(`${e.mac} ${e.ip}`))
+            ? t
+            : t - e.confirmedS * 1000;
+        evidence = Math.max(evidence, seenAt);
+      }
+      const p = this.presence.get(mac);
+      const lastSeen = Math.max(p?.lastSeen ?? -Infinity, evidence);
+      const present = t - lastSeen <= this.options.absenceMs;
+      if (present) {
+        const firstSeen = p?.present ? p.firstSeen : t;
+        this.presence.set(mac, { firstSeen, lastSeen, present });
+        presentNow.push({ mac, entries: addressOf(mac, entries) });
+        if (!p?.present) joined.push(mac);
+      } else if (p?.present) {
+        this.presence.set(mac, { ...p, lastSeen, present: false });
+        const before = this.last?.clients.find((c) => c.mac === mac);
+        left.push({ event: 'left', ts: t, iface, client: before ?? this.build(mac, [], leases, null, p), initial: false });
+      } else if (t - lastSeen > FORGET_AFTER_MS) {
+        this.presence.delete(mac); // randomized MACs rotate: do not keep every one ever seen
+        this.probeAnswers.delete(mac);
+      } else if (lastSeen > -Infinity) {
+        this.presence.set(mac, { firstSeen: p?.firstSeen ?? t, lastSeen, present: false });
+      }
+    }
+    this.previousPairs = pairs;
+
+    const names = await this.reverseNames(presentNow, leases, t);
+    const clients = presentNow.map(({ mac, entries }) => this.build(mac, entries, leases, names.get(mac) ?? null, this.presence.get(mac)!));
+    clients.sort(compareClients);
+    const events: PresenceEvent[] = [
+      ...clients.filter((c) => joined.includes(c.mac)).map((client) => ({ event: 'joined' as const, ts: t, iface, client, initial })),
+      ...left,
+    ];
+    const snapshot: DiscoverySnapshot = { ts: t, iface, clients };
+    this.last = snapshot;
+    return { snapshot, events, warnings };
+  }
+
+  private build(mac: string, entries: Neighbour[], leases: ParsedLeases | null, dnsName: string | null, p: Presence): DiscoveredClient {
+    const ipv4 = entries.filter((e) => e.family === 4).map((e) => e.ip).sort(compareIPv4);
+    const ip6 = [...new Set(entries.filter((e) => e.family === 6 && !isLinkLocalIPv6(e.ip)).map((e) => e.ip.toLowerCase()))].sort();
+    const hostname = (leases && hostnameFromLeases(leases, mac, this.deps.now())) ?? dnsName;
+    const base = {
+      mac,
+      ip: ipv4[0] ?? null,
+      ip6,
+      hostname,
+      randomizedMac: isLocallyAdministered(mac),
+      firstSeen: p.firstSeen,
+      lastSeen: p.lastSeen,
+    };
+    return this.describe(base, hostname);
+  }
+
+  /** Vendor, device type, icon, name and priority: what the registry, the table and the user say. */
+  private describe(
+    c: Pick<DiscoveredClient, 'mac' | 'ip' | 'ip6' | 'randomizedMac' | 'firstSeen' | 'lastSeen'>,
+    hostname: string | null,
+  ): DiscoveredClient {
+    const vendor = this.deps.oui.lookup(c.mac)?.vendor ?? null;
+    const guess = this.options.deviceTypes.classify(hostname, vendor);
+    const d = this.devices.get(c.mac) ?? {};
+    const client: DiscoveredClient = {
+      mac: c.mac,
+      ip: c.ip,
+      ip6: c.ip6,
+      hostname,
+      vendor,
+      deviceType: d.deviceType ?? guess.deviceType,
+      icon: d.icon ?? guess.icon,
+      name: d.name ?? null,
+      randomizedMac: c.randomizedMac,
+      firstSeen: c.firstSeen,
+      lastSeen: c.lastSeen,
+    };
+    if (d.priority !== undefined) client.priority = d.priority;
+    return client;
+  }
+
+  private async readLeases(warnings: string[]): Promise<ParsedLeases | null> {
+    const file = this.options.leasesFile;
+    if (!file) return null;
+    let text: string;
+    try {
+      text = await this.deps.readFile(file);
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      warnings.push(`leases file ${file} unreadable (${e.code ?? e.message}); hostnames from it are missing`);
+      return null;
+    }
+    const leases = parseDnsmasqLeases(text);
+    if (leases.malformed.length > 0) {
+      warnings.push(`leases file ${file}: ${leases.malformed.length} line(s) not understood (${leases.malformed[0]})`);
+    }
+    return leases;
+  }
+
+  /** Asks the LAN; returns warnings (a missing prober degrades discovery to passive, it does not stop it). */
+  private async probe(): Promise<string[]> {
+    const { runner, now } = this.deps;
+    const { iface } = this.options;
+    const warnings: string[] = [];
+    const v4 = (async () => {
+      const addrs = parseIPv4Prefixes(await runChecked(runner, ['ip', '-j', '-4', 'addr', 'show', 'dev', iface], { timeoutMs: COMMAND_TIMEOUT_MS }));
+      if (addrs.length === 0) return;
+      const sweepable = addrs.some((a) => a.prefixlen >= SWEEP_MIN_PREFIX);
+      const known = this.last?.clients.map((c) => c.ip).filter((ip): ip is string => ip !== null) ?? [];
+      if (!sweepable && known.length === 0) return;
+      const out = await runChecked(runner, arpScanArgv(iface, sweepable ? 'localnet' : known), { timeoutMs: COMMAND_TIMEOUT_MS });
+      const t = now();
+      this.probeAddresses = new Map();
+      for (const a of parseArpScan(out)) {
+        this.probeAnswers.set(a.mac, t);
+        this.probeAddresses.set(a.mac, a.ip);
+      }
+    })();
+    const v6 = (async () => {
+      const result = await runner.run(allNodesPingArgv(iface), { timeoutMs: COMMAND_TIMEOUT_MS });
+      if (result.exitCode > 1) throw new CommandError('failed', allNodesPingArgv(iface), result.stderr.trim().slice(0, 200));
+      const replies = parsePingReplies(result.stdout);
+      if (replies.length === 0) return;
+      // map the (link-local) answers to MACs through the table the answers just refreshed
+      const table = parseNeighbours(await runChecked(runner, ['ip', '-j', 'neigh', 'show', 'dev', iface], { timeoutMs: COMMAND_TIMEOUT_MS }));
+      const macOf = new Map(table.neighbours.map((n) => [n.ip.toLowerCase(), n.mac]));
+      const t = now();
+      for (const ip of replies) {
+        const mac = macOf.get(ip);
+        if (mac) this.probeAnswers.set(mac, t);
+      }
+    })();
+    const results = await Promise.allSettled([v4, v6]);
+    results.forEach((r, i) => {
+      if (r.status === 'rejected') {
+        warnings.push(`${i === 0 ? 'IPv4 probe (arp-scan)' : 'IPv6 probe (ping)'} unavailable, discovery is passive for it: ${(r.reason as Error).message}`);
+      }
+    });
+    return warnings;
+  }
+
+  /** Reverse DNS (`getent hosts`, the router's own resolver) for present clients the leases do not name. */
+  private async reverseNames(present: { mac: string; entries: Neighbour[] }[], leases: ParsedLeases | null, t: number): Promise<Map<string, string>> {
+    const names = new Map<string, string>();
+    if (!this.options.reverseDns) return names;
+    await Promise.all(
+      present.map(async ({ mac, entries }) => {
+        if (leases && hostnameFromLeases(leases, mac, t)) return;
+        const ips = entries.map((e) => e.ip).filter((ip) => isIPv4(ip) || (isIPv6(ip) && !isLinkLocalIPv6(ip)));
+        ips.sort((a, b) => Number(isIPv6(a)) - Number(isIPv6(b)));
+        for (const ip of ips) {
+          const name = await this.lookupName(ip, t);
+          if (name) {
+            names.set(mac, name);
+            return;
+          }
+        }
+      }),
+    );
+    return names;
+  }
+
+  private async lookupName(ip: string, t: number): Promise<string | null> {
+    const cached = this.dnsCache.get(ip);
+    if (cached && cached.until > t) return cached.name;
+    let name: string | null = null;
+    try {
+      const result = await this.deps.runner.run(['getent', 'hosts', ip], { timeoutMs: DNS_TIMEOUT_MS });
+      name = result.exitCode === 0 ? parseGetentHosts(result.stdout) : null;
+    } catch {
+      name = null; // no resolver answer in time: no name, try again after the cache time
+    }
+    if (this.dnsCache.size >= DNS_CACHE_MAX) {
+      for (const [key, entry] of this.dnsCache) if (entry.until <= t) this.dnsCache.delete(key);
+      if (this.dnsCache.size >= DNS_CACHE_MAX) this.dnsCache.clear();
+    }
+    this.dnsCache.set(ip, { name, until: t + DNS_CACHE_MS });
+    return name;
+  }
+}
+
+function compareIPv4(a: string, b: string): number {
+  const n = (ip: string) => ip.split('.').reduce((acc, p) => acc * 256 + Number(p), 0);
+  return n(a) - n(b);
+}
+
+/** IPv4 clients in address order, then IPv6-only ones by MAC: a stable order for tables and diffs. */
+function compareClients(a: DiscoveredClient, b: DiscoveredClient): number {
+  if (a.ip && b.ip) return compareIPv4(a.ip, b.ip);
+  if (a.ip) return -1;
+  if (b.ip) return 1;
+  return a.mac < b.mac ? -1 : a.mac > b.mac ? 1 : 0;
+}
