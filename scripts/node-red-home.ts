@@ -3,7 +3,7 @@
  * Used by `npm start` (scripts/start.ts) and by the runtime tests, so both start Node-RED the
  * same way.
  */
-import { copyFileSync, existsSync, lstatSync, mkdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, lstatSync, mkdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 export const PROJECT_ROOT = resolve(__dirname, '..');
@@ -51,8 +51,11 @@ export interface PreparedHome {
   createdFlow: boolean;
 }
 
-/** Idempotent: a second call changes nothing that is already there. */
-export function prepareHome(userDir: string, port: number, flowSource = join(PROJECT_ROOT, 'flows', 'default.json')): PreparedHome {
+/**
+ * Idempotent: a second call changes nothing that is already there. `lanIface`, when given, goes
+ * into the config node of a newly deployed default flow.
+ */
+export function prepareHome(userDir: string, port: number, lanIface = '', flowSource = join(PROJECT_ROOT, 'flows', 'default.json')): PreparedHome {
   mkdirSync(userDir, { recursive: true });
   writeIfMissing(join(userDir, 'settings.js'), settingsSource(port));
   writeIfMissing(
@@ -62,7 +65,11 @@ export function prepareHome(userDir: string, port: number, flowSource = join(PRO
   linkPackage(userDir);
   const flowFile = join(userDir, 'flows.json');
   const createdFlow = !existsSync(flowFile);
-  if (createdFlow) copyFileSync(flowSource, flowFile);
+  if (createdFlow) {
+    const flow = JSON.parse(readFileSync(flowSource, 'utf8')) as Array<Record<string, unknown>>;
+    for (const node of flow) if (node.type === 'equalnet-config' && lanIface) node.iface = lanIface;
+    writeFileSync(flowFile, JSON.stringify(flow, null, 2) + '\n');
+  }
   return { userDir, createdFlow };
 }
 

@@ -62,7 +62,7 @@ export interface CommsEvent {
 }
 
 /** Collects comms events (status/<id>, debug) until `until` returns true for one, or times out. */
-export function watchComms(port: number, until: (e: CommsEvent) => boolean, timeoutMs = 15_000): Promise<CommsEvent[]> {
+export function watchComms(port: number, until: (e: CommsEvent) => boolean, timeoutMs = 15_000, onSubscribed?: () => void): Promise<CommsEvent[]> {
   return new Promise((resolve, reject) => {
     const seen: CommsEvent[] = [];
     const ws = new WebSocket(`ws://127.0.0.1:${port}/comms`);
@@ -70,7 +70,7 @@ export function watchComms(port: number, until: (e: CommsEvent) => boolean, time
       ws.terminate();
       reject(new Error(`comms: condition not met in ${timeoutMs} ms; saw ${seen.map((e) => e.topic).join(', ')}`));
     }, timeoutMs);
-    ws.on('open', () => ws.send(JSON.stringify({ subscribe: '#' })));
+    ws.on('open', () => ws.send(JSON.stringify({ subscribe: '#' }), () => onSubscribed?.()));
     ws.on('message', (data) => {
       for (const event of JSON.parse(String(data)) as CommsEvent[]) {
         seen.push(event);

@@ -22,11 +22,24 @@ function hostNetwork(): string {
   return [run('ip', ['-br', 'addr']), run('ip', ['route']), run('tc', ['qdisc', 'show'])].join('\n');
 }
 
+function defaultRouteIface(): string {
+  try {
+    const routes = JSON.parse(execFileSync('ip', ['-j', 'route', 'show', 'default'], { encoding: 'utf8' })) as Array<{ dev?: string }>;
+    return routes.find((r) => r.dev)?.dev ?? '';
+  } catch {
+    return '';
+  }
+}
+
 describe('`npm start` (scripts/start.js)', function () {
   this.timeout(120_000);
   let userDir: string;
   let port: number;
-  const start = () => startNodeRed([join(PROJECT_ROOT, 'scripts', 'start.js')], port, { PORT: String(port), EQUALNET_USER_DIR: userDir });
+  const start = () => {
+    const env: NodeJS.ProcessEnv = { PORT: String(port), EQUALNET_USER_DIR: userDir };
+    delete process.env.EQUALNET_IFACE;
+    return startNodeRed([join(PROJECT_ROOT, 'scripts', 'start.js')], port, env);
+  };
 
   before(async () => {
     userDir = mkdtempSync(join(tmpdir(), 'equalnet-start-'));
@@ -45,16 +58,34 @@ describe('`npm start` (scripts/start.js)', function () {
       const { body: flows } = await adminGet<Array<{ id: string }>>(port, '/flows');
       assert.deepEqual(flows.map((n) => n.id).sort(), defaultFlow.map((n) => n.id).sort());
 
-      const events = await watchComms(port, (e) => e.topic === 'debug' && e.data.id === 'equalnet.debug');
-      const debug = events.find((e) => e.topic === 'debug')!;
-      const payload = JSON.parse(debug.data.msg);
-      assert.equal(payload.clients.length, 4);
-      for (const client of payload.clients) assert.ok(client.alloc.down.rateBps > 0 && client.alloc.up.rateBps > 0);
-      assert.equal(payload.allocation.down.allocatedBps, 100_000_000);
+      // the config node got the interface of the default route: passive discovery of this machine's LAN
+      const iface = defaultRouteIface();
+      const config = (flows as Array<{ id: string; iface?: string }>).find((n) => n.id === 'equalnet.config')!;
+      assert.equal(config.iface, iface);
 
-      const status = (await watchComms(port, (e: CommsEvent) => e.topic === 'status/equalnet.allocator')).pop()!;
-      assert.equal(status.data.fill, 'green');
-      assert.match(status.data.text, /^4 clients/);
+      // every 2 s: arp-discover -> priority-allocator -> the "allocation" debug in the sidebar
+      const ticks = await watchComms(port, (e) => e.topic === 'debug' && e.data.id === 'equalnet.debug');
+      const tick = JSON.parse(ticks.find((e) => e.topic === 'debug' && e.data.id === 'equalnet.debug')!.data.msg);
+      assert.equal(tick.iface, iface);
+      assert.ok(Array.isArray(tick.clients));
+      assert.equal(tick.allocation.down.totalBps, 100_000_000);
+      const discoverStatus = ticks.filter((e) => e.topic === 'status/equalnet.discover').pop();
+      if (discoverStatus) assert.notEqual(discoverStatus.data.fill, 'red', discoverStatus.data.text);
+
+      // the "sample clients" inject, clicked as in the editor
+      let subscribed!: () => void;
+      const ready = new Promise<void>((resolve) => (subscribed = resolve));
+      const isSample = (e: CommsEvent) => e.topic === 'debug' && e.data.id === 'equalnet.debug' && JSON.parse(e.data.msg).clients.some((c: { hostname?: string }) => c.hostname === 'work-laptop');
+      const clicked = watchComms(port, isSample, 15_000, subscribed);
+      await ready;
+      await new Promise((r) => setTimeout(r, 200)); // the runtime handles the subscription before the click
+      const click = await fetch(`http://127.0.0.1:${port}/inject/equalnet.sample`, { method: 'POST' });
+      assert.equal(click.status, 200);
+      const sample = JSON.parse((await clicked).pop()!.data.msg);
+      for (const client of sample.clients) assert.ok(client.alloc.down.rateBps > 0 && client.alloc.up.rateBps > 0);
+      assert.equal(sample.allocation.down.allocatedBps, 100_000_000);
+      const allocatorStatus = (await watchComms(port, (e: CommsEvent) => e.topic === 'status/equalnet.allocator')).pop()!;
+      assert.notEqual(allocatorStatus.data.fill, 'red');
       assert.deepEqual(worrying(nodeRed.log()), []);
     } finally {
       await nodeRed.stop();
