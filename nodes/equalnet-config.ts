@@ -6,7 +6,15 @@ import type { EqualnetConfigDef, EqualnetConfigNode } from './lib/config-node';
 export = function (RED: NodeAPI) {
   function EqualnetConfig(this: EqualnetConfigNode, def: EqualnetConfigDef) {
     RED.nodes.createNode(this, def);
-    const result = validateSettings(def as unknown as Record<string, unknown>);
+    // typed inputs: a value of type env names an environment variable, read now
+    const typed = (value: unknown, type: string | undefined) =>
+      type === 'env' ? RED.util.evaluateNodeProperty(String(value), 'env', this, {} as never) : value;
+    const result = validateSettings({
+      ...(def as unknown as Record<string, unknown>),
+      iface: typed(def.iface, def.ifaceType),
+      downMbps: typed(def.downMbps, def.downMbpsType),
+      upMbps: typed(def.upMbps, def.upMbpsType),
+    });
     if ('problems' in result) {
       this.settings = null;
       this.problem = describeProblems(result.problems);

@@ -4,8 +4,12 @@ import type { Settings } from '../core/settings';
 /** The raw equalnet-config properties as the editor saves them. */
 export interface EqualnetConfigDef extends NodeDef {
   iface: string;
+  /** typedInput types: 'str' / 'num' (default) or 'env' (the value names an environment variable) */
+  ifaceType?: string;
   downMbps: string | number;
+  downMbpsType?: string;
   upMbps: string | number;
+  upMbpsType?: string;
   maxPriority: string | number;
   minPercent: string | number;
   mode: string;

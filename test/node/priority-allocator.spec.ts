@@ -205,6 +205,25 @@ describe('priority-allocator node (in a real Node-RED runtime)', () => {
     }
   });
 
+  describe('shared settings from environment variables (typed inputs)', () => {
+    afterEach(() => {
+      delete process.env.EQUALNET_TEST_DOWN;
+    });
+
+    it('reads the link speed from the named variable when the flow starts', async () => {
+      process.env.EQUALNET_TEST_DOWN = '50';
+      await start(flow({ downMbps: 'EQUALNET_TEST_DOWN', downMbpsType: 'env' }));
+      const out = await allocate(snapshot());
+      assert.equal(out.payload.allocation.down.totalBps, 50 * MBIT);
+    });
+
+    it('checks the variable\'s value like any other', async () => {
+      process.env.EQUALNET_TEST_DOWN = 'lots';
+      await start(flow({ downMbps: 'EQUALNET_TEST_DOWN', downMbpsType: 'env' }));
+      assert.match(await rejected(snapshot()), /downMbps must be a number of Mbit\/s, got "lots"/);
+    });
+  });
+
   describe('invalid shared settings', () => {
     it('shows a red status naming the field, and raises an error for every message', async () => {
       const f = flow({ downMbps: '-5' });
