@@ -2,7 +2,7 @@
 // default flow, in a user directory of its own. Dry-run: the host's network is left as it was.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PROJECT_ROOT } from '../../scripts/node-red-home';
@@ -91,6 +91,8 @@ describe('`npm start` (scripts/start.js)', function () {
       await nodeRed.stop();
     }
     assert.equal(hostNetwork(), networkBefore);
+    // usage-store keeps its database in the user directory
+    assert.ok(existsSync(join(userDir, 'equalnet.db')), 'no equalnet.db in the user directory');
   });
 
   it('starts again on the same directory without failing or duplicating anything', async () => {

@@ -1,0 +1,195 @@
+import { statSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
+import { InputError } from './core/errors';
+import { toNumber } from './core/settings';
+import { UsageQueries } from './core/store/queries';
+import { scheduledReport, type ReportFormat } from './core/store/report';
+import { DEFAULT_RETENTION, UsageStore, type Retention } from './core/store/store';
+import { settingsOf } from './lib/config-node';
+import { showError, showOk } from './lib/status';
+
+interface UsageStoreDef extends NodeDef {
+  config: string;
+  resolutionSec: string | number;
+  rawDays: string | number;
+  hourlyDays: string | number;
+  dailyDays: string | number;
+  alertDays: string | number;
+  expireDays: string | number;
+}
+
+/** Outputs: 1 the snapshot, passed on; 2 answers to query / report / device; 3 the device registry. */
+type Outputs = [NodeMessage | null, NodeMessage | null, NodeMessage | null];
+
+const REGISTRY_DELAY_MS = 100;
+
+/** dbFile from the config node: relative paths live in the Node-RED user directory. */
+function databasePath(RED: NodeAPI, dbFile: string): string {
+  const userDir = (RED.settings as unknown as { userDir?: string }).userDir;
+  return resolve(userDir ?? process.cwd(), dbFile);
+}
+
+function mb(file: string): string {
+  try {
+    return `${(statSync(file).size / 1e6).toFixed(1)} MB`;
+  } catch {
+    return '? MB';
+  }
+}
+
+export = function (RED: NodeAPI) {
+  function UsageStoreNode(this: Node, def: UsageStoreDef) {
+    RED.nodes.createNode(this, def);
+    const node = this;
+    let store: UsageStore | null = null;
+    let queries: UsageQueries | null = null;
+    let setupProblem: string | null = null;
+    let problemRaised = false;
+    const timers: NodeJS.Timeout[] = [];
+
+    try {
+      const settings = settingsOf(RED, def.config);
+      const number = (value: string | number, fallback: number) => (value === '' || value === undefined ? fallback : toNumber(value));
+      const retention: Retention = {
+        rawDays: number(def.rawDays, DEFAULT_RETENTION.rawDays),
+        hourlyDays: number(def.hourlyDays, DEFAULT_RETENTION.hourlyDays),
+        dailyDays: number(def.dailyDays, DEFAULT_RETENTION.dailyDays),
+        alertDays: number(def.alertDays, DEFAULT_RETENTION.alertDays),
+        expireDays: number(def.expireDays, DEFAULT_RETENTION.expireDays),
+      };
+      const file = databasePath(RED, settings.dbFile);
+      store = new UsageStore({
+        file,
+        resolutionSec: number(def.resolutionSec, 60),
+        retention,
+        maxPriority: settings.maxPriority,
+      });
+      queries = new UsageQueries(store);
+      showOk(node, `ready · ${store.deviceCount()} devices · ${mb(file)}`);
+      // Commits and prunes even when ticks stop coming.
+      const every = Math.min(store.resolutionSec, 60) * 1000;
+      timers.push(setInterval(() => maintain(), every));
+    } catch (err) {
+      setupProblem = (err as Error).message;
+      store = null;
+      showError(node, setupProblem);
+      node.error(setupProblem);
+    }
+    // Like an inject node's "once": after the flows have started, so the registry reaches
+    // arp-discover and priority-allocator however the flow is wired, and Status nodes see the state.
+    timers.push(
+      setTimeout(() => {
+        if (!store) return showError(node, setupProblem as string);
+        showOk(node, `ready · ${store.deviceCount()} devices · ${mb(store.file)}`);
+        sendRegistry();
+      }, REGISTRY_DELAY_MS),
+    );
+
+    function sendRegistry(): void {
+      if (!store?.isOpen) return;
+      try {
+        node.send([null, null, { topic: 'registry', payload: { devices: store.registry() } }] as Outputs);
+      } catch (err) {
+        failed(err as Error);
+      }
+    }
+
+    function maintain(): void {
+      if (!store?.isOpen) return;
+      try {
+        if (store.maintain()) showOk(node, `${store.deviceCount()} devices · ${mb(store.file)}`);
+      } catch (err) {
+        failed(err as Error);
+      }
+    }
+
+    /** A fault of the file or the disk outside an input: status and log, the flow goes on. */
+    function failed(err: Error): void {
+      showError(node, err.message);
+      node.error(`usage database: ${err.message}`);
+    }
+
+    node.on('input', (msg, send, done) => {
+      const out = (outputs: Outputs) => send(outputs as unknown as NodeMessage[]);
+      const command = ['query', 'report', 'device', 'alert'].includes(msg.topic as string);
+      if (!store || !queries) {
+        // The pipeline keeps flowing through a store that cannot store.
+        if (!command) out([msg, null, null]);
+        if (command || !problemRaised) {
+          problemRaised = true;
+          done(new Error(setupProblem ?? 'usage store not configured'));
+        } else {
+          done();
+        }
+        return;
+      }
+      try {
+        switch (msg.topic) {
+          case 'query': {
+            const result = queries.run(msg.payload);
+            out([null, { ...msg, topic: result.type, payload: result.payload, query: result.meta } as NodeMessage, null]);
+            break;
+          }
+          case 'report': {
+            const payload = (msg.payload ?? {}) as { format?: ReportFormat };
+            const format = typeof payload === 'object' && payload.format ? payload.format : 'html';
+            if (!['html', 'text', 'json'].includes(format)) {
+              throw new InputError('payload.format', `must be "html", "text" or "json", got ${JSON.stringify(format)}`);
+            }
+            const report = scheduledReport(store, queries, msg.payload);
+            const body = format === 'html' ? report.html : format === 'text' ? report.text : report.data;
+            out([
+              null,
+              { ...msg, topic: report.subject, subject: report.subject, payload: body, plaintext: report.text, html: report.html, data: report.data } as NodeMessage,
+              null,
+            ]);
+            break;
+          }
+          case 'device': {
+            const result = store.command(msg.payload);
+            out([
+              null,
+              { ...msg, topic: 'device', payload: result } as NodeMessage,
+              { topic: 'registry', payload: { devices: store.registry() } },
+            ]);
+            showOk(node, `${result.action} · ${store.deviceCount()} devices`);
+            break;
+          }
+          case 'alert': {
+            const alerts = Array.isArray(msg.payload) ? msg.payload : [msg.payload];
+            for (const alert of alerts) store.storeAlert(alert);
+            break;
+          }
+          default: {
+            const { committed } = store.ingest(msg.payload);
+            out([msg, null, null]);
+            if (committed) showOk(node, `${(msg.payload as { clients: unknown[] }).clients.length} clients · ${mb(store.file)}`);
+          }
+        }
+        done();
+      } catch (err) {
+        if (err instanceof InputError) {
+          done(err);
+          return;
+        }
+        // The file or the disk failed: say so, keep the pipeline flowing.
+        showError(node, (err as Error).message);
+        if (!command) out([msg, null, null]);
+        done(err as Error);
+      }
+    });
+
+    node.on('close', (_removed: boolean, done: () => void) => {
+      for (const t of timers) clearTimeout(t);
+      try {
+        store?.close();
+      } catch (err) {
+        node.error(`usage database: could not write the last minute on close: ${(err as Error).message}`);
+      }
+      store = null;
+      done();
+    });
+  }
+  RED.nodes.registerType('usage-store', UsageStoreNode);
+};
