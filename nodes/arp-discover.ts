@@ -3,6 +3,7 @@ import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import { DeviceTypeTable, validateDeviceTypeRules } from './core/device-type';
 import { Discovery, type DeviceSettings, type ScanResult } from './core/discovery';
 import { defaultOuiIndex } from './core/oui';
+import { parseRegistry } from './core/registry';
 import { inNetns, netnsNameProblem, type CommandRunner, type Watcher } from './core/runner';
 import { toNumber } from './core/settings';
 import { settingsOf } from './lib/config-node';
@@ -140,6 +141,29 @@ export = function (RED: NodeAPI) {
       if (!discovery) {
         showError(node, setupProblem ?? 'not configured');
         done(new Error(setupProblem ?? 'not configured'));
+        return;
+      }
+      if (msg.topic === 'registry') {
+        // names and priorities kept by usage-store: applied to every MAC of each device
+        try {
+          const problems: string[] = [];
+          for (const device of parseRegistry(msg.payload)) {
+            const settings = { ...(device.name !== null && { name: device.name }), ...(device.priority !== null && { priority: device.priority }) };
+            if (Object.keys(settings).length === 0) continue;
+            for (const mac of device.macs) {
+              try {
+                discovery.setDevice({ mac, ...settings });
+              } catch (err) {
+                problems.push((err as Error).message);
+              }
+            }
+          }
+          node.context().set(DEVICES_KEY, discovery.rememberedDevices);
+          if (problems.length > 0) node.warn(`registry: skipped ${problems.join('; ')}`);
+          done();
+        } catch (err) {
+          done(err as Error);
+        }
         return;
       }
       if (msg.topic === 'device') {

@@ -47,6 +47,11 @@ export = function (RED: NodeAPI) {
           const result = controller.setPriority(msg.payload);
           node.context().set(PRIORITIES_KEY, controller.rememberedPriorities);
           snapshot = result.snapshot;
+        } else if (msg.topic === 'registry') {
+          const result = controller.applyRegistry(msg.payload);
+          node.context().set(PRIORITIES_KEY, controller.rememberedPriorities);
+          if (result.skipped.length > 0) node.warn(`registry: skipped ${result.skipped.join('; ')}`);
+          snapshot = result.snapshot;
         } else if (msg.topic === 'config') {
           snapshot = controller.configure(msg.payload).snapshot;
         } else {

@@ -1,6 +1,7 @@
 import { allocateDirection, type AllocationPolicy } from './allocator';
 import { InputError } from './errors';
 import { normalizeMac } from './mac';
+import { parseRegistry } from './registry';
 import { bandwidthProblem, LIMITS, maxPriorityProblem, mbpsToBps, percentProblem, toNumber, type Settings } from './settings';
 import type { Client, Snapshot } from './types';
 
@@ -110,6 +111,27 @@ export class AllocatorController {
     if (problem) throw new InputError('payload.priority', problem);
     this.priorities.set(mac, p.priority as number);
     return { mac, priority: p.priority as number, snapshot: this.last && this.compute(this.last) };
+  }
+
+  /**
+   * `registry` message from usage-store: the priorities kept there (set in the dashboard or the
+   * API) become this node's, for every MAC of each device. A priority outside 1..maxPriority is
+   * skipped and reported. Returns the re-allocated last snapshot, if any.
+   */
+  applyRegistry(payload: unknown): { applied: number; skipped: string[]; snapshot: AllocatedSnapshot | null } {
+    const devices = parseRegistry(payload);
+    const skipped: string[] = [];
+    let applied = 0;
+    for (const device of devices) {
+      if (device.priority === null) continue;
+      if (priorityProblem(device.priority, this.options.maxPriority)) {
+        skipped.push(`${device.macs[0]} has priority ${device.priority}, above ${this.options.maxPriority}`);
+        continue;
+      }
+      for (const mac of device.macs) this.priorities.set(mac, device.priority);
+      applied++;
+    }
+    return { applied, skipped, snapshot: this.last && this.compute(this.last) };
   }
 
   /** `config` command: any of the options, by our names or the original API's. */

@@ -256,4 +256,31 @@ describe('arp-discover node (in a real Node-RED runtime)', () => {
       await noMessage('snapshots', 200);
     });
   });
+
+  describe('the registry from usage-store', () => {
+    it('applies kept names and priorities to every MAC of a device, without a new scan', async () => {
+      stub({});
+      await start(flow());
+      tick();
+      await nextMessage<Snap>('snapshots');
+      getNode('arp').receive({
+        topic: 'registry',
+        payload: { devices: [{ mac: '02:11:22:33:44:55', macs: ['02:11:22:33:44:55', '24:0a:c4:10:00:06'], name: 'Kitchen plug', priority: 4 }] },
+      } as never);
+      await noMessage('caught', 200);
+      getNode('arp').receive({ topic: 'device', payload: { mac: '24:0a:c4:10:00:06', icon: 'fa-plug' } } as never);
+      const snap = await nextMessage<Snap>('snapshots');
+      const plug = snap.payload.clients.find((c) => c.mac === '24:0a:c4:10:00:06');
+      assert.deepEqual([plug.name, plug.priority], ['Kitchen plug', 4]);
+      assert.deepEqual(calls().length, 1, 'no new scan for the registry');
+    });
+
+    it('refuses a registry without devices with an error to Catch', async () => {
+      stub({});
+      await start(flow());
+      getNode('arp').receive({ topic: 'registry', payload: { entries: [] } } as never);
+      const caught = await nextMessage<{ error: { message: string } }>('caught');
+      assert.match(caught.error.message, /payload\.devices: a registry message needs/);
+    });
+  });
 });

@@ -142,6 +142,32 @@ describe('priority-allocator node (in a real Node-RED runtime)', () => {
     });
   });
 
+  describe('registry from usage-store', () => {
+    beforeEach(() => start(flow()));
+
+    it('takes the priorities kept there, for every MAC of a device, and re-allocates', async () => {
+      await allocate(snapshot());
+      const out = await allocate(
+        {
+          devices: [
+            { mac: 'b8:27:eb:00:00:04', macs: ['b8:27:eb:00:00:04', '02:aa:bb:cc:dd:ee'], name: 'console', priority: 2 },
+            { mac: 'b8:27:eb:00:00:03', macs: ['b8:27:eb:00:00:03'], name: null, priority: null },
+          ],
+        },
+        'registry',
+      );
+      assert.equal(out.payload.clients.find((c) => c.mac === 'b8:27:eb:00:00:04')!.priority, 2);
+      assert.equal(out.payload.clients.find((c) => c.mac === 'b8:27:eb:00:00:03')!.priority, 3);
+      // the other MAC of the same device is known now: a priority command for it is accepted
+      const byOtherMac = await allocate({ mac: '02:aa:bb:cc:dd:ee', priority: 1 }, 'priority');
+      assert.equal(byOtherMac.topic, 'snapshot');
+    });
+
+    it('refuses a registry message without devices', async () => {
+      assert.match(await rejected({ entries: [] }, 'registry'), /payload\.devices: a registry message needs/);
+    });
+  });
+
   describe('config command', () => {
     beforeEach(() => start(flow()));
 
