@@ -66,6 +66,49 @@ function rateProblem(value: unknown): string | null {
   return null;
 }
 
+function optionProblem(field: keyof AllocatorOptions, value: unknown): string | null {
+  switch (field) {
+    case 'downMbps':
+    case 'upMbps':
+      return bandwidthProblem(value);
+    case 'maxPriority':
+      return maxPriorityProblem(value);
+    case 'minPercent':
+    case 'headroomPercent':
+      return percentProblem(value);
+    case 'defaultPriority':
+      // checked against the new maxPriority once every key is read
+      return priorityProblem(toNumber(value), LIMITS.maxMaxPriority);
+  }
+}
+
+/**
+ * The options after a `config` command (ours or the original API's names), or an InputError
+ * naming the first bad field. Pure: the allocator and the HTTP API validate with the same code.
+ */
+export function applyConfigCommand(current: AllocatorOptions, payload: unknown): AllocatorOptions {
+  if (!payload || typeof payload !== 'object' || Array.isArray(payload)) {
+    throw new InputError('payload', 'a config command needs an object such as { "downMbps": 200, "maxPriority": 10 }');
+  }
+  const next: AllocatorOptions = { ...current };
+  for (const [key, value] of Object.entries(payload)) {
+    const field = CONFIG_ALIASES[key];
+    if (!field) {
+      throw new InputError(`payload.${key}`, `unknown setting (known: ${Object.keys(CONFIG_ALIASES).join(', ')})`);
+    }
+    const problem = optionProblem(field, value);
+    if (problem) throw new InputError(`payload.${key}`, problem);
+    next[field] = toNumber(value);
+  }
+  if (next.defaultPriority > next.maxPriority) {
+    throw new InputError(
+      'payload.defaultPriority',
+      `default priority ${next.defaultPriority} is above maxPriority ${next.maxPriority}; send a defaultPriority from 1 to ${next.maxPriority} as well`,
+    );
+  }
+  return next;
+}
+
 /**
  * The priority-allocator's state and behaviour, without Node-RED: remembered priorities per MAC,
  * the options in force, and the last snapshot (so a command can be applied at once).
@@ -136,43 +179,8 @@ export class AllocatorController {
 
   /** `config` command: any of the options, by our names or the original API's. */
   configure(payload: unknown): { options: AllocatorOptions; snapshot: AllocatedSnapshot | null } {
-    if (!payload || typeof payload !== 'object' || Array.isArray(payload)) {
-      throw new InputError('payload', 'a config command needs an object such as { "downMbps": 200, "maxPriority": 10 }');
-    }
-    const next: AllocatorOptions = { ...this.options };
-    for (const [key, value] of Object.entries(payload)) {
-      const field = CONFIG_ALIASES[key];
-      if (!field) {
-        throw new InputError(`payload.${key}`, `unknown setting (known: ${Object.keys(CONFIG_ALIASES).join(', ')})`);
-      }
-      next[field] = toNumber(value);
-      const problem = this.optionProblem(field, value, next);
-      if (problem) throw new InputError(`payload.${key}`, problem);
-    }
-    if (next.defaultPriority > next.maxPriority) {
-      throw new InputError(
-        'payload.defaultPriority',
-        `default priority ${next.defaultPriority} is above maxPriority ${next.maxPriority}; send a defaultPriority from 1 to ${next.maxPriority} as well`,
-      );
-    }
-    this.options = next;
-    return { options: { ...next }, snapshot: this.last && this.compute(this.last) };
-  }
-
-  private optionProblem(field: keyof AllocatorOptions, value: unknown, next: AllocatorOptions): string | null {
-    switch (field) {
-      case 'downMbps':
-      case 'upMbps':
-        return bandwidthProblem(value);
-      case 'maxPriority':
-        return maxPriorityProblem(value);
-      case 'minPercent':
-      case 'headroomPercent':
-        return percentProblem(value);
-      case 'defaultPriority':
-        // checked against the new maxPriority once every key is read
-        return priorityProblem(next.defaultPriority, LIMITS.maxMaxPriority);
-    }
+    this.options = applyConfigCommand(this.options, payload);
+    return { options: { ...this.options }, snapshot: this.last && this.compute(this.last) };
   }
 
   private resolveClient(p: Record<string, unknown>): string {

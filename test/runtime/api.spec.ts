@@ -1,0 +1,166 @@
+// The HTTP API of the original EqualNet Pro, served by a real Node-RED (started as `npm start`
+// starts it) from the HTTP API example flow, called over HTTP as a user's script would.
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { nodeRedArgs, prepareHome, PROJECT_ROOT } from '../../scripts/node-red-home';
+import { freePort, startNodeRed, worrying, type RunningNodeRed } from '../helpers/runtime';
+
+// the example flow of Import > Examples, as a user imports it
+const flow = JSON.parse(readFileSync(join(PROJECT_ROOT, 'examples', '09-http-api.json'), 'utf8'));
+
+describe('HTTP API (equalnet-api in a real Node-RED)', function () {
+  this.timeout(60_000);
+  let dir: string;
+  let nodeRed: RunningNodeRed;
+  let base: string;
+
+  const get = async (path: string) => {
+    const res = await fetch(base + path);
+    return { status: res.status, body: (await res.json()) as any };
+  };
+  const post = async (path: string, body: unknown, raw = false) => {
+    const res = await fetch(base + path, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: raw ? (body as string) : JSON.stringify(body) });
+    return { status: res.status, body: (await res.json()) as any };
+  };
+  /** Polls `path` until `ok(body)`: the pipeline is asynchronous. */
+  const until = async (path: string, ok: (body: any) => boolean) => {
+    const deadline = Date.now() + 5000;
+    for (;;) {
+      const { body } = await get(path);
+      if (ok(body)) return body;
+      if (Date.now() > deadline) throw new Error(`${path} never satisfied the condition; last: ${JSON.stringify(body).slice(0, 300)}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  };
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'equalnet-api-'));
+    const flowFile = join(dir, 'flow.json');
+    writeFileSync(flowFile, JSON.stringify(flow));
+    const port = await freePort();
+    const userDir = join(dir, 'user');
+    prepareHome(userDir, port, '', flowFile);
+    nodeRed = await startNodeRed(nodeRedArgs(userDir, port), port);
+    base = `http://127.0.0.1:${port}`;
+  });
+  after(async () => {
+    await nodeRed?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('GET /api/status before any snapshot: the configured link, no clients', async () => {
+    const { status, body } = await get('/api/status');
+    assert.equal(status, 200);
+    assert.deepEqual([body.total_bandwidth, body.max_priority, body.min_bandwidth_percent, body.total_clients], [100, 5, 10, 0]);
+  });
+
+  it('GET /api/clients: the last allocation with the original field names, in Mbit/s', async () => {
+    const click = await fetch(`${base}/inject/api.sample`, { method: 'POST' });
+    assert.equal(click.status, 200);
+    const clients = await until('/api/clients', (b) => b.length === 4);
+    const laptop = clients.find((c: any) => c.ip === '192.168.1.10');
+    assert.equal(laptop.mac, 'a4:5e:60:00:00:01');
+    assert.equal(laptop.friendly_name, 'work-laptop');
+    assert.equal(laptop.priority, 1);
+    assert.equal(laptop.usage, 60);
+    assert.equal(laptop.allocated, 40);
+    assert.equal(laptop.usage_percent, 150);
+    const { body: status } = await get('/api/status');
+    assert.equal(status.total_clients, 4);
+    assert.equal(status.total_allocated, 100);
+  });
+
+  it('POST /api/priority/:id changes the allocation at once; by IPv4, IPv6 or MAC', async () => {
+    const res = await post('/api/priority/192.168.1.13', { priority: 1 });
+    assert.equal(res.status, 200);
+    assert.deepEqual(res.body, { status: 'success', mac: '3c:5a:b4:00:00:04', ip: '192.168.1.13', priority: 1 });
+    const consoleNow = await until('/api/device/192.168.1.13', (b) => b.priority === 1);
+    assert.ok(consoleNow.allocated > 16, `console still at ${consoleNow.allocated} Mbit/s`);
+    assert.equal((await post('/api/priority/fd00::11', { priority: 3 })).status, 200);
+    assert.equal((await post('/api/priority/DC-A6-32-00-00-02', { priority: 2 })).status, 200);
+  });
+
+  describe('refuses bad requests with HTTP 400 and a reason, changing nothing', () => {
+    const cases: Array<[string, string, unknown, RegExp, boolean?]> = [
+      ['priority 0', '/api/priority/192.168.1.10', { priority: 0 }, /priority: must be a whole number from 1 \(highest\) to 5/],
+      ['priority -1', '/api/priority/192.168.1.10', { priority: -1 }, /priority: must be a whole number/],
+      ['priority 2.5', '/api/priority/192.168.1.10', { priority: 2.5 }, /priority: must be a whole number/],
+      ['priority "x"', '/api/priority/192.168.1.10', { priority: 'x' }, /priority: must be a whole number.*got "x"/],
+      ['priority above max', '/api/priority/192.168.1.10', { priority: 6 }, /to 5 \(lowest\), got 6/],
+      ['a negative link', '/api/config', { total_bandwidth: -5 }, /payload\.total_bandwidth: must be greater than 0/],
+      ['a link that is not a number', '/api/config', { total_bandwidth: 'fast' }, /must be a number of Mbit\/s, got "fast"/],
+      ['max priority 50', '/api/config', { max_priority: 50 }, /payload\.max_priority: must be a whole number from 2 to 20/],
+      ['an unknown setting', '/api/config', { bandwidth: 10 }, /payload\.bandwidth: unknown setting/],
+      ['a device name that is not text', '/api/device/192.168.1.10', { friendly_name: 42 }, /friendly_name: must be text/],
+    ];
+    for (const [name, path, body, message, raw] of cases) {
+      it(name, async () => {
+        const before = await get('/api/clients');
+        const res = await post(path, body, raw);
+        assert.equal(res.status, 400);
+        assert.match(res.body.error, message);
+        await new Promise((r) => setTimeout(r, 150));
+        assert.deepEqual(await get('/api/clients'), before);
+      });
+    }
+
+    it('a body that is not JSON (Node-RED\'s own parser answers 400, before the API)', async () => {
+      const res = await fetch(`${base}/api/priority/192.168.1.10`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{priority:' });
+      assert.equal(res.status, 400);
+      assert.match(await res.text(), /SyntaxError/);
+    });
+
+    it('an analytics N of 0, "abc" or an unknown report', async () => {
+      assert.match((await get('/api/analytics/top/0')).body.error, /limit: must be a whole number of at least 1/);
+      assert.equal((await get('/api/analytics/report/abc')).status, 400);
+      assert.match((await get('/api/analytics/weekly/3')).body.error, /unknown report "weekly"/);
+      assert.match((await get('/api/alerts?severity=panic')).body.error, /severity: must be one of info, warning, error, success/);
+    });
+
+    it('an unknown client gets 404', async () => {
+      const res = await post('/api/priority/10.9.9.9', { priority: 1 });
+      assert.equal(res.status, 404);
+      assert.match(res.body.error, /unknown client "10\.9\.9\.9"/);
+      assert.equal((await get('/api/device/02:00:00:00:00:99')).status, 404);
+    });
+  });
+
+  describe('after the bad requests', () => {
+    it('POST /api/config changes the link, as the original took it', async () => {
+      const res = await post('/api/config', { total_bandwidth: 200, max_priority: 10, min_bandwidth_percent: 5 });
+      assert.equal(res.status, 200);
+      assert.equal(res.body.total_bandwidth, 200);
+      const status = await until('/api/status', (b) => b.total_bandwidth === 200);
+      assert.deepEqual([status.max_priority, status.min_bandwidth_percent, status.total_allocated], [10, 5, 200]);
+    });
+
+    it('POST /api/device/:id names a device (quotes and SQL stored as text) and GET returns it', async () => {
+      const name = "Bob's \"laptop\"'); DROP TABLE devices;--";
+      const res = await post('/api/device/a4:5e:60:00:00:01', { friendly_name: name });
+      assert.equal(res.status, 200);
+      assert.equal(res.body.device.friendly_name, name);
+      const { status, body } = await get('/api/device/192.168.1.10');
+      assert.equal(status, 200);
+      assert.equal(body.mac, 'a4:5e:60:00:00:01');
+    });
+
+    it('GET /api/analytics/... and /api/alerts are answered by usage-store', async () => {
+      for (const path of ['/api/analytics/bandwidth/24', '/api/analytics/hourly/24', '/api/analytics/top/10', '/api/alerts?hours=24']) {
+        const { status, body } = await get(path);
+        assert.equal(status, 200, `${path}: ${JSON.stringify(body)}`);
+        assert.ok(Array.isArray(body), `${path} is not a list: ${JSON.stringify(body).slice(0, 200)}`);
+      }
+      const { status, body } = await get('/api/analytics/report/7');
+      assert.equal(status, 200);
+      assert.equal(typeof body, 'object');
+    });
+  });
+
+  describe('afterwards', () => {
+    it('logs no error', () => {
+      assert.deepEqual(worrying(nodeRed.log()), []);
+    });
+  });
+});
