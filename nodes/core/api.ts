@@ -10,7 +10,9 @@ import { normalizeMac } from './mac';
 import { countParam, QUERY_LIMITS } from './store/params';
 import type { Client } from './types';
 
-const mbps = (bps: number | undefined) => Math.round(((bps ?? 0) / 1e6) * 100) / 100;
+const mbps = (bps: number | null | undefined) => Math.round(((bps ?? 0) / 1e6) * 100) / 100;
+/** A measured rate in Mbit/s, or null when it was not measured (per-client counting off). */
+const measured = (bps: number | null | undefined) => (bps === null || bps === undefined ? null : mbps(bps));
 
 export interface ClientView {
   ip: string | null;
@@ -23,19 +25,19 @@ export interface ClientView {
   friendly_name: string;
   randomized_mac: boolean;
   priority: number;
-  /** download in use, Mbit/s (the original's `usage`) */
-  usage: number;
+  /** download in use, Mbit/s (the original's `usage`); null when not measured */
+  usage: number | null;
   /** guaranteed download rate, Mbit/s (the original's `allocated`) */
   allocated: number;
-  usage_percent: number;
-  upload_usage: number;
+  usage_percent: number | null;
+  upload_usage: number | null;
   upload_allocated: number;
   ceil: number;
   upload_ceil: number;
 }
 
 export function clientView(c: Client): ClientView {
-  const usage = mbps(c.rxBps);
+  const usage = measured(c.rxBps);
   const allocated = mbps(c.alloc?.down.rateBps);
   return {
     ip: c.ip ?? null,
@@ -50,8 +52,8 @@ export function clientView(c: Client): ClientView {
     priority: c.priority ?? 0,
     usage,
     allocated,
-    usage_percent: allocated > 0 ? Math.round((usage / allocated) * 1000) / 10 : 0,
-    upload_usage: mbps(c.txBps),
+    usage_percent: usage === null ? null : allocated > 0 ? Math.round((usage / allocated) * 1000) / 10 : 0,
+    upload_usage: measured(c.txBps),
     upload_allocated: mbps(c.alloc?.up.rateBps),
     ceil: mbps(c.alloc?.down.ceilBps),
     upload_ceil: mbps(c.alloc?.up.ceilBps),

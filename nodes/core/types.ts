@@ -29,8 +29,10 @@ export interface Client {
   firstSeen?: number;
   lastSeen?: number;
   priority?: number;
-  rxBps?: number;
-  txBps?: number;
+  /** bits/s the client downloads; null when not measured (iface-counter without per-client counting) */
+  rxBps?: number | null;
+  /** bits/s the client uploads; null when not measured */
+  txBps?: number | null;
   alloc?: ClientAlloc;
   [extra: string]: unknown;
 }

@@ -1,0 +1,307 @@
+/**
+ * iface-counter's behaviour without Node-RED: validate the snapshot, keep the kernel's counters in
+ * step with its clients, read them, and turn them into rates per client and for the interface.
+ */
+import { RateMeter, type MeterOptions } from './counters';
+import { InputError } from './errors';
+import { ifaceNameProblem } from './iface';
+import { readIfaceCounters, type IfaceCounters } from './iface-stats';
+import { isIPv4, isIPv6 } from './ip';
+import { normalizeMac } from './mac';
+import { addressKey, NftAccounting, type TableCounters } from './nft-accounting';
+import { CommandError, type CommandRunner } from './runner';
+import type { Client, Snapshot } from './types';
+
+export interface MeteringOptions {
+  iface: string;
+  /** Create the nft table for per-client counters (needs root / CAP_NET_ADMIN). */
+  perClient: boolean;
+  /** EWMA time constant, s; 0 = off. */
+  smoothingS: number;
+  /** How often to look for flowtables, and to retry nft after it was missing or refused. */
+  recheckMs?: number;
+  meter?: Partial<Omit<MeterOptions, 'smoothingS'>>;
+}
+
+export interface MeteringDeps {
+  runner: CommandRunner;
+  /** Monotonic ms (performance.now): elapsed time between reads. */
+  now: () => number;
+}
+
+/**
+ * How per-client rates were obtained this tick:
+ * nft: counted in the kernel; off: the setting is off; unavailable: nft missing, refused or failing.
+ */
+export type PerClientSource = 'nft' | 'off' | 'unavailable';
+
+export interface Metering {
+  perClient: PerClientSource;
+  /** What limits the numbers, in words a user can act on; null when nothing does. */
+  warning: string | null;
+  /** The interface's operstate (UP, DOWN, …), null if it could not be read. */
+  ifaceState: string | null;
+}
+
+/** A client as iface-counter sends it: rates are null where they are unknown (see `metering`). */
+export type MeteredClient = Omit<Client, 'rxBps' | 'txBps'> & { rxBps: number | null; txBps: number | null };
+export interface MeteredSnapshot extends Omit<Snapshot, 'totals' | 'clients'> {
+  iface: string;
+  totals: { rxBps: number | null; txBps: number | null };
+  clients: MeteredClient[];
+  metering: Metering;
+}
+
+export const PER_CLIENT_OFF_HINT = 'per-client rates off: turn on "Per client" in iface-counter (needs root or CAP_NET_ADMIN)';
+const DEFAULT_RECHECK_MS = 30_000;
+
+interface ValidClient {
+  client: Client;
+  /** Canonical keys of its addresses. */
+  keys: string[];
+}
+
+/**
+ * The snapshot from arp-discover, checked completely before anything is counted: a MAC for
+ * every client (once), addresses that are IPv4 / IPv6 (the same checks arp-discover uses), and
+ * no address claimed by two clients (its bytes would be counted twice).
+ */
+export function validateSnapshot(payload: unknown): { snapshot: Snapshot; clients: ValidClient[]; addresses: string[] } {
+  if (!payload || typeof payload !== 'object' || Array.isArray(payload)) {
+    throw new InputError('payload', 'must be a snapshot object { ts, iface, clients: [...] } from arp-discover');
+  }
+  const p = payload as Record<string, unknown>;
+  if (!Array.isArray(p.clients)) throw new InputError('payload.clients', `must be an array of clients, got ${JSON.stringify(p.clients) ?? 'nothing'}`);
+  const macs = new Set<string>();
+  const owners = new Map<string, number>();
+  const addresses: string[] = [];
+  const clients = p.clients.map((raw, i): ValidClient => {
+    const path = `payload.clients[${i}]`;
+    if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new InputError(path, 'must be an object with a "mac"');
+    const c = raw as Client;
+    const mac = normalizeMac(c.mac);
+    if (!mac) throw new InputError(`${path}.mac`, `${JSON.stringify(c.mac) ?? 'nothing'} is not a MAC address`);
+    if (macs.has(mac)) throw new InputError(`${path}.mac`, `${mac} appears twice`);
+    macs.add(mac);
+    const own: string[] = [];
+    if (c.ip !== undefined && c.ip !== null) {
+      if (typeof c.ip !== 'string' || !isIPv4(c.ip)) throw new InputError(`${path}.ip`, `must be an IPv4 address or null, got ${JSON.stringify(c.ip)}`);
+      own.push(c.ip);
+    }
+    if (c.ip6 !== undefined && c.ip6 !== null) {
+      if (!Array.isArray(c.ip6)) throw new InputError(`${path}.ip6`, `must be an array of IPv6 addresses, got ${JSON.stringify(c.ip6)}`);
+      c.ip6.forEach((a, j) => {
+        if (typeof a !== 'string' || !isIPv6(a)) throw new InputError(`${path}.ip6[${j}]`, `must be an IPv6 address, got ${JSON.stringify(a)}`);
+        own.push(a);
+      });
+    }
+    const keys: string[] = [];
+    for (const a of own) {
+      const key = addressKey(a);
+      const other = owners.get(key);
+      if (other !== undefined && other !== i) throw new InputError(`${path}`, `address ${a} also belongs to payload.clients[${other}]`);
+      if (other === undefined) {
+        owners.set(key, i);
+        keys.push(key);
+        addresses.push(a);
+      }
+    }
+    return { client: c, keys };
+  });
+  return { snapshot: p as unknown as Snapshot, clients, addresses };
+}
+
+function problemOf(err: unknown): { kind: CommandError['kind'] | 'other'; message: string } {
+  if (err instanceof CommandError) return { kind: err.kind, message: err.message };
+  return { kind: 'other', message: (err as Error)?.message ?? String(err) };
+}
+
+/** Adds rates where both are known; null only when neither is. */
+const addRate = (a: number | null, b: number | null): number | null => (a === null ? b : b === null ? a : a + b);
+
+export class MeteringCore {
+  readonly iface: string;
+  private readonly clientMeter: RateMeter;
+  private readonly ifaceMeter: RateMeter;
+  private readonly nft: NftAccounting | null;
+  private nftProblem: { kind: string; message: string } | null = null;
+  private nftRetryAt = 0;
+  private flowtableCheckAt = 0;
+  private flowtables: string[] = [];
+  private readonly recheckMs: number;
+  private busy: Promise<unknown> = Promise.resolve();
+  private closed = false;
+
+  constructor(
+    options: MeteringOptions,
+    private readonly deps: MeteringDeps,
+  ) {
+    const problem = ifaceNameProblem(options.iface);
+    if (problem) throw new Error(`interface ${problem}`);
+    if (!(options.smoothingS >= 0 && options.smoothingS <= 3600)) throw new Error(`smoothing must be from 0 to 3600 s, got ${options.smoothingS}`);
+    this.iface = options.iface;
+    this.clientMeter = new RateMeter({ ...options.meter, smoothingS: options.smoothingS });
+    this.ifaceMeter = new RateMeter({ ...options.meter, smoothingS: options.smoothingS });
+    this.nft = options.perClient ? new NftAccounting(deps.runner, options.iface, deps.now) : null;
+    this.recheckMs = options.recheckMs ?? DEFAULT_RECHECK_MS;
+  }
+
+  /** One at a time: ticks that arrive while one runs wait their turn. */
+  private serial<T>(work: () => Promise<T>): Promise<T> {
+    const next = this.busy.then(work, work);
+    this.busy = next.catch(() => undefined);
+    return next;
+  }
+
+  /**
+   * Creates the table (empty) and takes a first reading, so that the first snapshot already has
+   * rates. Problems are not thrown: they show in the next tick's `metering`.
+   */
+  start(): Promise<void> {
+    return this.serial(async () => {
+      await this.prepareNft([]);
+      const read = await this.readIface().catch(() => null);
+      if (read) this.meterIface(read);
+    });
+  }
+
+  /** Validates `payload` (throws InputError before anything happens), then counts. */
+  tick(payload: unknown): Promise<MeteredSnapshot> {
+    const input = validateSnapshot(payload);
+    return this.serial(() => this.count(input));
+  }
+
+  private prime = (key: string, atMs: number, epoch: number) => {
+    this.clientMeter.prime(`d:${key}`, 0, atMs, epoch);
+    this.clientMeter.prime(`u:${key}`, 0, atMs, epoch);
+  };
+
+  /** Brings the table in step with `addresses`; false when per-client counting is not possible now. */
+  private async prepareNft(addresses: string[]): Promise<boolean> {
+    if (!this.nft || this.closed) return false;
+    const now = this.deps.now();
+    if (this.nftProblem && (this.nftProblem.kind === 'missing' || this.nftProblem.kind === 'permission') && now < this.nftRetryAt) return false;
+    try {
+      await this.nft.sync(addresses, this.prime);
+      this.nftProblem = null;
+      if (now >= this.flowtableCheckAt) {
+        this.flowtableCheckAt = now + this.recheckMs;
+        // a failed look does not stop counting; the flowtables found last time stay reported
+        this.flowtables = await this.nft.flowtables().catch(() => this.flowtables);
+      }
+      return true;
+    } catch (err) {
+      this.nftProblem = problemOf(err);
+      this.nftRetryAt = now + this.recheckMs;
+      return false;
+    }
+  }
+
+  private async readNft(): Promise<{ counters: TableCounters; atMs: number } | null> {
+    if (!this.nft || this.nftProblem) return null;
+    const before = this.deps.now();
+    try {
+      const counters = await this.nft.read();
+      return counters ? { counters, atMs: (before + this.deps.now()) / 2 } : null;
+    } catch (err) {
+      this.nftProblem = problemOf(err);
+      this.nftRetryAt = this.deps.now() + this.recheckMs;
+      return null;
+    }
+  }
+
+  private async readIface(): Promise<{ stats: IfaceCounters; atMs: number }> {
+    const before = this.deps.now();
+    const stats = await readIfaceCounters(this.deps.runner, this.iface);
+    return { stats, atMs: (before + this.deps.now()) / 2 };
+  }
+
+  private async count(input: ReturnType<typeof validateSnapshot>): Promise<MeteredSnapshot> {
+    const nftReady = await this.prepareNft(input.addresses);
+    const [ifaceRead, nftRead] = await Promise.all([
+      this.readIface().then(
+        (r) => ({ ok: r, err: null }),
+        (err: Error) => ({ ok: null, err }),
+      ),
+      nftReady ? this.readNft() : Promise.resolve(null),
+    ]);
+    // flushed underneath: repair now, so the next tick already has a rate (this one holds the last)
+    if (nftReady && this.nft!.incomplete(input.addresses)) await this.prepareNft(input.addresses);
+    return this.compute(input, ifaceRead.ok, ifaceRead.err, nftRead);
+  }
+
+  /** Seen from the clients: what the interface sends is their download. */
+  private meterIface({ stats, atMs }: { stats: IfaceCounters; atMs: number }): MeteredSnapshot['totals'] {
+    return {
+      rxBps: this.ifaceMeter.update('tx', stats.txBytes, atMs, stats.ifindex).bps,
+      txBps: this.ifaceMeter.update('rx', stats.rxBytes, atMs, stats.ifindex).bps,
+    };
+  }
+
+  /** Counters → rates → the output snapshot. Synchronous: this is what the bench times as "computation". */
+  compute(
+    input: ReturnType<typeof validateSnapshot>,
+    ifaceRead: { stats: IfaceCounters; atMs: number } | null,
+    ifaceError: Error | null,
+    nftRead: { counters: TableCounters; atMs: number } | null,
+  ): MeteredSnapshot {
+    const totals = ifaceRead ? this.meterIface(ifaceRead) : { rxBps: null, txBps: null };
+
+    const perClient: PerClientSource = !this.nft ? 'off' : nftRead ? 'nft' : 'unavailable';
+    const keep = new Set<string>();
+    const rate = (dir: 'd' | 'u', key: string): number | null => {
+      const meterKey = `${dir}:${key}`;
+      keep.add(meterKey);
+      if (!nftRead) return this.clientMeter.hold(meterKey);
+      const v4 = !key.includes(':');
+      const set = dir === 'd' ? (v4 ? 'down4' : 'down6') : v4 ? 'up4' : 'up6';
+      const counter = nftRead.counters[set].get(key);
+      if (!counter) return this.clientMeter.hold(meterKey); // flushed underneath: re-added at the next tick
+      return this.clientMeter.update(meterKey, counter.bytes, nftRead.atMs, this.nft!.epochOf(key)).bps;
+    };
+    const clients = input.clients.map(({ client, keys }): MeteredClient => {
+      if (perClient === 'off') return { ...client, rxBps: null, txBps: null };
+      let rx: number | null = null;
+      let tx: number | null = null;
+      for (const key of keys) {
+        rx = addRate(rx, rate('d', key));
+        tx = addRate(tx, rate('u', key));
+      }
+      // a client without addresses cannot be counted; one whose counters exist but moved nothing is 0
+      return { ...client, rxBps: keys.length === 0 ? null : rx, txBps: keys.length === 0 ? null : tx };
+    });
+    if (perClient === 'nft') this.clientMeter.retain(keep);
+
+    return {
+      ...input.snapshot,
+      iface: this.iface,
+      totals,
+      clients,
+      metering: { perClient, warning: this.warning(ifaceError), ifaceState: ifaceRead?.stats.operstate ?? null },
+    };
+  }
+
+  private warning(ifaceError: Error | null): string | null {
+    const parts: string[] = [];
+    if (ifaceError) parts.push(`interface counters unreadable: ${ifaceError.message}`);
+    if (!this.nft) parts.push(PER_CLIENT_OFF_HINT);
+    else if (this.nftProblem) {
+      const { kind, message } = this.nftProblem;
+      if (kind === 'missing') parts.push(`interface rates only: nft is not installed (Debian package nftables)`);
+      else if (kind === 'permission') parts.push(`interface rates only: no privilege for nft (run Node-RED as root or give it CAP_NET_ADMIN)`);
+      else parts.push(`per-client counters failed, interface rates only this tick: ${message}`);
+    }
+    if (this.nft && this.flowtables.length > 0) {
+      parts.push(`flow offloading is on (flowtable ${this.flowtables.join(', ')}): offloaded traffic bypasses the counters, per-client rates are too low`);
+    }
+    return parts.length > 0 ? parts.join('; ') : null;
+  }
+
+  /** Removes the table (the only kernel object this node made). Waits for a tick in progress. */
+  close(): Promise<void> {
+    this.closed = true;
+    return this.serial(async () => {
+      await this.nft?.remove();
+    });
+  }
+}

@@ -1,0 +1,276 @@
+/**
+ * Per-address byte counters in the kernel, in an nftables table of our own:
+ *
+ *   table inet equalnet_acct_<iface> {
+ *     set up4   { type ipv4_addr; counter; }   set down4 { type ipv4_addr; counter; }
+ *     set up6   { type ipv6_addr; counter; }   set down6 { type ipv6_addr; counter; }
+ *     chain lan_in  { type filter hook prerouting  priority raw (-300); policy accept;
+ *                     iifname "<iface>" ip saddr @up4;  iifname "<iface>" ip6 saddr @up6 }
+ *     chain lan_out { type filter hook postrouting priority 300; policy accept;
+ *                     oifname "<iface>" ip daddr @down4; oifname "<iface>" ip6 daddr @down6 }
+ *   }
+ *
+ * A set lookup that matches counts the packet in that element's counter: one hash lookup per
+ * packet whatever the number of clients, no verdict (policy accept), so the table changes no
+ * packet's fate. Upload is counted where the client's packet enters (before any SNAT rewrites
+ * its source), download where it leaves towards the LAN (after the reply's DNAT restored the
+ * client's address). Only this table is ever created, changed or deleted: every command names it.
+ *
+ * All commands are argv arrays for the runner; one `nft` process takes a whole batch (commands
+ * separated by ';'), which the kernel applies as one transaction.
+ */
+import { ifaceNameProblem } from './iface';
+import { isIPv4, isIPv6 } from './ip';
+import { commandFailure, runChecked, type CommandError, type CommandRunner } from './runner';
+
+export const TABLE_PREFIX = 'equalnet_acct_';
+export const SET_NAMES = ['up4', 'down4', 'up6', 'down6'] as const;
+export type SetName = (typeof SET_NAMES)[number];
+
+export interface ElementCounter {
+  bytes: number;
+  packets: number;
+}
+
+/** Counters read back, per set, keyed by canonical address (see addressKey). */
+export type TableCounters = Record<SetName, Map<string, ElementCounter>>;
+
+/** nft identifiers allow letters, digits and '_': the interface name's '.' and '-' become '_'. */
+export function tableNameFor(iface: string): string {
+  const problem = ifaceNameProblem(iface);
+  if (problem) throw new Error(`interface ${problem}`);
+  return TABLE_PREFIX + iface.replace(/[^A-Za-z0-9_]/g, '_');
+}
+
+/**
+ * One spelling per address, so that a client's "FD00:77:0::101" and nft's "fd00:77::101" meet:
+ * IPv4 as is, IPv6 fully expanded in lower case (8 groups of 4 digits).
+ */
+export function addressKey(address: string): string {
+  if (!address.includes(':')) return address;
+  let key = keyCache.get(address);
+  if (key === undefined) {
+    key = expandIPv6(address);
+    // bounded: a router's clients, not every address ever seen
+    if (keyCache.size >= 65_536) keyCache.clear();
+    keyCache.set(address, key);
+  }
+  return key;
+}
+
+// Every tick spells the same few thousand addresses again (the snapshot's, nft's): expand each once.
+const keyCache = new Map<string, string>();
+
+function expandIPv6(address: string): string {
+  let text = address.toLowerCase();
+  const dotted = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
+  if (dotted) {
+    const o = dotted[1].split('.').map(Number);
+    text = text.slice(0, dotted.index) + `${((o[0] << 8) | o[1]).toString(16)}:${((o[2] << 8) | o[3]).toString(16)}`;
+  }
+  const [head, tail] = text.split('::');
+  const left = head ? head.split(':') : [];
+  const right = tail !== undefined && tail !== '' ? tail.split(':') : [];
+  const middle = tail === undefined ? [] : new Array(8 - left.length - right.length).fill('0');
+  return [...left, ...middle, ...right].map((g) => g.padStart(4, '0')).join(':');
+}
+
+const family = (address: string): 4 | 6 => (address.includes(':') ? 6 : 4);
+
+function elementsCommand(verb: 'add' | 'delete', table: string, set: SetName, addresses: readonly string[]): string {
+  return `${verb} element inet ${table} ${set} { ${addresses.join(', ')} }`;
+}
+
+/** The batch that (re)creates the table from nothing, with these addresses already in it. */
+export function createScript(table: string, iface: string, addresses: readonly string[]): string {
+  const problem = ifaceNameProblem(iface);
+  if (problem) throw new Error(`interface ${problem}`);
+  for (const a of addresses) if (!isIPv4(a) && !isIPv6(a)) throw new Error(`not an IP address: ${JSON.stringify(a)}`);
+  const v4 = addresses.filter((a) => family(a) === 4);
+  const v6 = addresses.filter((a) => family(a) === 6);
+  const lines = [
+    // "add" then "delete" then "add": removes a leftover of ours (a crash) without failing when there is none
+    `add table inet ${table}`,
+    `delete table inet ${table}`,
+    `add table inet ${table}`,
+    ...SET_NAMES.map((s) => `add set inet ${table} ${s} { type ${s.endsWith('4') ? 'ipv4_addr' : 'ipv6_addr'}; counter; }`),
+    `add chain inet ${table} lan_in { type filter hook prerouting priority -300; policy accept; }`,
+    `add rule inet ${table} lan_in iifname "${iface}" ip saddr @up4`,
+    `add rule inet ${table} lan_in iifname "${iface}" ip6 saddr @up6`,
+    `add chain inet ${table} lan_out { type filter hook postrouting priority 300; policy accept; }`,
+    `add rule inet ${table} lan_out oifname "${iface}" ip daddr @down4`,
+    `add rule inet ${table} lan_out oifname "${iface}" ip6 daddr @down6`,
+  ];
+  if (v4.length > 0) lines.push(elementsCommand('add', table, 'up4', v4), elementsCommand('add', table, 'down4', v4));
+  if (v6.length > 0) lines.push(elementsCommand('add', table, 'up6', v6), elementsCommand('add', table, 'down6', v6));
+  return lines.join('; ');
+}
+
+/**
+ * The batch that brings the sets from `have` (addresses in the table now, by key) to `want`
+ * (the addresses to count, as the snapshot spells them); null when nothing changes.
+ */
+export function syncScript(table: string, have: ReadonlySet<string>, want: readonly string[]): { script: string | null; added: string[]; removed: string[] } {
+  const wantKeys = new Map(want.map((a) => [addressKey(a), a]));
+  const added = [...wantKeys].filter(([key]) => !have.has(key)).map(([, a]) => a);
+  const removed = [...have].filter((key) => !wantKeys.has(key));
+  const lines: string[] = [];
+  for (const [fam, up, down] of [[4, 'up4', 'down4'], [6, 'up6', 'down6']] as const) {
+    const add = added.filter((a) => family(a) === fam);
+    const del = removed.filter((a) => family(a) === fam);
+    if (del.length > 0) lines.push(elementsCommand('delete', table, up, del), elementsCommand('delete', table, down, del));
+    if (add.length > 0) lines.push(elementsCommand('add', table, up, add), elementsCommand('add', table, down, add));
+  }
+  return { script: lines.length > 0 ? lines.join('; ') : null, added: added.map(addressKey), removed };
+}
+
+interface NftJsonSet {
+  set?: { name?: unknown; table?: unknown; family?: unknown; elem?: unknown };
+}
+
+/** Parses `nft -j list table inet T`: the counters of every element of our four sets. */
+export function parseTableCounters(json: string, table: string): TableCounters {
+  const doc = JSON.parse(json) as { nftables?: unknown };
+  if (!doc || !Array.isArray(doc.nftables)) throw new Error('nft -j gave no "nftables" array');
+  const counters = { up4: new Map(), down4: new Map(), up6: new Map(), down6: new Map() } as TableCounters;
+  for (const item of doc.nftables as NftJsonSet[]) {
+    const set = item?.set;
+    if (!set || set.table !== table || set.family !== 'inet' || !(SET_NAMES as readonly unknown[]).includes(set.name)) continue;
+    const target = counters[set.name as SetName];
+    if (!Array.isArray(set.elem)) continue; // an empty set has no "elem"
+    for (const e of set.elem as unknown[]) {
+      const elem = (e as { elem?: { val?: unknown; counter?: { bytes?: unknown; packets?: unknown } } })?.elem;
+      if (!elem || typeof elem.val !== 'string') continue;
+      const bytes = Number(elem.counter?.bytes ?? 0);
+      const packets = Number(elem.counter?.packets ?? 0);
+      target.set(addressKey(elem.val), { bytes: Number.isFinite(bytes) ? bytes : 0, packets: Number.isFinite(packets) ? packets : 0 });
+    }
+  }
+  return counters;
+}
+
+/** Names of flowtables anywhere in the ruleset (`nft -j list flowtables`): traffic they offload skips every hook. */
+export function parseFlowtables(json: string): string[] {
+  const doc = JSON.parse(json) as { nftables?: unknown };
+  if (!doc || !Array.isArray(doc.nftables)) return [];
+  return (doc.nftables as { flowtable?: { name?: unknown; family?: unknown; table?: unknown; flags?: unknown } }[])
+    .filter((i) => i?.flowtable)
+    .map((i) => {
+      const f = i.flowtable!;
+      const flags = Array.isArray(f.flags) ? f.flags : f.flags ? [f.flags] : [];
+      return `${String(f.family)} ${String(f.table)} ${String(f.name)}${flags.includes('offload') ? ' (hardware offload)' : ''}`;
+    });
+}
+
+const TABLE_GONE = /No such file or directory|does not exist/i;
+
+/**
+ * The table's lifecycle, driven by the node: ensure (create or rebuild), sync to the client list,
+ * read, remove. State is what the kernel showed at the last read, so a set flushed or a table
+ * deleted underneath is noticed and repaired at the next tick.
+ */
+export class NftAccounting {
+  readonly table: string;
+  /** Bumped each time an address is (re)added: its counter then starts again from 0. */
+  private generation = 0;
+  private readonly generations = new Map<string, number>();
+  private present: Set<string> | null = null;
+  /** Whether we ever created the table: if not, there is nothing of ours to remove. */
+  private created = false;
+
+  constructor(
+    private readonly runner: CommandRunner,
+    readonly iface: string,
+    private readonly now: () => number,
+  ) {
+    this.table = tableNameFor(iface);
+  }
+
+  /** Epoch of an address's counters: changes whenever we added it anew. */
+  epochOf(key: string): number | undefined {
+    return this.generations.get(key);
+  }
+
+  /** `at`: when the elements appeared; the middle of the nft command that added them. */
+  private markAdded(keys: Iterable<string>, at: number, prime: (key: string, atMs: number, epoch: number) => void): void {
+    this.generation++;
+    for (const key of keys) {
+      this.generations.set(key, this.generation);
+      prime(key, at, this.generation);
+    }
+  }
+
+  /**
+   * Makes the sets hold exactly `addresses` (valid IPv4/IPv6, as clients spell them), creating
+   * the table if it is not there. `prime` is told of every counter that starts at 0 now.
+   */
+  async sync(addresses: readonly string[], prime: (key: string, atMs: number, epoch: number) => void): Promise<void> {
+    if (this.present) {
+      const { script, added, removed } = syncScript(this.table, this.present, addresses);
+      if (!script) return;
+      try {
+        const before = this.now();
+        await runChecked(this.runner, ['nft', script]);
+        const at = (before + this.now()) / 2;
+        for (const key of removed) {
+          this.present.delete(key);
+          this.generations.delete(key);
+        }
+        for (const key of added) this.present.add(key);
+        this.markAdded(added, at, prime);
+        return;
+      } catch (err) {
+        if ((err as CommandError).kind === 'missing' || (err as CommandError).kind === 'permission') throw err;
+        // the table changed underneath (an element or the whole table gone): build it again
+      }
+    }
+    const before = this.now();
+    await runChecked(this.runner, ['nft', createScript(this.table, this.iface, addresses)]);
+    const at = (before + this.now()) / 2;
+    this.created = true;
+    this.present = new Set(addresses.map(addressKey));
+    this.generations.clear();
+    this.markAdded(this.present, at, prime);
+  }
+
+  /** True when the last read found the table or some of `addresses` missing (flushed underneath). */
+  incomplete(addresses: readonly string[]): boolean {
+    return !this.present || addresses.some((a) => !this.present!.has(addressKey(a)));
+  }
+
+  /** Reads every counter; null if the table is gone (flushed underneath): the next sync rebuilds it. */
+  async read(): Promise<TableCounters | null> {
+    const argv = ['nft', '-j', 'list', 'table', 'inet', this.table];
+    const result = await this.runner.run(argv);
+    if (result.exitCode !== 0) {
+      if (!TABLE_GONE.test(result.stderr)) throw commandFailure(argv, result);
+      this.present = null;
+      return null;
+    }
+    const counters = parseTableCounters(result.stdout, this.table);
+    // what is really there: an address missing from either direction is added again at the next sync
+    const there = new Set<string>();
+    for (const key of this.present ?? []) {
+      const s = family(key) === 4 ? (['up4', 'down4'] as const) : (['up6', 'down6'] as const);
+      if (counters[s[0]].has(key) && counters[s[1]].has(key)) there.add(key);
+    }
+    this.present = there;
+    return counters;
+  }
+
+  /** Flowtables in the ruleset (any table): their offloaded flows never reach our counters. */
+  async flowtables(): Promise<string[]> {
+    return parseFlowtables(await runChecked(this.runner, ['nft', '-j', 'list', 'flowtables']));
+  }
+
+  /** Deletes our table (and nothing else); quiet if it is already gone. */
+  async remove(): Promise<void> {
+    this.present = null;
+    this.generations.clear();
+    if (!this.created) return;
+    this.created = false;
+    const argv = ['nft', 'delete', 'table', 'inet', this.table];
+    const result = await this.runner.run(argv, { timeoutMs: 5000 });
+    if (result.exitCode !== 0 && !TABLE_GONE.test(result.stderr)) throw commandFailure(argv, result);
+  }
+}
