@@ -11,6 +11,8 @@ export interface RunResult {
 
 export interface RunOptions {
   timeoutMs?: number;
+  /** Written to the command's stdin (e.g. a `tc -batch -` script); without it stdin is empty. */
+  input?: string;
 }
 
 export interface Watcher {

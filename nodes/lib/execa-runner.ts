@@ -20,7 +20,7 @@ export const execaRunner: CommandRunner = {
     const { execa } = await loadExeca();
     const result = await execa(argv[0], argv.slice(1), {
       reject: false,
-      stdin: 'ignore',
+      ...(options.input === undefined ? { stdin: 'ignore' as const } : { input: options.input }),
       timeout: options.timeoutMs ?? 10_000,
       env: ENV,
       maxBuffer: 64 * 1024 * 1024,

@@ -69,8 +69,12 @@ describe('`npm start` (scripts/start.js)', function () {
       assert.equal(tick.iface, iface);
       assert.ok(Array.isArray(tick.clients));
       assert.equal(tick.allocation.down.totalBps, 100_000_000);
-      const discoverStatus = ticks.filter((e) => e.topic === 'status/equalnet.discover').pop();
-      if (discoverStatus) assert.notEqual(discoverStatus.data.fill, 'red', discoverStatus.data.text);
+      for (const id of ['discover', 'counter', 'allocator', 'shaper', 'store']) {
+        const status = ticks.filter((e) => e.topic === `status/equalnet.${id}`).pop();
+        if (status) assert.notEqual(status.data.fill, 'red', `${id}: ${status.data.text}`);
+      }
+      // dry-run: the shaper shows its plan and changes nothing
+      assert.equal(tick.shaping?.mode, 'dry-run');
 
       // the "sample clients" inject, clicked as in the editor
       let subscribed!: () => void;

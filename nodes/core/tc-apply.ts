@@ -1,0 +1,254 @@
+/**
+ * The shaper's life: detect the leaf the kernel offers, read (adopt) what a previous run left,
+ * plan each snapshot, send only the difference through one `tc -batch -` process, and on close
+ * leave the interface as it was found. Dry-run plans against a simulated kernel and runs nothing
+ * but the leaf probe (in a throwaway namespace, `unshare -n`).
+ */
+import { CommandError, commandFailure, type CommandRunner } from './runner';
+import type { ShapingMode } from './settings';
+import { diffTree, teardownCommands, type DirectionCounts } from './tc-diff';
+import { ClassIds, planTree, type LeafKind, type TreePlan } from './tc-plan';
+import { emptyTree, readInstalled, type InstalledTree } from './tc-read';
+import { ifbNameFor } from './tc-plan';
+
+export interface ShaperOptions {
+  iface: string;
+  mode: ShapingMode;
+  /** Rate and ceil changes up to this percentage are not sent (no churn). */
+  thresholdPercent: number;
+}
+
+export interface ShapingReport {
+  mode: ShapingMode;
+  iface: string;
+  ifb: string;
+  leaf: LeafKind;
+  /** Set when the kernel has neither fq_codel nor sfq (or it could not be checked). */
+  leafNote: string | null;
+  /** The `tc -batch` lines run (enforce) or that would run (dry-run); empty when nothing changed. */
+  commands: string[];
+  /** `ip link` commands run before the batch (creating the IFB). */
+  setup: string[];
+  applied: boolean;
+  clients: number;
+  classes: number;
+  filters: number;
+  down: DirectionCounts;
+  up: DirectionCounts;
+  /** Wall time of the tc process, when one ran. */
+  applyMs: number | null;
+  /** Notes from the start: a tree adopted, a foreign qdisc found. */
+  notes: string[];
+  error: string | null;
+  rolledBack: boolean;
+}
+
+const LEAF_CANDIDATES: LeafKind[] = ['fq_codel', 'sfq'];
+const TC_TIMEOUT_MS = 30_000;
+
+export class Shaper {
+  readonly ifb: string;
+  leaf: LeafKind = 'pfifo';
+  leafNote: string | null = null;
+  readonly notes: string[] = [];
+  readonly ids: ClassIds;
+  private installed: InstalledTree | null = null;
+  private lastGood: TreePlan | null = null;
+  private starting: Promise<void> | null = null;
+  private touched = false;
+  /** A tree of ours was there at start: after a failure it is kept, never torn down. */
+  private adopted = false;
+
+  constructor(
+    readonly options: ShaperOptions,
+    private readonly runner: CommandRunner,
+    rememberedIds: readonly [string, number][] = [],
+  ) {
+    this.ifb = ifbNameFor(options.iface);
+    this.ids = new ClassIds(rememberedIds);
+  }
+
+  /** fq_codel, else sfq, tried on the loopback of a throwaway network namespace; else pfifo. */
+  async detectLeaf(): Promise<void> {
+    const refusals: string[] = [];
+    for (const kind of LEAF_CANDIDATES) {
+      try {
+        const r = await this.runner.run(['unshare', '--net', 'tc', 'qdisc', 'add', 'dev', 'lo', 'root', kind]);
+        if (r.exitCode === 0) {
+          this.leaf = kind;
+          this.leafNote = null;
+          return;
+        }
+        refusals.push(`${kind}: ${r.stderr.trim().split('\n')[0]}`);
+        if (commandFailure(['unshare'], r).kind === 'permission') break;
+      } catch (err) {
+        refusals.push((err as Error).message);
+        break;
+      }
+    }
+    this.leaf = 'pfifo';
+    const missing = refusals.every((r) => /unknown/i.test(r));
+    this.leafNote = missing ? 'no fq_codel or sfq in this kernel: FIFO leaves' : `leaf not checked (${refusals[refusals.length - 1] ?? '?'}): FIFO leaves`;
+  }
+
+  /** Leaf detection, and in enforce mode reading (adopting) what is installed. */
+  start(): Promise<void> {
+    this.starting ??= (async () => {
+      await this.detectLeaf();
+      if (this.options.mode === 'dry-run') {
+        this.installed = emptyTree(this.options.iface, this.ifb);
+        return;
+      }
+      const installed = await this.read();
+      if (installed.down.root === 'ours') {
+        this.adopted = true;
+        this.notes.push(`adopted the tree a previous run left on ${this.options.iface}`);
+      }
+    })();
+    return this.starting;
+  }
+
+  private async read(): Promise<InstalledTree> {
+    const installed = await readInstalled(this.runner, this.options.iface, this.ifb);
+    const foreign = typeof installed.down.root === 'object' ? installed.down.root.foreign : typeof installed.ingress === 'object' ? installed.ingress.foreign : null;
+    if (foreign) {
+      throw new Error(`${this.options.iface} already has a qdisc EqualNet did not make (${foreign}); remove it (tc qdisc del dev ${this.options.iface} root / ingress) or leave the shaper in dry-run`);
+    }
+    this.installed = installed;
+    return installed;
+  }
+
+  /** The desired tree; throws an InputError (nothing applied) on invalid input. */
+  plan(payload: unknown): TreePlan {
+    return planTree(payload, { iface: this.options.iface, leaf: this.leaf }, this.ids);
+  }
+
+  async shape(payload: unknown): Promise<ShapingReport> {
+    await this.start();
+    const plan = this.plan(payload);
+    const enforce = this.options.mode === 'enforce';
+    const installed = this.installed ?? (await this.read());
+    const diff = diffTree(plan, installed, { thresholdPercent: this.options.thresholdPercent });
+    const report: ShapingReport = {
+      mode: this.options.mode,
+      iface: plan.iface,
+      ifb: plan.ifb,
+      leaf: plan.leaf,
+      leafNote: this.leafNote,
+      commands: diff.commands.map((c) => c.join(' ')), // the batch's lines, joined once
+      setup: [],
+      applied: false,
+      clients: plan.down.classes.size - 1,
+      classes: plan.down.classes.size + plan.up.classes.size,
+      filters: plan.down.filters.length + plan.up.filters.length,
+      down: diff.down,
+      up: diff.up,
+      applyMs: null,
+      notes: [...this.notes],
+      error: null,
+      rolledBack: false,
+    };
+    if (!enforce) {
+      if (!installed.ifbExists) report.setup = [`ip link add ${plan.ifb} type ifb`, `ip link set ${plan.ifb} up`];
+      this.installed = diff.next; // what the kernel would hold: the next tick shows only changes
+      return report;
+    }
+    if (diff.commands.length === 0) {
+      report.applied = true;
+      return report;
+    }
+    const started = process.hrtime.bigint();
+    try {
+      this.touched = true;
+      if (!installed.ifbExists) {
+        report.setup = await this.createIfb();
+      }
+      await this.batch(report.commands);
+      report.applyMs = Number(process.hrtime.bigint() - started) / 1e6;
+      report.applied = true;
+      this.installed = diff.next;
+      this.lastGood = plan;
+    } catch (err) {
+      report.applyMs = Number(process.hrtime.bigint() - started) / 1e6;
+      report.error = (err as Error).message;
+      report.rolledBack = await this.rollBack();
+    }
+    return report;
+  }
+
+  private async createIfb(): Promise<string[]> {
+    const add = ['ip', 'link', 'add', this.ifb, 'type', 'ifb'];
+    const up = ['ip', 'link', 'set', this.ifb, 'up'];
+    for (const argv of [add, up]) {
+      const r = await this.runner.run(argv);
+      if (r.exitCode !== 0) throw commandFailure(argv, r);
+    }
+    return [add.join(' '), up.join(' ')];
+  }
+
+  /** One tc process for the whole change; the script goes in on stdin, never through a shell. */
+  async batch(lines: readonly string[]): Promise<void> {
+    const argv = ['tc', '-batch', '-'];
+    const r = await this.runner.run(argv, { input: lines.join('\n') + '\n', timeoutMs: TC_TIMEOUT_MS });
+    if (r.exitCode !== 0) {
+      const failure = commandFailure(argv, r);
+      // tc names the failing line ("Command failed -:N"); keep the kernel's words first
+      const detail = r.stderr.split('\n').filter((l) => l.trim() && !/^Command failed/.test(l) && !/^Warning/.test(l)).slice(0, 2).join(' / ');
+      const line = /Command failed -:(\d+)/.exec(r.stderr);
+      const where = line ? ` (line ${line[1]}: ${lines[Number(line[1]) - 1] ?? '?'})` : '';
+      throw new CommandError(failure.kind, argv, `${detail || `exit code ${r.exitCode}`}${where}`);
+    }
+  }
+
+  /**
+   * After a failed batch: read what the kernel holds and return it to the last good tree. Before
+   * any success, a tree adopted at start is kept as it is (false: nothing rolled back), and what
+   * a first batch half-built on a clean interface is removed.
+   */
+  private async rollBack(): Promise<boolean> {
+    this.installed = null;
+    try {
+      const installed = await this.read();
+      if (this.lastGood) {
+        if (!installed.ifbExists) await this.createIfb();
+        const diff = diffTree(this.lastGood, installed, { thresholdPercent: 0 });
+        if (diff.commands.length) await this.batch(diff.commands.map((c) => c.join(' ')));
+        this.installed = diff.next;
+        return true;
+      }
+      if (this.adopted) return false;
+      const clean = await this.teardown(installed);
+      this.installed = null;
+      return clean;
+    } catch {
+      this.installed = null; // read again at the next tick
+      return false;
+    }
+  }
+
+  /** Removes our qdiscs and the IFB; true when every step succeeded. */
+  private async teardown(installed: InstalledTree): Promise<boolean> {
+    let clean = true;
+    for (const command of teardownCommands(installed, this.options.iface)) {
+      clean = (await this.runner.run(['tc', ...command])).exitCode === 0 && clean;
+    }
+    if (installed.ifbExists || this.touched) {
+      const r = await this.runner.run(['ip', 'link', 'del', this.ifb]);
+      clean = (r.exitCode === 0 || /Cannot find device/.test(r.stderr)) && clean;
+    }
+    return clean;
+  }
+
+  /** Leaves the interface as found (own qdiscs and IFB removed), unless asked to keep shaping. */
+  async stop(keepShaping: boolean): Promise<void> {
+    if (this.options.mode !== 'enforce' || keepShaping || !this.starting) return;
+    await this.starting.catch(() => undefined);
+    let installed: InstalledTree;
+    try {
+      installed = await readInstalled(this.runner, this.options.iface, this.ifb);
+    } catch {
+      return; // the interface is gone: nothing of ours is left on it
+    }
+    await this.teardown(installed);
+  }
+}

@@ -1,0 +1,367 @@
+/**
+ * The HTB tree a snapshot asks for, per direction, before anything is compared with the kernel.
+ *
+ * Download is shaped on egress of the LAN interface (classified by destination address), upload on
+ * an IFB device fed from the LAN's ingress (classified by source address). Each tree:
+ *
+ *     eb:   htb root qdisc, default class eb:ffff
+ *     eb:1  root class, rate = ceil = the link
+ *       eb:<minor>  one class per client: rate = alloc.rateBps, ceil = alloc.ceilBps, prio = alloc.prio
+ *       eb:ffff     traffic of hosts nobody allocated for (and ARP, ND)
+ *     u32 hash tables 100: (IPv4) and 600: (IPv6), 256 buckets keyed on the address's last byte,
+ *     so a packet is matched against the few addresses of one bucket, not all of them.
+ *
+ * The minor of a client's class comes from its MAC (FNV-1a), so the same device gets the same class
+ * across restarts; a collision probes to the next free minor and is remembered (ClassIds).
+ */
+import { InputError } from './errors';
+import { ifaceNameProblem } from './iface';
+import { isIPv4, isIPv6, isLinkLocalIPv6 } from './ip';
+import { normalizeMac } from './mac';
+
+export type Direction = 'down' | 'up';
+export type LeafKind = 'fq_codel' | 'sfq' | 'pfifo';
+
+export const HTB_MAJOR = 'eb';
+export const ROOT_MINOR = 1;
+export const DEFAULT_MINOR = 0xffff;
+/** HTB cannot shape below this; the issue's floor for a valid allocation. */
+export const MIN_RATE_BPS = 8_000;
+export const HASH_TABLE = { 4: '100', 6: '600' } as const;
+/** u32 filter priorities (tc "pref"): one protocol per priority. */
+export const FILTER_PREF = { 4: 10, 6: 11 } as const;
+/** Packets a FIFO leaf holds; the same as a default txqueuelen, but independent of the device's. */
+export const PFIFO_LIMIT = 1000;
+
+export interface PlannedClass {
+  minor: number;
+  rateBps: number;
+  ceilBps: number;
+  prio: number;
+  /** The client it is for; absent for the root and default classes. */
+  mac?: string;
+}
+
+export interface PlannedFilter {
+  family: 4 | 6;
+  /** Canonical text: dotted quad, or eight lower-case 4-digit hex groups. */
+  address: string;
+  minor: number;
+}
+
+export interface DirectionPlan {
+  direction: Direction;
+  /** The device the tree sits on: the LAN interface (down) or the IFB (up). */
+  dev: string;
+  totalBps: number;
+  /** Client classes and the default class, by minor (the root class is `totalBps`). */
+  classes: Map<number, PlannedClass>;
+  filters: PlannedFilter[];
+}
+
+export interface TreePlan {
+  iface: string;
+  ifb: string;
+  leaf: LeafKind;
+  down: DirectionPlan;
+  up: DirectionPlan;
+}
+
+/** Where the address bytes sit in the packet (network header offset): dst on download, src on upload. */
+export function matchOffset(family: 4 | 6, direction: Direction): number {
+  if (family === 4) return direction === 'down' ? 16 : 12;
+  return direction === 'down' ? 24 : 8;
+}
+
+// ---------------------------------------------------------------------------------------------
+// names and ids
+
+function fnv1a(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h >>> 0;
+}
+
+/** The IFB that carries the LAN's upload: `eqn-<iface>`, or a hash when that would be too long. */
+export function ifbNameFor(iface: string): string {
+  const problem = ifaceNameProblem(iface);
+  if (problem) throw new InputError('iface', problem);
+  const plain = `eqn-${iface}`;
+  return plain.length <= 15 ? plain : `eqn-${fnv1a(iface).toString(16).padStart(8, '0')}`;
+}
+
+/** The minor a MAC hashes to: 2 .. 0xfffe (1 is the root class, 0xffff the default). */
+export function preferredMinor(mac: string): number {
+  return 2 + (fnv1a(mac) % 0xfffd);
+}
+
+/** Class minors by MAC: the hash of the MAC, or the next free one after a collision, kept for good. */
+export class ClassIds {
+  private readonly byMac = new Map<string, number>();
+  private readonly byMinor = new Map<number, string>();
+
+  constructor(remembered: readonly [string, number][] = []) {
+    for (const [mac, minor] of remembered) {
+      const m = normalizeMac(mac);
+      if (!m || !Number.isInteger(minor) || minor < 2 || minor > 0xfffe || this.byMinor.has(minor)) continue;
+      this.byMac.set(m, minor);
+      this.byMinor.set(minor, m);
+    }
+  }
+
+  minorFor(mac: string): number {
+    const known = this.byMac.get(mac);
+    if (known !== undefined) return known;
+    let minor = preferredMinor(mac);
+    while (this.byMinor.has(minor)) minor = minor >= 0xfffe ? 2 : minor + 1;
+    this.byMac.set(mac, minor);
+    this.byMinor.set(minor, mac);
+    return minor;
+  }
+
+  /** For the node's context, so a collision's resolution survives a restart too. */
+  entries(): [string, number][] {
+    return [...this.byMac.entries()];
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// addresses
+
+/** The 16 bytes of an IPv6 address (validated with isIPv6 first). */
+export function ipv6Bytes(address: string): number[] {
+  let text = address.toLowerCase();
+  const v4 = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
+  if (v4) {
+    const [a, b, c, d] = v4.slice(1).map(Number);
+    text = text.slice(0, v4.index) + `${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const halves = text.split('::');
+  const groupsOf = (part: string) => (part ? part.split(':').map((g) => parseInt(g, 16)) : []);
+  const head = groupsOf(halves[0]);
+  const tail = halves.length > 1 ? groupsOf(halves[1]) : [];
+  const words = halves.length > 1 ? [...head, ...new Array(8 - head.length - tail.length).fill(0), ...tail] : head;
+  return words.flatMap((w) => [w >> 8, w & 255]);
+}
+
+// Every tick sees the same addresses again: remembering their canonical form keeps a 1,000-client
+// plan well under a millisecond's worth of address parsing.
+const canonicalCache = new Map<string, string>();
+const CANONICAL_CACHE_MAX = 65_536;
+
+export function canonicalIPv6(address: string): string {
+  const known = canonicalCache.get(address);
+  if (known !== undefined) return known;
+  const b = ipv6Bytes(address);
+  const groups: string[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push(((b[i] << 8) | b[i + 1]).toString(16).padStart(4, '0'));
+  const canonical = groups.join(':');
+  if (canonicalCache.size >= CANONICAL_CACHE_MAX) canonicalCache.clear();
+  canonicalCache.set(address, canonical);
+  return canonical;
+}
+
+/** The u32 hash bucket of an address: its last byte. */
+export function bucketOf(filter: Pick<PlannedFilter, 'family' | 'address'>): number {
+  if (filter.family === 4) return Number(filter.address.slice(filter.address.lastIndexOf('.') + 1));
+  return parseInt(filter.address.slice(-2), 16);
+}
+
+// ---------------------------------------------------------------------------------------------
+// validation and planning
+
+interface ValidClient {
+  mac: string;
+  ip: string | null;
+  ip6: string[];
+  down: { rateBps: number; ceilBps: number; prio: number };
+  up: { rateBps: number; ceilBps: number; prio: number };
+}
+
+const fmt = (bps: number) => `${(bps / 1e6).toFixed(3)} Mbit/s`;
+
+function totalOf(payload: Record<string, unknown>, direction: Direction): number {
+  const allocation = payload.allocation as Record<string, Record<string, unknown>> | undefined;
+  const total = allocation?.[direction]?.totalBps;
+  if (typeof total !== 'number' || !Number.isFinite(total) || total < MIN_RATE_BPS) {
+    throw new InputError(`payload.allocation.${direction}.totalBps`, `must be the link speed in bit/s (at least ${MIN_RATE_BPS}), got ${JSON.stringify(total)}; put priority-allocator before tc-shaper`);
+  }
+  return total;
+}
+
+function directionAlloc(value: unknown, path: string, totalBps: number) {
+  if (typeof value !== 'object' || value === null) throw new InputError(path, 'missing: every client needs an allocation (put priority-allocator before tc-shaper)');
+  const a = value as Record<string, unknown>;
+  for (const key of ['rateBps', 'ceilBps']) {
+    const v = a[key];
+    if (typeof v !== 'number' || !Number.isFinite(v)) throw new InputError(`${path}.${key}`, `must be a number of bit/s, got ${JSON.stringify(v)}`);
+    if (v < MIN_RATE_BPS) throw new InputError(`${path}.${key}`, `${v} bit/s is below the 8 kbit/s HTB can shape`);
+    if (v > totalBps) throw new InputError(`${path}.${key}`, `${fmt(v)} is above the link's ${fmt(totalBps)}`);
+  }
+  const rateBps = a.rateBps as number;
+  const ceilBps = a.ceilBps as number;
+  if (ceilBps < rateBps) throw new InputError(`${path}.ceilBps`, `${fmt(ceilBps)} is below the rate ${fmt(rateBps)}`);
+  const prio = a.prio;
+  if (typeof prio !== 'number' || !Number.isInteger(prio) || prio < 0 || prio > 7) throw new InputError(`${path}.prio`, `must be a whole number from 0 to 7 (HTB prio), got ${JSON.stringify(prio)}`);
+  return { rateBps: Math.round(rateBps), ceilBps: Math.round(ceilBps), prio };
+}
+
+/** Checks everything that will reach tc; throws an InputError naming the field, before anything runs. */
+export function validateForShaping(payload: unknown): { clients: ValidClient[]; downBps: number; upBps: number } {
+  if (typeof payload !== 'object' || payload === null || !Array.isArray((payload as { clients?: unknown }).clients)) {
+    throw new InputError('payload', 'must be a snapshot with a clients array');
+  }
+  const p = payload as Record<string, unknown>;
+  const downBps = totalOf(p, 'down');
+  const upBps = totalOf(p, 'up');
+  const seenMac = new Set<string>();
+  const seenAddress = new Map<string, string>();
+  const clients = (p.clients as unknown[]).map((raw, i): ValidClient => {
+    const path = `payload.clients[${i}]`;
+    if (typeof raw !== 'object' || raw === null) throw new InputError(path, 'must be an object');
+    const c = raw as Record<string, unknown>;
+    const mac = normalizeMac(c.mac);
+    if (!mac) throw new InputError(`${path}.mac`, `${JSON.stringify(c.mac)} is not a MAC address (aa:bb:cc:dd:ee:ff); a client is shaped by its MAC's class`);
+    if (seenMac.has(mac)) throw new InputError(`${path}.mac`, `${mac} appears twice`);
+    seenMac.add(mac);
+    const claim = (address: string, field: string) => {
+      const other = seenAddress.get(address);
+      if (other && other !== mac) throw new InputError(field, `${address} is also claimed by ${other}`);
+      seenAddress.set(address, mac);
+    };
+    let ip: string | null = null;
+    if (c.ip !== undefined && c.ip !== null) {
+      if (typeof c.ip !== 'string' || !isIPv4(c.ip)) throw new InputError(`${path}.ip`, `${JSON.stringify(c.ip).slice(0, 60)} is not an IPv4 address`);
+      ip = c.ip;
+      claim(ip, `${path}.ip`);
+    }
+    const ip6: string[] = [];
+    if (c.ip6 !== undefined && c.ip6 !== null) {
+      if (!Array.isArray(c.ip6)) throw new InputError(`${path}.ip6`, 'must be an array of IPv6 addresses');
+      c.ip6.forEach((a: unknown, j: number) => {
+        if (typeof a !== 'string' || (!canonicalCache.has(a) && !isIPv6(a))) throw new InputError(`${path}.ip6[${j}]`, `${JSON.stringify(a).slice(0, 60)} is not an IPv6 address`);
+        if (isLinkLocalIPv6(a)) return; // never routed, so never shaped
+        const canonical = canonicalIPv6(a);
+        if (!ip6.includes(canonical)) {
+          claim(canonical, `${path}.ip6[${j}]`);
+          ip6.push(canonical);
+        }
+      });
+    }
+    const alloc = c.alloc as Record<string, unknown> | undefined;
+    if (typeof alloc !== 'object' || alloc === null) throw new InputError(`${path}.alloc`, 'missing: every client needs an allocation (put priority-allocator before tc-shaper)');
+    return {
+      mac,
+      ip,
+      ip6,
+      down: directionAlloc(alloc.down, `${path}.alloc.down`, downBps),
+      up: directionAlloc(alloc.up, `${path}.alloc.up`, upBps),
+    };
+  });
+  return { clients, downBps, upBps };
+}
+
+/** Unknown hosts share a small guaranteed rate and may borrow the whole link at the lowest priority. */
+export function defaultClassFor(totalBps: number): PlannedClass {
+  return { minor: DEFAULT_MINOR, rateBps: Math.max(MIN_RATE_BPS, Math.round(totalBps / 100)), ceilBps: totalBps, prio: 7 };
+}
+
+export interface PlanSettings {
+  iface: string;
+  leaf: LeafKind;
+}
+
+/** The desired tree for a snapshot. Throws an InputError (nothing planned) on anything invalid. */
+export function planTree(payload: unknown, settings: PlanSettings, ids: ClassIds): TreePlan {
+  const problem = ifaceNameProblem(settings.iface);
+  if (problem) throw new InputError('iface', problem);
+  const { clients, downBps, upBps } = validateForShaping(payload);
+  const ifb = ifbNameFor(settings.iface);
+  const direction = (dir: Direction, dev: string, totalBps: number): DirectionPlan => {
+    const classes = new Map<number, PlannedClass>();
+    const filters: PlannedFilter[] = [];
+    // sorted, so that who wins a hash collision does not depend on the order of the clients
+    for (const c of [...clients].sort((a, b) => (a.mac < b.mac ? -1 : 1))) {
+      const minor = ids.minorFor(c.mac);
+      classes.set(minor, { minor, mac: c.mac, ...c[dir] });
+      if (c.ip) filters.push({ family: 4, address: c.ip, minor });
+      for (const a of c.ip6) filters.push({ family: 6, address: a, minor });
+    }
+    classes.set(DEFAULT_MINOR, defaultClassFor(totalBps));
+    return { direction: dir, dev, totalBps: Math.round(totalBps), classes, filters };
+  };
+  return {
+    iface: settings.iface,
+    ifb,
+    leaf: settings.leaf,
+    down: direction('down', settings.iface, downBps),
+    up: direction('up', ifb, upBps),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// commands (tc -batch lines as token arrays; every token is validated above, none is quoted)
+
+export const hex = (n: number) => n.toString(16);
+export const classIdOf = (minor: number) => `${HTB_MAJOR}:${hex(minor)}`;
+
+/** HTB's quantum from the rate (r2q 10), kept between one full frame and what HTB accepts. */
+export function quantumFor(rateBps: number): number {
+  return Math.min(200_000, Math.max(1_600, Math.round(rateBps / 8 / 10)));
+}
+
+export function classCommand(verb: 'add' | 'change', dev: string, c: PlannedClass): string[] {
+  const parent = c.minor === ROOT_MINOR ? `${HTB_MAJOR}:` : classIdOf(ROOT_MINOR);
+  const argv = ['class', verb, 'dev', dev, 'parent', parent, 'classid', classIdOf(c.minor), 'htb', 'rate', `${c.rateBps}bit`, 'ceil', `${c.ceilBps}bit`];
+  if (c.minor !== ROOT_MINOR) argv.push('prio', String(c.prio));
+  argv.push('quantum', String(quantumFor(c.rateBps)));
+  return argv;
+}
+
+export function leafCommand(verb: 'add' | 'replace', dev: string, minor: number, leaf: LeafKind): string[] {
+  const argv = ['qdisc', verb, 'dev', dev, 'parent', classIdOf(minor), leaf];
+  if (leaf === 'pfifo') argv.push('limit', String(PFIFO_LIMIT));
+  return argv;
+}
+
+export function filterMatch(f: PlannedFilter, direction: Direction): string[] {
+  const side = direction === 'down' ? 'dst' : 'src';
+  return f.family === 4 ? ['match', 'ip', side, `${f.address}/32`] : ['match', 'ip6', side, `${f.address}/128`];
+}
+
+export const protocolOf = (family: 4 | 6) => (family === 4 ? 'ip' : 'ipv6');
+
+/** The root qdisc, root class and the two hash tables with their hashing filters. */
+export function skeletonCommands(plan: DirectionPlan): string[][] {
+  const dev = plan.dev;
+  const out: string[][] = [
+    ['qdisc', 'replace', 'dev', dev, 'root', 'handle', `${HTB_MAJOR}:`, 'htb', 'default', hex(DEFAULT_MINOR), 'r2q', '10'],
+    classCommand('add', dev, { minor: ROOT_MINOR, rateBps: plan.totalBps, ceilBps: plan.totalBps, prio: 0 }),
+  ];
+  out.push(...hashTableCommands(plan));
+  return out;
+}
+
+export function hashTableCommands(plan: DirectionPlan): string[][] {
+  const out: string[][] = [];
+  for (const family of [4, 6] as const) {
+    const base = ['filter', 'add', 'dev', plan.dev, 'parent', `${HTB_MAJOR}:`, 'protocol', protocolOf(family), 'prio', String(FILTER_PREF[family])];
+    const lastWord = matchOffset(family, plan.direction) + (family === 4 ? 0 : 12);
+    out.push([...base, 'handle', `${HASH_TABLE[family]}:`, 'u32', 'divisor', '256']);
+    out.push([...base, 'u32', 'match', 'u32', '0', '0', 'hashkey', 'mask', '0x000000ff', 'at', String(lastWord), 'link', `${HASH_TABLE[family]}:`]);
+  }
+  return out;
+}
+
+/** The LAN's ingress, redirected to the IFB so upload can be queued (sqm-scripts, Firewalla). */
+export function ingressCommands(iface: string, ifb: string): string[][] {
+  return [
+    ['qdisc', 'add', 'dev', iface, 'handle', 'ffff:', 'ingress'],
+    ['filter', 'add', 'dev', iface, 'parent', 'ffff:', 'protocol', 'all', 'prio', '1', 'u32', 'match', 'u32', '0', '0', 'action', 'mirred', 'egress', 'redirect', 'dev', ifb],
+  ];
+}
+
+export const toBatch = (commands: readonly string[][]) => commands.map((c) => c.join(' ')).join('\n') + (commands.length ? '\n' : '');

@@ -1,0 +1,139 @@
+import assert from 'node:assert/strict';
+import { InputError } from '../../nodes/core/errors';
+import {
+  canonicalIPv6,
+  ClassIds,
+  DEFAULT_MINOR,
+  ifbNameFor,
+  planTree,
+  preferredMinor,
+  ROOT_MINOR,
+  toBatch,
+} from '../../nodes/core/tc-plan';
+import { manyClients, snapshotOf, THREE, tcFixture } from './tc-fixtures';
+import { diffTree } from '../../nodes/core/tc-diff';
+import { emptyTree } from '../../nodes/core/tc-read';
+
+const plan = (payload: unknown, ids = new ClassIds()) => planTree(payload, { iface: 'd0', leaf: 'pfifo' }, ids);
+
+describe('tc-plan: the desired HTB tree', () => {
+  describe('the tree', () => {
+    it('has, per direction, one class per client with its rate, ceil and prio, plus the default class', () => {
+      const p = plan(snapshotOf(THREE));
+      for (const dir of ['down', 'up'] as const) {
+        assert.equal(p[dir].classes.size, THREE.length + 1);
+        assert.equal(p[dir].totalBps, 20e6);
+        const def = p[dir].classes.get(DEFAULT_MINOR)!;
+        assert.deepEqual([def.rateBps, def.ceilBps, def.prio], [200_000, 20e6, 7]);
+        for (const c of THREE) {
+          const cls = [...p[dir].classes.values()].find((x) => x.mac === c.mac)!;
+          assert.deepEqual([cls.rateBps, cls.ceilBps, cls.prio], c[dir]);
+        }
+      }
+      assert.equal(p.down.dev, 'd0');
+      assert.equal(p.up.dev, 'eqn-d0');
+    });
+
+    it('classifies every IPv4 and routable IPv6 address (link-local skipped), dst on download, src on upload', () => {
+      const snap = snapshotOf(THREE);
+      snap.clients[0].ip6.push('fe80::1');
+      const p = plan(snap);
+      assert.equal(p.down.filters.length, 5);
+      assert.ok(p.down.filters.every((f) => f.address !== canonicalIPv6('fe80::1')));
+      const batch = diffTree(p, emptyTree('d0', 'eqn-d0'), { thresholdPercent: 5 }).commands.map((c) => c.join(' '));
+      assert.ok(batch.some((l) => /^filter add dev d0 .* match ip dst 10\.77\.0\.101\/32 /.test(l)));
+      assert.ok(batch.some((l) => /^filter add dev eqn-d0 .* match ip6 src fd00:0077:0000:0000:0000:0000:0000:0108\/128 /.test(l)));
+    });
+
+    it('builds exactly the recorded full batch (root, hash tables, classes, FIFO leaves, filters, ingress redirect)', () => {
+      const commands = diffTree(plan(snapshotOf(THREE)), emptyTree('d0', 'eqn-d0'), { thresholdPercent: 5 }).commands;
+      assert.equal(toBatch(commands), tcFixture('batch-full.txt'));
+    });
+
+    it('hashes IPv4 on the last byte at offset 16 (dst) / 12 (src), IPv6 at 36 / 20, into 256-bucket tables', () => {
+      const batch = toBatch(diffTree(plan(snapshotOf(THREE)), emptyTree('d0', 'eqn-d0'), { thresholdPercent: 5 }).commands);
+      assert.match(batch, /dev d0 .*hashkey mask 0x000000ff at 16 link 100:/);
+      assert.match(batch, /dev d0 .*hashkey mask 0x000000ff at 36 link 600:/);
+      assert.match(batch, /dev eqn-d0 .*hashkey mask 0x000000ff at 12 link 100:/);
+      assert.match(batch, /dev eqn-d0 .*hashkey mask 0x000000ff at 20 link 600:/);
+      assert.match(batch, /handle 100:65:800 u32 ht 100:65: match ip dst 10\.77\.0\.101/);
+      assert.match(batch, /handle 600:ff:800 u32 ht 600:ff: match ip6 dst 2001:0db8:0001:0002:0003:0004:0005:01ff/);
+    });
+  });
+
+  describe('stable class ids', () => {
+    it('gives the same MAC the same class id in every run, whatever the order of the clients', () => {
+      const a = plan(snapshotOf(THREE));
+      const b = plan(snapshotOf([...THREE].reverse()));
+      const idOf = (p: typeof a, mac: string) => [...p.down.classes.values()].find((c) => c.mac === mac)!.minor;
+      for (const c of THREE) {
+        assert.equal(idOf(a, c.mac), idOf(b, c.mac));
+        assert.equal(idOf(a, c.mac), preferredMinor(c.mac));
+        assert.notEqual(idOf(a, c.mac), ROOT_MINOR);
+        assert.notEqual(idOf(a, c.mac), DEFAULT_MINOR);
+      }
+    });
+
+    it('resolves hash collisions among 5,000 clients to distinct ids, and remembers the resolution', () => {
+      const ids = new ClassIds();
+      const clients = manyClients(5000, 1e10);
+      const p = plan(snapshotOf(clients, 1e10, 1e10), ids);
+      const minors = [...p.down.classes.keys()];
+      assert.equal(new Set(minors).size, 5001);
+      const collided = clients.filter((c) => ids.minorFor(c.mac) !== preferredMinor(c.mac));
+      assert.ok(collided.length > 0, 'expected some hash collisions among 5,000 MACs in 65,533 ids');
+      // a restart with the remembered ids gives every client the same class again, even in another order
+      const again = new ClassIds(ids.entries());
+      plan(snapshotOf([...clients].reverse(), 1e10, 1e10), again);
+      for (const c of clients) assert.equal(again.minorFor(c.mac), ids.minorFor(c.mac));
+    });
+
+    it('names the IFB after the interface, hashed when that would pass 15 characters', () => {
+      assert.equal(ifbNameFor('br-lan'), 'eqn-br-lan');
+      const long = ifbNameFor('enp0s31f6.1234');
+      assert.match(long, /^eqn-[0-9a-f]{8}$/);
+      assert.equal(ifbNameFor('enp0s31f6.1234'), long);
+    });
+  });
+
+  describe('IPv6 addresses', () => {
+    it('are written in full, whatever their text form', () => {
+      assert.equal(canonicalIPv6('fd00:77::101'), 'fd00:0077:0000:0000:0000:0000:0000:0101');
+      assert.equal(canonicalIPv6('::1'), '0000:0000:0000:0000:0000:0000:0000:0001');
+      assert.equal(canonicalIPv6('2001:DB8::'), '2001:0db8:0000:0000:0000:0000:0000:0000');
+      assert.equal(canonicalIPv6('::ffff:10.77.0.1'), '0000:0000:0000:0000:0000:ffff:0a4d:0001');
+      assert.equal(canonicalIPv6('1:2:3:4:5:6:7:8'), '0001:0002:0003:0004:0005:0006:0007:0008');
+    });
+  });
+
+  describe('bad input is refused with a clear error, nothing planned', () => {
+    const refuse = (mutate: (s: ReturnType<typeof snapshotOf>) => void, path: RegExp, text: RegExp) => {
+      const s = snapshotOf(THREE);
+      mutate(s);
+      assert.throws(() => plan(s), (err: Error) => {
+        assert.ok(err instanceof InputError, String(err));
+        assert.match((err as InputError).path, path);
+        assert.match(err.message, text);
+        return true;
+      });
+    };
+    it('an allocation below 8 kbit/s', () => refuse((s) => (s.clients[1].alloc.up.rateBps = 7999), /clients\[1\]\.alloc\.up\.rateBps/, /below the 8 kbit\/s/));
+    it('an allocation above the link', () => refuse((s) => (s.clients[0].alloc.down.rateBps = 21e6), /clients\[0\]\.alloc\.down\.rateBps/, /above the link/));
+    it('a ceil above the link', () => refuse((s) => (s.clients[2].alloc.down.ceilBps = 25e6), /alloc\.down\.ceilBps/, /above the link/));
+    it('a ceil below the rate', () => refuse((s) => (s.clients[0].alloc.down.ceilBps = 1e6), /alloc\.down\.ceilBps/, /below the rate/));
+    it('a prio outside 0..7', () => refuse((s) => (s.clients[0].alloc.up.prio = 8), /alloc\.up\.prio/, /0 to 7/));
+    it('a rate that is not a number', () => refuse((s) => ((s.clients[0].alloc.up as Record<string, unknown>).rateBps = '5mbit'), /alloc\.up\.rateBps/, /number/));
+    it('a client without an allocation', () => refuse((s) => delete (s.clients[0] as Record<string, unknown>).alloc, /clients\[0\]\.alloc/, /priority-allocator/));
+    it('an unknown (invalid) MAC', () => refuse((s) => (s.clients[1].mac = 'unknown'), /clients\[1\]\.mac/, /not a MAC/));
+    it('a MAC twice', () => refuse((s) => (s.clients[1].mac = s.clients[0].mac), /clients\[1\]\.mac/, /twice/));
+    it('a hostile IPv4 string', () => refuse((s) => (s.clients[0].ip = '10.0.0.1 flowid 1:1\nqdisc del dev eth0 root'), /clients\[0\]\.ip$/, /not an IPv4/));
+    it('a hostile IPv6 string', () => refuse((s) => (s.clients[0].ip6 = ['fd00::1/0 action drop']), /clients\[0\]\.ip6\[0\]/, /not an IPv6/));
+    it('one address claimed by two clients', () => refuse((s) => (s.clients[1].ip = '10.77.0.101'), /clients\[1\]\.ip/, /also claimed/));
+    it('a snapshot without the allocator\'s totals', () => refuse((s) => delete (s as Record<string, unknown>).allocation, /allocation\.down\.totalBps/, /priority-allocator/));
+    it('a hostile interface name', () => {
+      for (const iface of ['eth0; reboot', '-dev', 'a\nqdisc del dev eth0 root', 'x'.repeat(16), '']) {
+        assert.throws(() => planTree(snapshotOf(THREE), { iface, leaf: 'pfifo' }, new ClassIds()), (err: Error) => err instanceof InputError && /iface/.test(err.message));
+      }
+    });
+  });
+});
