@@ -1,0 +1,83 @@
+import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
+import { toMessage, type Alert } from './core/alerts/alert';
+import { AlertEngine } from './core/alerts/engine';
+import { DEFAULTS, type RuleKind } from './core/alerts/options';
+import { mbpsToBps } from './core/settings';
+import { settingsOf } from './lib/config-node';
+import { showError, showOk, showWarning } from './lib/status';
+
+/** Thresholds as the editor saves them: strings, '' for the rule's default. */
+interface AlertRuleDef extends NodeDef {
+  rule: RuleKind;
+  /** Optional: the link speed for link_saturation when snapshots carry no allocation. */
+  config?: string;
+  [threshold: string]: unknown;
+}
+
+const KNOWN_KEY = 'knownMacs';
+const THRESHOLD_KEYS = Object.keys(DEFAULTS.over_allocation);
+
+/** What usage-store's `alert` command stores (its alerts table). */
+const forStore = (a: Alert): NodeMessage =>
+  ({ topic: 'alert', payload: { type: a.type, severity: a.severity, message: a.message, mac: a.mac, ip: a.ip, ts: a.ts } }) as NodeMessage;
+
+export = function (RED: NodeAPI) {
+  function AlertRuleNode(this: Node, def: AlertRuleDef) {
+    RED.nodes.createNode(this, def);
+    const node = this;
+    let engine: AlertEngine | null = null;
+    let setupProblem: string | null = null;
+    let last = '';
+
+    try {
+      let linkBps = null;
+      if (def.config) {
+        const s = settingsOf(RED, def.config);
+        linkBps = { down: mbpsToBps(s.downMbps), up: mbpsToBps(s.upMbps) };
+      }
+      const thresholds: Record<string, unknown> = {};
+      for (const key of THRESHOLD_KEYS) if (def[key] !== undefined && def[key] !== '') thresholds[key] = def[key];
+      engine = new AlertEngine(def.rule, thresholds, {
+        now: Date.now,
+        knownMacs: (node.context().get(KNOWN_KEY) as string[] | undefined) ?? [],
+        linkBps,
+      });
+      showStatus();
+    } catch (err) {
+      setupProblem = (err as Error).message.replace(/^thresholds\./, '');
+      showError(node, setupProblem);
+      node.error(setupProblem);
+    }
+
+    function showStatus(): void {
+      if (!engine) return;
+      const kind = engine.kind.replace(/_/g, ' ');
+      if (engine.waitingForRegistry) showWarning(node, `${kind} · learning the LAN: registry or first ${engine.thresholds.waitSec} s`);
+      else if (engine.active > 0) showWarning(node, `${engine.active} active · ${last}`);
+      else showOk(node, last ? `${kind} · last: ${last}` : `${kind} · watching`);
+    }
+
+    node.on('input', (msg, send, done) => {
+      if (!engine) {
+        showError(node, setupProblem ?? 'not configured');
+        done(new Error(setupProblem ?? 'not configured'));
+        return;
+      }
+      try {
+        const alerts = engine.handle(msg.topic, msg.payload);
+        const known = engine.takeKnownMacs();
+        if (known) node.context().set(KNOWN_KEY, known);
+        for (const alert of alerts) {
+          send([toMessage(alert) as unknown as NodeMessage, forStore(alert)]);
+          last = alert.title;
+        }
+        showStatus();
+        done();
+      } catch (err) {
+        showError(node, (err as Error).message);
+        done(err as Error);
+      }
+    });
+  }
+  RED.nodes.registerType('alert-rule', AlertRuleNode);
+};

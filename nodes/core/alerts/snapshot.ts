@@ -1,0 +1,108 @@
+import { InputError } from '../errors';
+import { normalizeMac } from '../mac';
+import type { ClientInfo } from './alert';
+import type { Direction } from './options';
+
+/** A client as the rules see it, checked. Rates in bits/s, seen from the client (down = rx). */
+export interface ClientSample extends ClientInfo {
+  priority: number | null;
+  bps: Record<Direction, number>;
+  /** The allocator's guaranteed rate per direction, or null before priority-allocator. */
+  rateBps: Record<Direction, number> | null;
+  vendor: string | null;
+  hostname: string | null;
+}
+
+export interface SnapshotView {
+  ts: number;
+  clients: ClientSample[];
+  totalBps: Record<Direction, number>;
+  /** Link speed per direction (allocation.*.totalBps), or null. */
+  linkBps: Record<Direction, number> | null;
+  guaranteeBps: Record<Direction, number> | null;
+}
+
+const isRate = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v >= 0;
+
+function rate(value: unknown, path: string): number {
+  if (value === undefined || value === null) return 0;
+  if (!isRate(value)) throw new InputError(path, `must be a number of bits/s ≥ 0, got ${JSON.stringify(value)}`);
+  return value;
+}
+
+function text(value: unknown): string | null {
+  return typeof value === 'string' && value.trim() !== '' ? value : null;
+}
+
+export function labelOf(c: { name?: unknown; hostname?: unknown; ip?: unknown }, mac: string): string {
+  return text(c.name) ?? text(c.hostname) ?? text(c.ip) ?? mac;
+}
+
+export function timeOf(value: unknown, path: string, now: () => number): number {
+  if (value === undefined || value === null) return now();
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    throw new InputError(path, `must be a time in ms since 1970, got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+/**
+ * Checks a pipeline snapshot completely before any rule looks at it, so a bad one changes no
+ * state. `needsAlloc`: the rule compares with the allocation, so every client must carry one.
+ */
+export function readSnapshot(payload: unknown, now: () => number, needsAlloc: boolean): SnapshotView {
+  if (!payload || typeof payload !== 'object' || !Array.isArray((payload as { clients?: unknown }).clients)) {
+    throw new InputError('payload', 'must be a snapshot object with a "clients" array');
+  }
+  const p = payload as Record<string, unknown> & { clients: unknown[] };
+  const ts = timeOf(p.ts, 'payload.ts', now);
+  const seen = new Set<string>();
+  let sumDown = 0;
+  let sumUp = 0;
+  const clients: ClientSample[] = new Array(p.clients.length);
+  for (let i = 0; i < p.clients.length; i++) {
+    const c = p.clients[i] as Record<string, unknown>;
+    const path = `payload.clients[${i}]`;
+    if (!c || typeof c !== 'object') throw new InputError(path, 'must be an object with a "mac"');
+    const mac = normalizeMac(c.mac);
+    if (!mac) throw new InputError(`${path}.mac`, `${JSON.stringify(c.mac)} is not a MAC address`);
+    if (seen.has(mac)) throw new InputError(`${path}.mac`, `${mac} appears twice`);
+    seen.add(mac);
+    const down = rate(c.rxBps, `${path}.rxBps`);
+    const up = rate(c.txBps, `${path}.txBps`);
+    sumDown += down;
+    sumUp += up;
+    let rateBps: Record<Direction, number> | null = null;
+    const alloc = c.alloc as { down?: { rateBps?: unknown }; up?: { rateBps?: unknown } } | undefined;
+    if (alloc && typeof alloc === 'object') {
+      if (!isRate(alloc.down?.rateBps) || !isRate(alloc.up?.rateBps)) {
+        throw new InputError(`${path}.alloc`, 'must be { down: { rateBps }, up: { rateBps } } with rates ≥ 0 (as priority-allocator sends)');
+      }
+      rateBps = { down: alloc.down.rateBps, up: alloc.up.rateBps };
+    } else if (needsAlloc) {
+      throw new InputError(`${path}.alloc`, 'missing: this rule compares with the allocation, so wire alert-rule after priority-allocator');
+    }
+    const priority = typeof c.priority === 'number' && Number.isFinite(c.priority) ? c.priority : null;
+    const ip = text(c.ip) ?? (Array.isArray(c.ip6) && typeof c.ip6[0] === 'string' ? (c.ip6[0] as string) : null);
+    clients[i] = {
+      mac,
+      ip,
+      label: labelOf(c, mac),
+      priority,
+      bps: { down, up },
+      rateBps,
+      vendor: text(c.vendor),
+      hostname: text(c.hostname),
+    };
+  }
+  const totals = p.totals as { rxBps?: unknown; txBps?: unknown } | undefined;
+  const totalBps = {
+    down: totals && isRate(totals.rxBps) ? totals.rxBps : sumDown,
+    up: totals && isRate(totals.txBps) ? totals.txBps : sumUp,
+  };
+  const a = p.allocation as { down?: { totalBps?: unknown; guaranteeBps?: unknown }; up?: { totalBps?: unknown; guaranteeBps?: unknown } } | undefined;
+  const linkBps = a && isRate(a.down?.totalBps) && isRate(a.up?.totalBps) ? { down: a.down.totalBps, up: a.up.totalBps } : null;
+  const guaranteeBps =
+    a && isRate(a.down?.guaranteeBps) && isRate(a.up?.guaranteeBps) ? { down: a.down.guaranteeBps, up: a.up.guaranteeBps } : null;
+  return { ts, clients, totalBps, linkBps, guaranteeBps };
+}
