@@ -8,7 +8,7 @@ import { inNetns, netnsNameProblem, type CommandRunner, type Watcher } from './c
 import { toNumber } from './core/settings';
 import { settingsOf } from './lib/config-node';
 import { execaRunner } from './lib/execa-runner';
-import { showError, showOk, showWarning } from './lib/status';
+import { countOf, showError, showOk, showWarning } from './lib/status';
 
 interface ArpDiscoverDef extends NodeDef {
   config: string;
@@ -86,7 +86,7 @@ export = function (RED: NodeAPI) {
     /** Status and warnings after a scan; a warning is logged once, not on every tick. */
     const report = (result: ScanResult) => {
       const s = result.snapshot;
-      const text = `${s.clients.length} client${s.clients.length === 1 ? '' : 's'} on ${s.iface}`;
+      const text = `${countOf(s.clients.length, 'client')} on ${s.iface}`;
       const warnings = result.warnings.join('; ');
       if (warnings) {
         showWarning(node, `${text} · ${result.warnings[0]}`);

@@ -5,7 +5,7 @@ import { inNetns, netnsNameProblem, type CommandRunner } from './core/runner';
 import { toNumber } from './core/settings';
 import { settingsOf } from './lib/config-node';
 import { execaRunner } from './lib/execa-runner';
-import { formatMbps, showError, showOk, showWarning } from './lib/status';
+import { countOf, formatMbps, showError, showOk, showWarning } from './lib/status';
 
 interface IfaceCounterDef extends NodeDef {
   config: string;
@@ -48,7 +48,7 @@ export = function (RED: NodeAPI) {
     }
 
     const report = (s: MeteredSnapshot) => {
-      const text = `↓${rate(s.totals.rxBps)} ↑${rate(s.totals.txBps)} Mbit/s · ${s.clients.length} client${s.clients.length === 1 ? '' : 's'}`;
+      const text = `↓${rate(s.totals.rxBps)} ↑${rate(s.totals.txBps)} Mbit/s · ${countOf(s.clients.length, 'client')}`;
       const warning = s.metering.warning;
       if (s.metering.ifaceState === null) showError(node, warning ?? 'interface unreadable');
       else if (warning) showWarning(node, `${text} · ${warning}`);

@@ -2,7 +2,7 @@ import type { Node, NodeAPI, NodeDef } from 'node-red';
 import { AllocatorController, optionsFrom, priorityProblem } from './core/allocation';
 import { percentProblem, toNumber } from './core/settings';
 import { settingsOf } from './lib/config-node';
-import { formatMbps, showError, showOk } from './lib/status';
+import { countOf, formatMbps, showError, showOk } from './lib/status';
 
 interface PriorityAllocatorDef extends NodeDef {
   config: string;
@@ -59,7 +59,7 @@ export = function (RED: NodeAPI) {
         }
         if (snapshot) {
           const a = snapshot.allocation;
-          showOk(node, `${snapshot.clients.length} clients · ↓${formatMbps(a.down.totalBps)} ↑${formatMbps(a.up.totalBps)} Mbit/s`);
+          showOk(node, `${countOf(snapshot.clients.length, 'client')} · ↓${formatMbps(a.down.totalBps)} ↑${formatMbps(a.up.totalBps)} Mbit/s`);
           send({ ...msg, topic: 'snapshot', payload: snapshot });
         }
         done();

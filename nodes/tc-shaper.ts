@@ -5,7 +5,7 @@ import { percentProblem, toNumber } from './core/settings';
 import { Shaper, type ShapingReport } from './core/tc-apply';
 import { settingsOf } from './lib/config-node';
 import { execaRunner } from './lib/execa-runner';
-import { showError, showOk, showWarning } from './lib/status';
+import { countOf, showError, showOk, showWarning } from './lib/status';
 
 interface TcShaperDef extends NodeDef {
   config: string;
@@ -29,7 +29,7 @@ function statusText(r: ShapingReport): string {
   const n = r.commands.length;
   const changes = n === 0 ? 'no change' : `${n} tc cmd${n === 1 ? '' : 's'}`;
   const leaf = r.leafNote ? ' · FIFO leaves' : '';
-  return r.mode === 'dry-run' ? `dry-run · ${r.clients} clients · ${changes} planned${leaf}` : `shaping ${r.clients} clients · ${changes}${leaf}`;
+  return r.mode === 'dry-run' ? `dry-run · ${countOf(r.clients, 'client')} · ${changes} planned${leaf}` : `shaping ${countOf(r.clients, 'client')} · ${changes}${leaf}`;
 }
 
 export = function (RED: NodeAPI) {

@@ -7,7 +7,7 @@ import { UsageQueries } from './core/store/queries';
 import { scheduledReport, type ReportFormat } from './core/store/report';
 import { DEFAULT_RETENTION, UsageStore, type Retention } from './core/store/store';
 import { settingsOf } from './lib/config-node';
-import { showError, showOk } from './lib/status';
+import { countOf, showError, showOk } from './lib/status';
 
 interface UsageStoreDef extends NodeDef {
   config: string;
@@ -164,7 +164,7 @@ export = function (RED: NodeAPI) {
           default: {
             const { committed } = store.ingest(msg.payload);
             out([msg, null, null]);
-            if (committed) showOk(node, `${(msg.payload as { clients: unknown[] }).clients.length} clients · ${mb(store.file)}`);
+            if (committed) showOk(node, `${countOf((msg.payload as { clients: unknown[] }).clients.length, 'client')} · ${mb(store.file)}`);
           }
         }
         done();

@@ -287,7 +287,8 @@ export class Discovery {
       const lastSeen = Math.max(p?.lastSeen ?? -Infinity, evidence);
       const present = t - lastSeen <= this.options.absenceMs;
       if (present) {
-        const firstSeen = p?.present ? p.firstSeen : t;
+        // a presence begins at its oldest evidence: the kernel may have heard from it before our first scan
+        const firstSeen = p?.present ? p.firstSeen : Math.min(t, lastSeen);
         this.presence.set(mac, { firstSeen, lastSeen, present });
         presentNow.push({ mac, entries: addressOf(mac, entries) });
         if (!p?.present) joined.push(mac);

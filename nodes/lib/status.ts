@@ -13,3 +13,6 @@ export function formatMbps(bps: number): string {
   const mbps = bps / 1e6;
   return mbps >= 100 ? mbps.toFixed(0) : mbps >= 10 ? mbps.toFixed(1) : mbps.toFixed(2);
 }
+
+/** "1 client", "4 clients". */
+export const countOf = (n: number, noun: string): string => `${n} ${noun}${n === 1 ? '' : 's'}`;

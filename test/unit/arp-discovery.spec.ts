@@ -69,6 +69,9 @@ describe('arp-discover: who is on the LAN (core, recorded command output)', () =
       );
       const pixel = snapshot.clients.find((c) => c.mac === 'da:a1:19:10:00:0a')!;
       assert.equal(pixel.randomizedMac, true);
+      // the kernel heard from some devices before this first scan: their presence began then
+      for (const c of snapshot.clients) assert.ok(c.firstSeen <= c.lastSeen, `${c.mac}: first seen ${c.firstSeen} after last seen ${c.lastSeen}`);
+      assert.ok(snapshot.clients.some((c) => c.lastSeen < snapshot.ts), 'the fixture has no entry older than the scan');
       assert.equal(pixel.vendor, null);
       assert.equal(pixel.deviceType, 'phone', 'from its hostname Pixel-7');
       const tv = snapshot.clients.find((c) => c.mac === '10:4f:a8:10:00:08')!;
