@@ -1,0 +1,182 @@
+// The dashboard example (examples/10-dashboard.json) on a real Node-RED started from this project,
+// looked at the way a user looks at it: Debian's Chromium (driven by playwright-core) on /ui.
+// CI installs the chromium package; without /usr/bin/chromium this test fails, it does not skip.
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { nodeRedArgs, prepareHome, PROJECT_ROOT } from '../../scripts/node-red-home';
+import { adminGet, freePort, startNodeRed, worrying, type RunningNodeRed } from '../helpers/runtime';
+
+const CHROMIUM = '/usr/bin/chromium';
+const flow = JSON.parse(readFileSync(join(PROJECT_ROOT, 'examples', '10-dashboard.json'), 'utf8')) as Array<{ id: string; type: string; name?: string }>;
+/** The dashboard's pages, in their order: /ui/#!/<index>. */
+const PAGES = flow.filter((n) => n.type === 'ui_tab').map((n) => String(n.name));
+const page_ = (name: string) => {
+  const i = PAGES.indexOf(name);
+  assert.ok(i >= 0, `no dashboard page "${name}" in the example (pages: ${PAGES.join(', ')})`);
+  return `/ui/#!/${i}`;
+};
+
+describe('dashboard example in a real Node-RED, seen in Chromium', function () {
+  this.timeout(120_000);
+  let dir: string;
+  let nodeRed: RunningNodeRed;
+  let browser: Browser | undefined;
+  let page: Page;
+  let base: string;
+  let userDir: string;
+  /** Screenshots go here, outside the project; the path is printed. */
+  let shots: string;
+
+  /** The Devices table's row of `mac`: [priority shown, allocated "down / up"]. */
+  const row = (mac: string) => page.locator(`table.equalnet-devices tbody tr[data-mac="${mac}"]`);
+  const allocatedDown = async (mac: string) => Number((await row(mac).locator('td.allocated').innerText()).split('/')[0].trim());
+  const open = async (name: string) => {
+    // a fresh load: the dashboard does not follow a change of the hash alone
+    await page.goto('about:blank');
+    await page.goto(base + page_(name));
+    await page.locator('md-toolbar').getByText(name, { exact: true }).first().waitFor({ timeout: 10_000 });
+  };
+  /** Polls `read` until `ok`: the pipeline and the dashboard's socket are asynchronous. */
+  const until = async <T>(what: string, read: () => Promise<T>, ok: (v: T) => boolean, ms = 10_000): Promise<T> => {
+    const deadline = Date.now() + ms;
+    let last: T | undefined;
+    for (;;) {
+      try {
+        last = await read();
+        if (ok(last)) return last;
+      } catch {
+        // not rendered yet
+      }
+      if (Date.now() > deadline) throw new Error(`${what}: not seen within ${ms} ms; last: ${JSON.stringify(last)}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  };
+
+  before(async () => {
+    assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: install Debian's chromium package (apt-get install chromium); this test drives it with playwright-core`);
+    dir = mkdtempSync(join(tmpdir(), 'equalnet-dashboard-'));
+    shots = mkdtempSync(join(tmpdir(), 'equalnet-dashboard-shots-'));
+    const flowFile = join(dir, 'flow.json');
+    writeFileSync(flowFile, JSON.stringify(flow));
+    const port = await freePort();
+    userDir = join(dir, 'user');
+    prepareHome(userDir, port, '', flowFile);
+    nodeRed = await startNodeRed(nodeRedArgs(userDir, port), port);
+    base = `http://127.0.0.1:${port}`;
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+    page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+  });
+
+  after(async () => {
+    await browser?.close();
+    await nodeRed?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('deploys with every node type registered and nothing worrying in the log', async () => {
+    const { body: sets } = await adminGet<Array<{ types: string[]; err?: string }>>(nodeRed.port, '/nodes');
+    const known = new Set(sets.filter((s) => !s.err).flatMap((s) => s.types).concat(['tab']));
+    for (const node of flow) assert.ok(known.has(node.type), `type ${node.type} (${node.id}) is not registered`);
+    const { body: deployed } = await adminGet<unknown[]>(nodeRed.port, '/flows');
+    assert.equal(deployed.length, flow.length);
+    assert.deepEqual(PAGES, ['Overview', 'Devices', 'Analytics', 'Alerts', 'Settings']);
+    assert.deepEqual(worrying(nodeRed.log()), []);
+  });
+
+  it('Devices lists the four sample clients with their allocation in Mbit/s', async () => {
+    await open('Devices');
+    await until('four rows in the Devices table', () => page.locator('table.equalnet-devices tbody tr').count(), (n) => n === 4);
+    const names = await page.locator('table.equalnet-devices tbody td.name').allInnerTexts();
+    assert.deepEqual(names.map((s) => s.trim()).sort(), ['console', 'sensor', 'tv', 'work-laptop']);
+    // the README's contended case: laptop 40, tv 34, sensor 10, console 16 Mbit/s of 100
+    const expected: Array<[string, number]> = [['a4:5e:60:00:00:01', 40], ['dc:a6:32:00:00:02', 34], ['b8:27:eb:00:00:03', 10], ['3c:5a:b4:00:00:04', 16]];
+    for (const [mac, mbps] of expected) assert.equal(await allocatedDown(mac), mbps, `allocated download of ${mac}`);
+    assert.equal(await row('a4:5e:60:00:00:01').locator('td.usage').innerText(), '60.00 / 2.00');
+    assert.equal((await row('3c:5a:b4:00:00:04').locator('select option:checked').innerText()).trim(), '5');
+  });
+
+  it('choosing priority 1 for the console raises its allocation in the table', async () => {
+    const console_ = row('3c:5a:b4:00:00:04');
+    await console_.locator('select').selectOption({ label: '1' });
+    const now = await until('the console allocated more than 16 Mbit/s', () => allocatedDown('3c:5a:b4:00:00:04'), (v) => v > 16);
+    assert.ok(now > 16);
+    // still so after the next ticks (the allocator remembers it), and shown as priority 1
+    await new Promise((r) => setTimeout(r, 2500));
+    assert.equal(await allocatedDown('3c:5a:b4:00:00:04'), now);
+    assert.equal((await console_.locator('select option:checked').innerText()).trim(), '1');
+    // and usage-store's registry has it, so it survives a restart
+    const db = new Database(join(userDir, 'equalnet-dashboard-example.db'), { readonly: true });
+    try {
+      await until('priority 1 in the device registry', async () => (db.prepare('SELECT priority FROM devices WHERE mac = ?').get('3c:5a:b4:00:00:04') as { priority: number | null } | undefined)?.priority, (p) => p === 1);
+    } finally {
+      db.close();
+    }
+  });
+
+  it('Settings: a download of 200 Mbit/s changes the link shown on the Overview', async () => {
+    await open('Overview');
+    await until('the link on the Overview', () => page.getByText(/↓ \d+ ↑ \d+ Mbit\/s/).first().innerText(), (t) => t.includes('↓ 100 ↑ 20 Mbit/s'));
+    await open('Settings');
+    await page.getByLabel('Download Mbit/s').fill('200');
+    await page.getByRole('button', { name: 'apply' }).click();
+    await open('Overview');
+    await until('the new link on the Overview', () => page.getByText(/↓ \d+ ↑ \d+ Mbit\/s/).first().innerText(), (t) => t.includes('↓ 200 ↑ 20 Mbit/s'));
+    assert.equal((await page.locator('.nr-dashboard-text').filter({ hasText: 'Clients' }).first().innerText()).replace(/\s+/g, ' ').trim(), 'Clients 4');
+  });
+
+  it('Settings: a download of 0 is refused and the reason is shown to the user', async () => {
+    await open('Settings');
+    await page.getByLabel('Download Mbit/s').fill('0');
+    await page.getByRole('button', { name: 'apply' }).click();
+    const toast = page.locator('md-toast');
+    await toast.waitFor({ timeout: 10_000 });
+    const shown = (await toast.innerText()).replace(/\s+/g, ' ');
+    assert.match(shown, /Not applied/);
+    assert.match(shown, /payload\.downMbps: must be greater than 0 Mbit\/s, got 0/);
+    await new Promise((r) => setTimeout(r, 800)); // the notification slides in
+    await page.screenshot({ path: join(shots, 'settings-refused.png'), fullPage: true });
+    // nothing changed
+    await until('the link in force', () => page.locator('.nr-dashboard-text').filter({ hasText: 'Link in force' }).first().innerText(), (t) => t.includes('↓ 200 ↑ 20 Mbit/s'));
+  });
+
+  it('Alerts lists the stored over-allocation alerts; Analytics shows the top consumers by name', async () => {
+    await open('Alerts');
+    const first = await until('an alert in the list', () => page.locator('ul.equalnet-alerts li .message').first().innerText(), (t) => t.length > 0, 15_000);
+    assert.match(first, /allocation/i);
+    // usage-store writes every 10 s here; ask again rather than wait for the 60 s timer
+    const click = (id: string) => fetch(`${base}/inject/${id}`, { method: 'POST' });
+    const names = await until(
+      'four consumers on the Analytics page',
+      async () => {
+        await click('dash.query.top');
+        await click('dash.query.hourly');
+        await open('Analytics');
+        return (await page.locator('table.equalnet-top tbody tr td:nth-child(2)').allInnerTexts()).map((t) => t.trim());
+      },
+      (n) => n.length === 4,
+      20_000,
+    );
+    assert.deepEqual([...names].sort(), ['console', 'sensor', 'tv', 'work-laptop']);
+    assert.equal(names[0], 'console', 'the biggest consumer first');
+  });
+
+  it('screenshots of the five pages', async () => {
+    for (const name of PAGES) {
+      await open(name);
+      await new Promise((r) => setTimeout(r, 1000)); // charts animate
+      await page.screenshot({ path: join(shots, `${name.toLowerCase()}.png`), fullPage: true });
+    }
+    console.log(`      screenshots: ${shots}/{${PAGES.map((n) => n.toLowerCase()).join(',')},settings-refused}.png`);
+  });
+
+  it('logs no error (the refused setting was caught and shown, not logged)', () => {
+    assert.deepEqual(worrying(nodeRed.log()), []);
+  });
+});
