@@ -55,6 +55,8 @@ describe('`npm start` (scripts/start.js)', function () {
       assert.match(nodeRed.log(), /deployed the default flow/);
       const editor = await fetch(`http://127.0.0.1:${port}/`);
       assert.equal(editor.status, 200);
+      const dashboard = await fetch(`http://127.0.0.1:${port}/ui/`);
+      assert.equal(dashboard.status, 200, 'no dashboard at /ui/');
       const { body: flows } = await adminGet<Array<{ id: string }>>(port, '/flows');
       assert.deepEqual(flows.map((n) => n.id).sort(), defaultFlow.map((n) => n.id).sort());
 
