@@ -1,6 +1,6 @@
 import { allocateDirection, type AllocationPolicy } from './allocator';
 import { InputError } from './errors';
-import { normalizeMac } from './mac';
+import { clientMac, normalizeMac } from './mac';
 import { parseRegistry } from './registry';
 import { bandwidthProblem, LIMITS, maxPriorityProblem, mbpsToBps, percentProblem, toNumber, type Settings } from './settings';
 import type { Client, Snapshot } from './types';
@@ -209,11 +209,7 @@ export class AllocatorController {
     const seen = new Set<string>();
     const macs = snapshot.clients.map((client, i) => {
       const path = `payload.clients[${i}]`;
-      if (!client || typeof client !== 'object') throw new InputError(path, 'must be an object with a "mac"');
-      const mac = normalizeMac(client.mac);
-      if (!mac) throw new InputError(`${path}.mac`, `${JSON.stringify(client.mac)} is not a MAC address`);
-      if (seen.has(mac)) throw new InputError(`${path}.mac`, `${mac} appears twice`);
-      seen.add(mac);
+      const mac = clientMac(client, path, seen);
       for (const field of ['rxBps', 'txBps'] as const) {
         const problem = rateProblem(client[field]);
         if (problem) throw new InputError(`${path}.${field}`, problem);

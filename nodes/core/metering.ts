@@ -7,7 +7,7 @@ import { InputError } from './errors';
 import { ifaceNameProblem } from './iface';
 import { readIfaceCounters, type IfaceCounters } from './iface-stats';
 import { isIPv4, isIPv6 } from './ip';
-import { normalizeMac } from './mac';
+import { clientMac } from './mac';
 import { addressKey, NftAccounting, type TableCounters } from './nft-accounting';
 import { CommandError, type CommandRunner } from './runner';
 import type { Client, Snapshot } from './types';
@@ -77,12 +77,8 @@ export function validateSnapshot(payload: unknown): { snapshot: Snapshot; client
   const addresses: string[] = [];
   const clients = p.clients.map((raw, i): ValidClient => {
     const path = `payload.clients[${i}]`;
-    if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new InputError(path, 'must be an object with a "mac"');
+    clientMac(raw, path, macs);
     const c = raw as Client;
-    const mac = normalizeMac(c.mac);
-    if (!mac) throw new InputError(`${path}.mac`, `${JSON.stringify(c.mac) ?? 'nothing'} is not a MAC address`);
-    if (macs.has(mac)) throw new InputError(`${path}.mac`, `${mac} appears twice`);
-    macs.add(mac);
     const own: string[] = [];
     if (c.ip !== undefined && c.ip !== null) {
       if (typeof c.ip !== 'string' || !isIPv4(c.ip)) throw new InputError(`${path}.ip`, `must be an IPv4 address or null, got ${JSON.stringify(c.ip)}`);

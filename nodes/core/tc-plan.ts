@@ -17,7 +17,7 @@
 import { InputError } from './errors';
 import { ifaceNameProblem } from './iface';
 import { isIPv4, isIPv6, isLinkLocalIPv6 } from './ip';
-import { normalizeMac } from './mac';
+import { clientMac, normalizeMac } from './mac';
 
 export type Direction = 'down' | 'up';
 export type LeafKind = 'fq_codel' | 'sfq' | 'pfifo';
@@ -221,12 +221,8 @@ export function validateForShaping(payload: unknown): { clients: ValidClient[]; 
   const seenAddress = new Map<string, string>();
   const clients = (p.clients as unknown[]).map((raw, i): ValidClient => {
     const path = `payload.clients[${i}]`;
-    if (typeof raw !== 'object' || raw === null) throw new InputError(path, 'must be an object');
+    const mac = clientMac(raw, path, seenMac, " (aa:bb:cc:dd:ee:ff); a client is shaped by its MAC's class");
     const c = raw as Record<string, unknown>;
-    const mac = normalizeMac(c.mac);
-    if (!mac) throw new InputError(`${path}.mac`, `${JSON.stringify(c.mac)} is not a MAC address (aa:bb:cc:dd:ee:ff); a client is shaped by its MAC's class`);
-    if (seenMac.has(mac)) throw new InputError(`${path}.mac`, `${mac} appears twice`);
-    seenMac.add(mac);
     const claim = (address: string, field: string) => {
       const other = seenAddress.get(address);
       if (other && other !== mac) throw new InputError(field, `${address} is also claimed by ${other}`);

@@ -211,7 +211,7 @@ describe('priority-allocator node (in a real Node-RED runtime)', () => {
       ['config with a misspelt key', { downMbit: 10 }, 'config', /payload\.downMbit: unknown setting/],
       ['a msg without payload', undefined, undefined, /payload: must be a snapshot object with a "clients" array/],
       ['a payload without clients', { ts: 1 }, undefined, /payload: must be a snapshot object with a "clients" array/],
-      ['a client without a MAC', { clients: [{ ip: '192.168.1.5' }] }, undefined, /payload\.clients\[0\]\.mac: undefined is not a MAC address/],
+      ['a client without a MAC', { clients: [{ ip: '192.168.1.5' }] }, undefined, /payload\.clients\[0\]\.mac: nothing is not a MAC address/],
       ['the same MAC twice', { clients: [{ mac: 'a4:5e:60:00:00:01' }, { mac: 'A4-5E-60-00-00-01' }] }, undefined, /payload\.clients\[1\]\.mac: a4:5e:60:00:00:01 appears twice/],
       ['a negative rate', { clients: [{ mac: 'a4:5e:60:00:00:01', rxBps: -1 }] }, undefined, /payload\.clients\[0\]\.rxBps: must be a number of bits\/s ≥ 0/],
     ];

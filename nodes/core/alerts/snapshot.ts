@@ -1,5 +1,5 @@
 import { InputError } from '../errors';
-import { normalizeMac } from '../mac';
+import { clientMac } from '../mac';
 import type { ClientInfo } from './alert';
 import type { Direction } from './options';
 
@@ -63,11 +63,7 @@ export function readSnapshot(payload: unknown, now: () => number, needsAlloc: bo
   for (let i = 0; i < p.clients.length; i++) {
     const c = p.clients[i] as Record<string, unknown>;
     const path = `payload.clients[${i}]`;
-    if (!c || typeof c !== 'object') throw new InputError(path, 'must be an object with a "mac"');
-    const mac = normalizeMac(c.mac);
-    if (!mac) throw new InputError(`${path}.mac`, `${JSON.stringify(c.mac)} is not a MAC address`);
-    if (seen.has(mac)) throw new InputError(`${path}.mac`, `${mac} appears twice`);
-    seen.add(mac);
+    const mac = clientMac(c, path, seen);
     const down = rate(c.rxBps, `${path}.rxBps`);
     const up = rate(c.txBps, `${path}.txBps`);
     sumDown += down;

@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3';
 import { InputError } from '../errors';
-import { isLocallyAdministered, normalizeMac } from '../mac';
+import { clientMac, isLocallyAdministered } from '../mac';
 import { formatTimestamp, localCalendar, type Calendar } from './calendar';
 import { macParam, objectParam, QUERY_LIMITS, textParam, timeParam } from './params';
 import { openDatabase } from './schema';
@@ -153,12 +153,8 @@ export function parseSnapshot(payload: unknown, now: number): ParsedSnapshot {
   const seen = new Set<string>();
   const clients = p.clients.map((raw, i): ParsedClient => {
     const path = `payload.clients[${i}]`;
-    if (!raw || typeof raw !== 'object') throw new InputError(path, 'must be an object with a "mac"');
+    const mac = clientMac(raw, path, seen);
     const c = raw as Record<string, unknown>;
-    const mac = normalizeMac(c.mac);
-    if (!mac) throw new InputError(`${path}.mac`, `${JSON.stringify(c.mac)} is not a MAC address`);
-    if (seen.has(mac)) throw new InputError(`${path}.mac`, `${mac} appears twice`);
-    seen.add(mac);
     const alloc = (c.alloc ?? {}) as { down?: { rateBps?: unknown }; up?: { rateBps?: unknown } };
     const priority = typeof c.priority === 'number' && Number.isInteger(c.priority) ? c.priority : null;
     return {
