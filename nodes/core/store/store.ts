@@ -38,6 +38,15 @@ export interface StoreOptions {
   onCommit?: (tickTs: number[]) => void;
 }
 
+/** A row landing on a bucket a device already has: volumes add up, peaks keep the larger. */
+const ADD_TO_BUCKET = `ms = ms + excluded.ms, samples = samples + excluded.samples,
+          rx_bytes = rx_bytes + excluded.rx_bytes, tx_bytes = tx_bytes + excluded.tx_bytes,
+          alloc_rx_bytes = alloc_rx_bytes + excluded.alloc_rx_bytes, alloc_tx_bytes = alloc_tx_bytes + excluded.alloc_tx_bytes,
+          peak_rx_bps = max(peak_rx_bps, excluded.peak_rx_bps), peak_tx_bps = max(peak_tx_bps, excluded.peak_tx_bps),
+          peak_bps = max(peak_bps, excluded.peak_bps), client_ms = client_ms + excluded.client_ms`;
+/** ...and the newest known priority wins. */
+const KEEP_PRIORITY = 'priority = coalesce(excluded.priority, priority)';
+
 export const SEVERITIES = ['info', 'warning', 'error', 'success'] as const;
 export type Severity = (typeof SEVERITIES)[number];
 
@@ -265,12 +274,7 @@ export class UsageStore {
                               peak_rx_bps, peak_tx_bps, peak_bps, client_ms, priority)
         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT (device_id, bucket) DO UPDATE SET
-          ms = ms + excluded.ms, samples = samples + excluded.samples,
-          rx_bytes = rx_bytes + excluded.rx_bytes, tx_bytes = tx_bytes + excluded.tx_bytes,
-          alloc_rx_bytes = alloc_rx_bytes + excluded.alloc_rx_bytes, alloc_tx_bytes = alloc_tx_bytes + excluded.alloc_tx_bytes,
-          peak_rx_bps = max(peak_rx_bps, excluded.peak_rx_bps), peak_tx_bps = max(peak_tx_bps, excluded.peak_tx_bps),
-          peak_bps = max(peak_bps, excluded.peak_bps), client_ms = client_ms + excluded.client_ms,
-          priority = coalesce(excluded.priority, priority)`);
+          ${ADD_TO_BUCKET}, ${KEEP_PRIORITY}`);
     // Moves one device's rows onto another, adding where both have a bucket (merge of MACs).
     const moveRows = (table: Tier) =>
       db.prepare(`
@@ -280,11 +284,7 @@ export class UsageStore {
                peak_rx_bps, peak_tx_bps, peak_bps, client_ms, priority
         FROM ${table} WHERE device_id = @from AND true
         ON CONFLICT (device_id, bucket) DO UPDATE SET
-          ms = ms + excluded.ms, samples = samples + excluded.samples,
-          rx_bytes = rx_bytes + excluded.rx_bytes, tx_bytes = tx_bytes + excluded.tx_bytes,
-          alloc_rx_bytes = alloc_rx_bytes + excluded.alloc_rx_bytes, alloc_tx_bytes = alloc_tx_bytes + excluded.alloc_tx_bytes,
-          peak_rx_bps = max(peak_rx_bps, excluded.peak_rx_bps), peak_tx_bps = max(peak_tx_bps, excluded.peak_tx_bps),
-          peak_bps = max(peak_bps, excluded.peak_bps), client_ms = client_ms + excluded.client_ms`);
+          ${ADD_TO_BUCKET}`);
     return {
       upsert: TIERS.map(upsert),
       moveRows: TIERS.map(moveRows),
@@ -308,12 +308,7 @@ export class UsageStore {
           WHERE u.bucket >= ? AND u.bucket < ?
           GROUP BY 1, 2
           ON CONFLICT (device_id, bucket) DO UPDATE SET
-            ms = ms + excluded.ms, samples = samples + excluded.samples,
-            rx_bytes = rx_bytes + excluded.rx_bytes, tx_bytes = tx_bytes + excluded.tx_bytes,
-            alloc_rx_bytes = alloc_rx_bytes + excluded.alloc_rx_bytes, alloc_tx_bytes = alloc_tx_bytes + excluded.alloc_tx_bytes,
-            peak_rx_bps = max(peak_rx_bps, excluded.peak_rx_bps), peak_tx_bps = max(peak_tx_bps, excluded.peak_tx_bps),
-            peak_bps = max(peak_bps, excluded.peak_bps), client_ms = client_ms + excluded.client_ms,
-            priority = coalesce(excluded.priority, priority)`),
+            ${ADD_TO_BUCKET}, ${KEEP_PRIORITY}`),
       ),
       setRolledUntil: db.prepare('UPDATE rollup_state SET until = ? WHERE id = 1'),
       getRolledUntil: db.prepare('SELECT until FROM rollup_state WHERE id = 1'),
