@@ -4,10 +4,10 @@ import { DeviceTypeTable, validateDeviceTypeRules } from './core/device-type';
 import { Discovery, type DeviceSettings, type ScanResult } from './core/discovery';
 import { defaultOuiIndex } from './core/oui';
 import { parseRegistry } from './core/registry';
-import { inNetns, netnsNameProblem, type CommandRunner, type Watcher } from './core/runner';
+import type { CommandRunner, Watcher } from './core/runner';
 import { toNumber } from './core/settings';
 import { settingsOf } from './lib/config-node';
-import { execaRunner } from './lib/execa-runner';
+import { runnerFor } from './lib/execa-runner';
 import { countOf, showError, showOk, showWarning } from './lib/status';
 
 interface ArpDiscoverDef extends NodeDef {
@@ -29,13 +29,6 @@ const WATCH_RESTART_MS = 5_000;
 const DEFAULT_PROBE_INTERVAL_S = 30;
 const DEFAULT_ABSENCE_S = 300;
 
-/** The runner the node uses: commands as argv arrays, inside `netns` when one is set (lab, demo). */
-function runnerFor(netns: string): CommandRunner {
-  if (!netns) return execaRunner;
-  const problem = netnsNameProblem(netns);
-  if (problem) throw new Error(`network namespace ${problem}`);
-  return inNetns(execaRunner, netns);
-}
 
 export = function (RED: NodeAPI) {
   function ArpDiscover(this: Node, def: ArpDiscoverDef) {

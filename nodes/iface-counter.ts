@@ -1,10 +1,9 @@
 import { performance } from 'node:perf_hooks';
 import type { Node, NodeAPI, NodeDef } from 'node-red';
 import { MeteringCore, type MeteredSnapshot } from './core/metering';
-import { inNetns, netnsNameProblem, type CommandRunner } from './core/runner';
 import { toNumber } from './core/settings';
 import { settingsOf } from './lib/config-node';
-import { execaRunner } from './lib/execa-runner';
+import { runnerFor } from './lib/execa-runner';
 import { countOf, formatMbps, showError, showOk, showWarning } from './lib/status';
 
 interface IfaceCounterDef extends NodeDef {
@@ -14,13 +13,6 @@ interface IfaceCounterDef extends NodeDef {
   netns: string;
 }
 
-/** The runner the node uses: commands as argv arrays, inside `netns` when one is set (lab, demo). */
-function runnerFor(netns: string): CommandRunner {
-  if (!netns) return execaRunner;
-  const problem = netnsNameProblem(netns);
-  if (problem) throw new Error(`network namespace ${problem}`);
-  return inNetns(execaRunner, netns);
-}
 
 const rate = (bps: number | null) => (bps === null ? '–' : formatMbps(bps));
 

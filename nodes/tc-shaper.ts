@@ -1,10 +1,9 @@
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import { InputError } from './core/errors';
-import { inNetns, netnsNameProblem, type CommandRunner } from './core/runner';
 import { percentProblem, toNumber } from './core/settings';
 import { Shaper, type ShapingReport } from './core/tc-apply';
 import { settingsOf } from './lib/config-node';
-import { execaRunner } from './lib/execa-runner';
+import { runnerFor } from './lib/execa-runner';
 import { countOf, showError, showOk, showWarning } from './lib/status';
 
 interface TcShaperDef extends NodeDef {
@@ -18,12 +17,6 @@ const IDS_KEY = 'classIds';
 const DEFAULT_THRESHOLD_PERCENT = 5;
 const CLOSE_TIMEOUT_MS = 10_000;
 
-function runnerFor(netns: string): CommandRunner {
-  if (!netns) return execaRunner;
-  const problem = netnsNameProblem(netns);
-  if (problem) throw new Error(`network namespace ${problem}`);
-  return inNetns(execaRunner, netns);
-}
 
 function statusText(r: ShapingReport): string {
   const n = r.commands.length;

@@ -1,5 +1,5 @@
 import { createInterface } from 'node:readline';
-import { CommandError, type CommandRunner, type RunResult } from '../core/runner';
+import { CommandError, inNetns, netnsNameProblem, type CommandRunner, type RunResult } from '../core/runner';
 
 type Execa = typeof import('execa', { with: { 'resolution-mode': 'import' } });
 let loading: Promise<Execa> | null = null;
@@ -62,3 +62,11 @@ export const execaRunner: CommandRunner = {
     };
   },
 };
+
+/** The runner a node uses: commands as argv arrays, inside `netns` when one is set (lab, demo). */
+export function runnerFor(netns: string): CommandRunner {
+  if (!netns) return execaRunner;
+  const problem = netnsNameProblem(netns);
+  if (problem) throw new Error(`network namespace ${problem}`);
+  return inNetns(execaRunner, netns);
+}
