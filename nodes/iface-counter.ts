@@ -4,6 +4,7 @@ import { MeteringCore, type MeteredSnapshot } from './core/metering';
 import { toNumber } from './core/settings';
 import { settingsOf } from './lib/config-node';
 import { runnerFor } from './lib/execa-runner';
+import { openNetlinkReader } from './lib/netlink-reader';
 import { countOf, formatMbps, showError, showOk, showWarning } from './lib/status';
 
 interface IfaceCounterDef extends NodeDef {
@@ -23,17 +24,26 @@ export = function (RED: NodeAPI) {
     let core: MeteringCore | null = null;
     let setupProblem: string | null = null;
     let lastWarning: string | null = null;
+    let lastFallback: string | null = null;
+    let fast: ReturnType<typeof openNetlinkReader> | null = null;
 
     try {
       const settings = settingsOf(RED, def.config);
+      const netns = (def.netns ?? '').trim();
+      const runner = runnerFor(netns);
+      // in our own namespace, counters are read over netlink (no process per tick); in another
+      // one (lab, demo) a socket of ours would see the wrong namespace, so nft and ip read them
+      fast = netns ? null : openNetlinkReader();
+      if (fast?.problem) node.log(fast.problem);
       core = new MeteringCore(
         { iface: settings.iface, perClient: def.perClient === true, smoothingS: toNumber(def.smoothing ?? 0) },
-        { runner: runnerFor((def.netns ?? '').trim()), now: () => performance.now() },
+        { runner, reader: fast?.reader ?? null, now: () => performance.now() },
       );
       showOk(node, `ready · ${settings.iface}${def.perClient ? ' · per client' : ''}`);
       // a first reading now, so the first tick already has rates
       core.start().catch((err: Error) => showError(node, err.message));
     } catch (err) {
+      fast?.reader?.close();
       setupProblem = (err as Error).message;
       showError(node, setupProblem);
       node.error(setupProblem);
@@ -48,6 +58,9 @@ export = function (RED: NodeAPI) {
       // logged once per change, not on every tick
       if (warning && warning !== lastWarning) node.warn(warning);
       lastWarning = warning;
+      const fallback = core?.fallbackReason ?? null;
+      if (fallback && fallback !== lastFallback) node.log(fallback);
+      lastFallback = fallback;
     };
 
     node.on('input', (msg, send, done) => {

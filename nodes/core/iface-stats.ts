@@ -19,6 +19,14 @@ export interface IfaceCounters {
   txPackets: number;
 }
 
+/** The interface is not there (yet, or any more): a fact to report, not a failure of the reader. */
+export class InterfaceMissingError extends Error {
+  constructor(iface: string) {
+    super(`interface "${iface}" does not exist`);
+    this.name = 'InterfaceMissingError';
+  }
+}
+
 export function parseLinkStats(json: string, iface: string): IfaceCounters {
   const links = JSON.parse(json) as unknown;
   const link = Array.isArray(links) ? (links as Record<string, unknown>[]).find((l) => l?.ifname === iface) : undefined;
@@ -46,7 +54,7 @@ export async function readIfaceCounters(runner: CommandRunner, iface: string): P
   const argv = ['ip', '-j', '-s', 'link', 'show', 'dev', iface];
   const result = await runner.run(argv);
   if (result.exitCode !== 0) {
-    if (/does not exist/i.test(result.stderr)) throw new Error(`interface "${iface}" does not exist`);
+    if (/does not exist/i.test(result.stderr)) throw new InterfaceMissingError(iface);
     throw commandFailure(argv, result);
   }
   return parseLinkStats(result.stdout, iface);

@@ -5,7 +5,8 @@
 import { RateMeter, type MeterOptions } from './counters';
 import { InputError } from './errors';
 import { ifaceNameProblem } from './iface';
-import { readIfaceCounters, type IfaceCounters } from './iface-stats';
+import { InterfaceMissingError, type IfaceCounters } from './iface-stats';
+import { commandReader, type KernelReader } from './kernel-reader';
 import { isIPv4, isIPv6 } from './ip';
 import { clientMac } from './mac';
 import { addressKey, NftAccounting, type TableCounters } from './nft-accounting';
@@ -25,6 +26,11 @@ export interface MeteringOptions {
 
 export interface MeteringDeps {
   runner: CommandRunner;
+  /**
+   * A faster way to read the same counters (the netlink reader, when Node-RED runs in the
+   * router's namespace). Without it, or after it failed, counters are read with nft and ip.
+   */
+  reader?: KernelReader | null;
   /** Monotonic ms (performance.now): elapsed time between reads. */
   now: () => number;
 }
@@ -41,6 +47,8 @@ export interface Metering {
   warning: string | null;
   /** The interface's operstate (UP, DOWN, …), null if it could not be read. */
   ifaceState: string | null;
+  /** How the counters were read this tick: over netlink in-process, or with the nft and ip commands. */
+  via: KernelReader['via'];
 }
 
 /** A client as iface-counter sends it: rates are null where they are unknown (see `metering`). */
@@ -127,6 +135,11 @@ export class MeteringCore {
   private readonly recheckMs: number;
   private busy: Promise<unknown> = Promise.resolve();
   private closed = false;
+  /** The commands path, always there; `reader` is the one in use (the faster one while it works). */
+  private readonly commands: KernelReader;
+  private reader: KernelReader;
+  /** Why the faster reader was given up, once; null while it works (or there never was one). */
+  private readerFailure: string | null = null;
 
   constructor(
     options: MeteringOptions,
@@ -140,6 +153,34 @@ export class MeteringCore {
     this.ifaceMeter = new RateMeter({ ...options.meter, smoothingS: options.smoothingS });
     this.nft = options.perClient ? new NftAccounting(deps.runner, options.iface, deps.now) : null;
     this.recheckMs = options.recheckMs ?? DEFAULT_RECHECK_MS;
+    this.commands = commandReader(deps.runner);
+    this.reader = deps.reader ?? this.commands;
+  }
+
+  /** Why the netlink reader was given up (null if it is in use or there was none). */
+  get fallbackReason(): string | null {
+    return this.readerFailure;
+  }
+
+  /**
+   * `work` with the current reader. A failure of the faster one (anything but a missing
+   * interface) switches to the commands for good, which then get their say: a real problem
+   * (no privilege, nft missing) is reported by them, in the words the user can act on.
+   */
+  private async withReader<T>(work: (reader: KernelReader) => Promise<T>): Promise<T> {
+    const reader = this.reader;
+    if (reader === this.commands) return work(reader);
+    try {
+      return await work(reader);
+    } catch (err) {
+      if (err instanceof InterfaceMissingError) throw err;
+      if (this.reader === reader) {
+        this.readerFailure = `${reader.via} read failed (${(err as Error).message}), reading with nft and ip from now on`;
+        this.reader = this.commands;
+        reader.close();
+      }
+      return work(this.commands);
+    }
   }
 
   /** One at a time: ticks that arrive while one runs wait their turn. */
@@ -197,7 +238,7 @@ export class MeteringCore {
     if (!this.nft || this.nftProblem) return null;
     const before = this.deps.now();
     try {
-      const counters = await this.nft.read();
+      const counters = await this.withReader((reader) => this.nft!.read(reader));
       return counters ? { counters, atMs: (before + this.deps.now()) / 2 } : null;
     } catch (err) {
       this.nftProblem = problemOf(err);
@@ -208,7 +249,7 @@ export class MeteringCore {
 
   private async readIface(): Promise<{ stats: IfaceCounters; atMs: number }> {
     const before = this.deps.now();
-    const stats = await readIfaceCounters(this.deps.runner, this.iface);
+    const stats = await this.withReader((reader) => reader.readLink(this.iface));
     return { stats, atMs: (before + this.deps.now()) / 2 };
   }
 
@@ -273,7 +314,7 @@ export class MeteringCore {
       iface: this.iface,
       totals,
       clients,
-      metering: { perClient, warning: this.warning(ifaceError), ifaceState: ifaceRead?.stats.operstate ?? null },
+      metering: { perClient, warning: this.warning(ifaceError), ifaceState: ifaceRead?.stats.operstate ?? null, via: this.reader.via },
     };
   }
 
@@ -297,7 +338,11 @@ export class MeteringCore {
   close(): Promise<void> {
     this.closed = true;
     return this.serial(async () => {
-      await this.nft?.remove();
+      try {
+        await this.nft?.remove();
+      } finally {
+        this.reader.close();
+      }
     });
   }
 }

@@ -20,6 +20,7 @@
  * separated by ';'), which the kernel applies as one transaction.
  */
 import { ifaceNameProblem } from './iface';
+import type { KernelReader } from './kernel-reader';
 import { isIPv4, isIPv6 } from './ip';
 import { commandFailure, runChecked, type CommandError, type CommandRunner } from './runner';
 
@@ -162,7 +163,8 @@ export function parseFlowtables(json: string): string[] {
     });
 }
 
-const TABLE_GONE = /No such file or directory|does not exist/i;
+/** What nft says when our table is not (or no longer) there. */
+export const TABLE_GONE = /No such file or directory|does not exist/i;
 
 /**
  * The table's lifecycle, driven by the node: ensure (create or rebuild), sync to the client list,
@@ -238,16 +240,13 @@ export class NftAccounting {
     return !this.present || addresses.some((a) => !this.present!.has(addressKey(a)));
   }
 
-  /** Reads every counter; null if the table is gone (flushed underneath): the next sync rebuilds it. */
-  async read(): Promise<TableCounters | null> {
-    const argv = ['nft', '-j', 'list', 'table', 'inet', this.table];
-    const result = await this.runner.run(argv);
-    if (result.exitCode !== 0) {
-      if (!TABLE_GONE.test(result.stderr)) throw commandFailure(argv, result);
+  /** Reads every counter with `reader`; null if the table is gone (flushed underneath): the next sync rebuilds it. */
+  async read(reader: KernelReader): Promise<TableCounters | null> {
+    const counters = await reader.readSets(this.table, SET_NAMES);
+    if (!counters) {
       this.present = null;
       return null;
     }
-    const counters = parseTableCounters(result.stdout, this.table);
     // what is really there: an address missing from either direction is added again at the next sync
     const there = new Set<string>();
     for (const key of this.present ?? []) {

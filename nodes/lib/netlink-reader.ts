@@ -1,0 +1,252 @@
+/**
+ * Reading counters over netlink sockets of this process, with the `netlink` package's native
+ * socket (prebuilt for linux x64/arm/arm64/ia32, N-API, an optional dependency). Messages are
+ * built and parsed in core/netlink-codec.ts. Only reads: the table is still created and changed
+ * by `nft` batches, which are rare (clients joining or leaving).
+ *
+ * A socket sees the network namespace of the process: this reader is for Node-RED running on the
+ * router itself. With a node's "namespace" setting (lab, demo) the commands run through
+ * `ip netns exec` instead and this reader is not used.
+ */
+import type { KernelReader } from '../core/kernel-reader';
+import { InterfaceMissingError, type IfaceCounters } from '../core/iface-stats';
+import {
+  errnoOf,
+  getLinkRequest,
+  getSetElementsRequest,
+  NETLINK_NETFILTER,
+  NETLINK_ROUTE,
+  NLM_F_DUMP_INTR,
+  NLMSG_DONE,
+  NLMSG_ERROR,
+  parseLink,
+  parseSetElements,
+  splitMessages,
+  type NetlinkMessage,
+} from '../core/netlink-codec';
+import type { ElementCounter, SetName, TableCounters } from '../core/nft-accounting';
+
+/** The part of netlink's RawNetlinkSocket used here (its own typings pull in @types/node 12). */
+interface RawSocket {
+  send(msg: Uint8Array, options?: { port?: number }, callback?: (error?: Error) => void): void;
+  on(event: 'message' | 'truncatedMessage', listener: (msg: Buffer) => void): void;
+  on(event: 'error', listener: (err: Error) => void): void;
+  close(): void;
+  unref(): void;
+}
+type RawSocketClass = new (protocol: number, options?: { messagePeeking?: boolean; msgBufferSize?: number }) => RawSocket;
+
+/**
+ * One receive buffer for every datagram. The kernel sizes a dump's chunks by the largest buffer
+ * a reader has offered (capped at 32 KiB): 64 KiB gets 3 datagrams per 1,000 elements instead of
+ * the ~20 that peeking at each datagram's size gets, and never truncates one.
+ */
+const RECEIVE_BUFFER = 64 * 1024;
+
+/** Errno values the reader acts on. */
+const ENOENT = 2;
+const EPERM = 1;
+const ENODEV = 19;
+
+export class NetlinkError extends Error {
+  constructor(
+    readonly errno: number,
+    what: string,
+  ) {
+    super(`${what}: ${errno === EPERM ? 'not permitted (needs root or CAP_NET_ADMIN)' : `errno ${errno}`}`);
+    this.name = 'NetlinkError';
+  }
+}
+
+let socketClass: RawSocketClass | null | undefined;
+let loadProblem = '';
+
+function loadSocketClass(): RawSocketClass | null {
+  if (socketClass !== undefined) return socketClass;
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    socketClass = (require('netlink') as { RawNetlinkSocket: RawSocketClass }).RawNetlinkSocket;
+  } catch (err) {
+    socketClass = null;
+    loadProblem = (err as Error).message.split('\n')[0];
+  }
+  return socketClass;
+}
+
+interface Pending {
+  /** Returns true when the request is complete. */
+  onMessage(msg: NetlinkMessage): boolean;
+  resolve(): void;
+  reject(err: Error): void;
+  timer: NodeJS.Timeout;
+}
+
+/** One socket, one request at a time (a netlink socket runs one dump at a time). */
+class Channel {
+  private readonly socket: RawSocket;
+  private seq = (Math.random() * 0x7fffffff) >>> 0;
+  private pending: { seq: number; p: Pending } | null = null;
+  private queue: Promise<unknown> = Promise.resolve();
+  private broken: Error | null = null;
+
+  constructor(Socket: RawSocketClass, protocol: number) {
+    this.socket = new Socket(protocol, { messagePeeking: false, msgBufferSize: RECEIVE_BUFFER });
+    this.socket.unref(); // a reader never keeps Node-RED from exiting
+    this.socket.on('message', (datagram) => this.receive(datagram));
+    this.socket.on('error', (err) => this.fail(err));
+    this.socket.on('truncatedMessage', () => this.fail(new Error(`netlink: a datagram over ${RECEIVE_BUFFER} bytes was truncated`)));
+  }
+
+  private fail(err: Error): void {
+    this.broken = err;
+    const p = this.pending?.p;
+    this.pending = null;
+    if (p) {
+      clearTimeout(p.timer);
+      p.reject(err);
+    }
+  }
+
+  private receive(datagram: Buffer): void {
+    const current = this.pending;
+    if (!current) return; // a late answer to a request that timed out
+    try {
+      for (const msg of splitMessages(datagram)) {
+        if (msg.seq !== current.seq) continue;
+        if (current.p.onMessage(msg)) {
+          this.pending = null;
+          clearTimeout(current.p.timer);
+          current.p.resolve();
+          return;
+        }
+      }
+    } catch (err) {
+      this.pending = null;
+      clearTimeout(current.p.timer);
+      current.p.reject(err as Error);
+    }
+  }
+
+  /** Sends what `build(seq)` makes; `onMessage` sees each answer until it returns true. */
+  request(build: (seq: number) => Buffer, onMessage: (msg: NetlinkMessage) => boolean, timeoutMs = 2000): Promise<void> {
+    const run = () =>
+      new Promise<void>((resolve, reject) => {
+        if (this.broken) return reject(this.broken);
+        this.seq = (this.seq + 1) >>> 0;
+        const seq = this.seq;
+        const timer = setTimeout(() => this.fail(new Error(`netlink: no answer within ${timeoutMs} ms`)), timeoutMs);
+        this.pending = { seq, p: { onMessage, resolve, reject, timer } };
+        this.socket.send(build(seq), { port: 0 }, (err) => {
+          if (err) this.fail(err);
+        });
+      });
+    const next = this.queue.then(run, run);
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  close(): void {
+    this.fail(new Error('netlink reader closed'));
+    try {
+      this.socket.close();
+    } catch {
+      // already closed
+    }
+  }
+}
+
+/** Answers of a dump: true at NLMSG_DONE, throws on NLMSG_ERROR. */
+function dumpStep(what: string, onData: (msg: NetlinkMessage) => void, interrupted: () => void) {
+  return (msg: NetlinkMessage): boolean => {
+    if (msg.type === NLMSG_DONE) return true;
+    if (msg.type === NLMSG_ERROR) {
+      const errno = errnoOf(msg);
+      if (errno === 0) return true;
+      throw new NetlinkError(errno, what);
+    }
+    if (msg.flags & NLM_F_DUMP_INTR) interrupted();
+    onData(msg);
+    return false;
+  };
+}
+
+class NetlinkReader implements KernelReader {
+  readonly via = 'netlink' as const;
+  private readonly nft: Channel;
+  private readonly route: Channel;
+
+  constructor(Socket: RawSocketClass) {
+    this.nft = new Channel(Socket, NETLINK_NETFILTER);
+    this.route = new Channel(Socket, NETLINK_ROUTE);
+  }
+
+  private async readSet(table: string, set: SetName): Promise<Map<string, ElementCounter> | null> {
+    for (let attempt = 0; ; attempt++) {
+      const elements = new Map<string, ElementCounter>();
+      let interrupted = false;
+      try {
+        await this.nft.request(
+          (seq) => getSetElementsRequest(seq, table, set),
+          dumpStep(`nf_tables: elements of ${table} ${set}`, (m) => parseSetElements(m, elements), () => (interrupted = true)),
+        );
+      } catch (err) {
+        if (err instanceof NetlinkError && err.errno === ENOENT) return null; // table or set gone
+        throw err;
+      }
+      // the ruleset changed during the dump (our own sync, say): read again for a consistent view
+      if (!interrupted || attempt >= 2) return elements;
+    }
+  }
+
+  async readSets(table: string, sets: readonly SetName[]): Promise<TableCounters | null> {
+    const out = {} as TableCounters;
+    for (const set of sets) {
+      const elements = await this.readSet(table, set);
+      if (!elements) return null;
+      out[set] = elements;
+    }
+    return out;
+  }
+
+  async readLink(iface: string): Promise<IfaceCounters> {
+    let link: IfaceCounters | null = null;
+    try {
+      await this.route.request(
+        (seq) => getLinkRequest(seq, iface),
+        (msg) => {
+          if (msg.type === NLMSG_ERROR) {
+            const errno = errnoOf(msg);
+            if (errno !== 0) throw new NetlinkError(errno, `link ${iface}`);
+            return link !== null;
+          }
+          link = parseLink(msg, iface);
+          return true;
+        },
+      );
+    } catch (err) {
+      if (err instanceof NetlinkError && err.errno === ENODEV) throw new InterfaceMissingError(iface);
+      throw err;
+    }
+    if (!link) throw new Error(`interface ${iface}: netlink gave no answer`);
+    return link;
+  }
+
+  close(): void {
+    this.nft.close();
+    this.route.close();
+  }
+}
+
+/**
+ * A reader over this process's own netlink sockets, or why there is none (the optional `netlink`
+ * package is not installed or its native part does not load on this platform).
+ */
+export function openNetlinkReader(): { reader: KernelReader; problem: null } | { reader: null; problem: string } {
+  const Socket = loadSocketClass();
+  if (!Socket) return { reader: null, problem: `the netlink package did not load (${loadProblem}); counters are read with nft and ip` };
+  try {
+    return { reader: new NetlinkReader(Socket), problem: null };
+  } catch (err) {
+    return { reader: null, problem: `no netlink socket (${(err as Error).message}); counters are read with nft and ip` };
+  }
+}
