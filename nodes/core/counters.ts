@@ -94,7 +94,15 @@ export class RateMeter {
   update(key: string, bytes: number, atMs: number, epoch?: string | number): RateResult {
     const prev = this.baselines.get(key);
     const result = nextRate(prev, bytes, atMs, epoch, this.options);
-    if (!result.keepBaseline) this.baselines.set(key, { bytes, atMs, epoch, bps: result.bps });
+    if (!result.keepBaseline) {
+      // in place: a router's few thousand counters are updated every tick
+      if (prev) {
+        prev.bytes = bytes;
+        prev.atMs = atMs;
+        prev.epoch = epoch;
+        prev.bps = result.bps;
+      } else this.baselines.set(key, { bytes, atMs, epoch, bps: result.bps });
+    }
     return { bps: result.bps, event: result.event };
   }
 

@@ -9,7 +9,7 @@ import { InterfaceMissingError, type IfaceCounters } from './iface-stats';
 import { commandReader, type KernelReader } from './kernel-reader';
 import { isIPv4, isIPv6 } from './ip';
 import { clientMac } from './mac';
-import { addressKey, NftAccounting, type TableCounters } from './nft-accounting';
+import { addressKey, NftAccounting, type ElementCounter, type TableCounters } from './nft-accounting';
 import { CommandError, type CommandRunner } from './runner';
 import type { Client, Snapshot } from './types';
 
@@ -125,7 +125,9 @@ const addRate = (a: number | null, b: number | null): number | null => (a === nu
 
 export class MeteringCore {
   readonly iface: string;
-  private readonly clientMeter: RateMeter;
+  /** Per address key: what the client downloads (the LAN interface sends) and uploads. */
+  private readonly downMeter: RateMeter;
+  private readonly upMeter: RateMeter;
   private readonly ifaceMeter: RateMeter;
   private readonly nft: NftAccounting | null;
   private nftProblem: { kind: string; message: string } | null = null;
@@ -149,7 +151,8 @@ export class MeteringCore {
     if (problem) throw new Error(`interface ${problem}`);
     if (!(options.smoothingS >= 0 && options.smoothingS <= 3600)) throw new Error(`smoothing must be from 0 to 3600 s, got ${options.smoothingS}`);
     this.iface = options.iface;
-    this.clientMeter = new RateMeter({ ...options.meter, smoothingS: options.smoothingS });
+    this.downMeter = new RateMeter({ ...options.meter, smoothingS: options.smoothingS });
+    this.upMeter = new RateMeter({ ...options.meter, smoothingS: options.smoothingS });
     this.ifaceMeter = new RateMeter({ ...options.meter, smoothingS: options.smoothingS });
     this.nft = options.perClient ? new NftAccounting(deps.runner, options.iface, deps.now) : null;
     this.recheckMs = options.recheckMs ?? DEFAULT_RECHECK_MS;
@@ -209,8 +212,8 @@ export class MeteringCore {
   }
 
   private prime = (key: string, atMs: number, epoch: number) => {
-    this.clientMeter.prime(`d:${key}`, 0, atMs, epoch);
-    this.clientMeter.prime(`u:${key}`, 0, atMs, epoch);
+    this.downMeter.prime(key, 0, atMs, epoch);
+    this.upMeter.prime(key, 0, atMs, epoch);
   };
 
   /** Brings the table in step with `addresses`; false when per-client counting is not possible now. */
@@ -286,28 +289,31 @@ export class MeteringCore {
 
     const perClient: PerClientSource = !this.nft ? 'off' : nftRead ? 'nft' : 'unavailable';
     const keep = new Set<string>();
-    const rate = (dir: 'd' | 'u', key: string): number | null => {
-      const meterKey = `${dir}:${key}`;
-      keep.add(meterKey);
-      if (!nftRead) return this.clientMeter.hold(meterKey);
-      const v4 = !key.includes(':');
-      const set = dir === 'd' ? (v4 ? 'down4' : 'down6') : v4 ? 'up4' : 'up6';
-      const counter = nftRead.counters[set].get(key);
-      if (!counter) return this.clientMeter.hold(meterKey); // flushed underneath: re-added at the next tick
-      return this.clientMeter.update(meterKey, counter.bytes, nftRead.atMs, this.nft!.epochOf(key)).bps;
+    // this runs for every address of every client each tick: no closures, no key strings built
+    const rate = (meter: RateMeter, counters: Map<string, ElementCounter> | undefined, key: string): number | null => {
+      const counter = counters?.get(key);
+      // not read (nft unavailable this tick) or flushed underneath (re-added at the next tick): hold
+      if (!nftRead || !counter) return meter.hold(key);
+      return meter.update(key, counter.bytes, nftRead.atMs, this.nft!.epochOf(key)).bps;
     };
+    const sets = nftRead?.counters;
     const clients = input.clients.map(({ client, keys }): MeteredClient => {
-      if (perClient === 'off') return { ...client, rxBps: null, txBps: null };
+      if (perClient === 'off' || keys.length === 0) return { ...client, rxBps: null, txBps: null };
       let rx: number | null = null;
       let tx: number | null = null;
       for (const key of keys) {
-        rx = addRate(rx, rate('d', key));
-        tx = addRate(tx, rate('u', key));
+        keep.add(key);
+        const v4 = !key.includes(':');
+        rx = addRate(rx, rate(this.downMeter, v4 ? sets?.down4 : sets?.down6, key));
+        tx = addRate(tx, rate(this.upMeter, v4 ? sets?.up4 : sets?.up6, key));
       }
-      // a client without addresses cannot be counted; one whose counters exist but moved nothing is 0
-      return { ...client, rxBps: keys.length === 0 ? null : rx, txBps: keys.length === 0 ? null : tx };
+      // a client without addresses cannot be counted (above); one whose counters exist but moved nothing is 0
+      return { ...client, rxBps: rx, txBps: tx };
     });
-    if (perClient === 'nft') this.clientMeter.retain(keep);
+    if (perClient === 'nft') {
+      this.downMeter.retain(keep);
+      this.upMeter.retain(keep);
+    }
 
     return {
       ...input.snapshot,

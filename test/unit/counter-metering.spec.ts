@@ -14,9 +14,13 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
+import { InterfaceMissingError } from '../../nodes/core/iface-stats';
+import { commandReader, type KernelReader } from '../../nodes/core/kernel-reader';
 import { MeteringCore } from '../../nodes/core/metering';
+import { addressKey } from '../../nodes/core/nft-accounting';
 import { inNetns, type CommandRunner } from '../../nodes/core/runner';
 import { execaRunner } from '../../nodes/lib/execa-runner';
+import { MeterChild } from '../helpers/meter-child';
 import { assertRoot, NS_PREFIX } from '../lab/lab';
 
 const NS = `${NS_PREFIX}${process.pid}-${randomBytes(2).toString('hex')}-m`;
@@ -116,5 +120,165 @@ describe('counter core: accuracy traps reported, not silently wrong (real kernel
     assert.equal(ran, 0);
     assert.throws(() => new MeteringCore({ iface: '../x', perClient: false, smoothingS: 0 }, { runner: counting, now: () => 0 }), /interface/);
     assert.throws(() => new MeteringCore({ iface: 'lan0', perClient: false, smoothingS: -1 }, { runner: counting, now: () => 0 }), /smoothing/);
+  });
+
+  describe('the netlink reader failing (a reader that fails on demand, over the real commands)', () => {
+    /** Reads what the commands read, but says it is the netlink reader, and fails when told to. */
+    function flakyReader(fail: { sets?: Error; link?: Error }) {
+      const commands = commandReader(real());
+      const calls = { sets: 0, link: 0, closed: 0 };
+      const reader: KernelReader = {
+        via: 'netlink',
+        readSets: (table, sets) => (calls.sets++, fail.sets ? Promise.reject(fail.sets) : commands.readSets(table, sets)),
+        readLink: (iface) => (calls.link++, fail.link ? Promise.reject(fail.link) : commands.readLink(iface)),
+        close: () => void calls.closed++,
+      };
+      return { reader, calls };
+    }
+
+    it('while it works, the snapshot says the counters came over netlink', async () => {
+      const { reader, calls } = flakyReader({});
+      const core = new MeteringCore({ iface: 'lan0', perClient: true, smoothingS: 0 }, { runner: real(), reader, now: () => performance.now() });
+      await core.start();
+      const out = await core.tick(SNAPSHOT);
+      assert.equal(out.metering.via, 'netlink');
+      assert.equal(out.metering.perClient, 'nft');
+      assert.equal(core.fallbackReason, null);
+      assert.ok(calls.sets >= 1 && calls.link >= 1);
+      await core.close();
+      assert.equal(calls.closed, 1, 'closed with the node');
+    });
+
+    it('a failure of the netlink read switches to nft and ip for good, in the same tick, and says why', async () => {
+      const { reader, calls } = flakyReader({ sets: new Error('netlink: no answer within 2000 ms') });
+      const core = new MeteringCore({ iface: 'lan0', perClient: true, smoothingS: 0 }, { runner: real(), reader, now: () => performance.now() });
+      await core.start();
+      const out = await core.tick(SNAPSHOT);
+      assert.equal(out.metering.via, 'commands');
+      assert.equal(out.metering.perClient, 'nft', 'per-client counting goes on');
+      assert.equal(out.metering.warning, null);
+      assert.match(core.fallbackReason!, /^netlink read failed \(netlink: no answer within 2000 ms\), reading with nft and ip from now on$/);
+      assert.equal(calls.closed, 1, 'the failed reader is closed');
+      const before = { ...calls };
+      await sleep(150);
+      const next = await core.tick(SNAPSHOT);
+      assert.deepEqual(calls, before, 'not asked again');
+      assert.equal(next.clients[0].rxBps, 0, 'rates from the commands');
+      await core.close();
+    });
+
+    it('a missing interface is a fact, not a failure of the reader: no switch', async () => {
+      const { reader } = flakyReader({ link: new InterfaceMissingError('lan0') });
+      const core = new MeteringCore({ iface: 'lan0', perClient: true, smoothingS: 0 }, { runner: real(), reader, now: () => performance.now() });
+      await core.start();
+      const out = await core.tick(SNAPSHOT);
+      assert.equal(out.metering.via, 'netlink');
+      assert.equal(out.metering.ifaceState, null);
+      assert.match(out.metering.warning!, /interface counters unreadable: interface "lan0" does not exist/);
+      assert.equal(core.fallbackReason, null);
+      await core.close();
+    });
+  });
+});
+
+describe('counter core over netlink, as on a router: its own sockets in the namespace it runs in (real kernel, ping traffic)', function () {
+  this.timeout(30_000);
+  const R = `${NS_PREFIX}${process.pid}-${randomBytes(2).toString('hex')}-r`;
+  const C = `${NS_PREFIX}${process.pid}-${randomBytes(2).toString('hex')}-c`;
+  const CLIENT = { mac: '3c:22:fb:10:00:01', ip: '10.77.0.152', ip6: ['fd00:77::101'] };
+  const snapshot = () => ({ ts: Date.now(), clients: [CLIENT] });
+  let meter: MeterChild;
+  type Out = Awaited<ReturnType<MeteringCore['tick']>>;
+  type Sets = Record<string, Record<string, { bytes: number; packets: number }>>;
+  type Compared = Record<'netlink' | 'commands', { sets: Sets | null; link: { ifindex: number; operstate: string; rxBytes: number; txBytes: number } }>;
+
+  before(async () => {
+    assertRoot();
+    sh(['ip', 'netns', 'add', R]);
+    sh(['ip', 'netns', 'add', C]);
+    sh(['ip', '-n', R, 'link', 'add', 'lan0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', C]);
+    sh(['ip', 'netns', 'exec', R, 'sysctl', '-q', '-w', 'net.ipv6.conf.all.accept_dad=0', 'net.ipv6.conf.lan0.accept_dad=0']);
+    sh(['ip', 'netns', 'exec', C, 'sysctl', '-q', '-w', 'net.ipv6.conf.all.accept_dad=0', 'net.ipv6.conf.eth0.accept_dad=0']);
+    sh(['ip', '-n', R, 'addr', 'add', '10.77.0.1/24', 'dev', 'lan0']);
+    sh(['ip', '-n', R, 'addr', 'add', 'fd00:77::1/64', 'dev', 'lan0', 'nodad']);
+    sh(['ip', '-n', C, 'addr', 'add', '10.77.0.152/24', 'dev', 'eth0']);
+    sh(['ip', '-n', C, 'addr', 'add', 'fd00:77::101/64', 'dev', 'eth0', 'nodad']);
+    sh(['ip', '-n', R, 'link', 'set', 'lan0', 'up']);
+    sh(['ip', '-n', C, 'link', 'set', 'eth0', 'up']);
+    meter = new MeterChild(R, 'lan0');
+  });
+  after(async () => {
+    await meter?.close();
+    for (const ns of [R, C]) {
+      try {
+        sh(['ip', 'netns', 'del', ns]);
+      } catch {
+        /* gone */
+      }
+    }
+  });
+
+  const ping = (target: string, count: number) => sh(['ip', 'netns', 'exec', C, 'ping', '-q', '-c', String(count), '-i', '0.01', '-s', '1000', '-W', '1', target]);
+
+  it('reads the same counters as nft -j and ip -j, byte for byte, after IPv4 and IPv6 traffic', async () => {
+    const first = await meter.request<Out>('tick', snapshot());
+    assert.equal(first.metering.via, 'netlink');
+    assert.equal(first.metering.perClient, 'nft');
+    ping('10.77.0.1', 20);
+    ping('fd00:77::1', 10);
+    const { netlink, commands } = await meter.request<Compared>('compare');
+    assert.deepEqual(netlink.sets, commands.sets);
+    const key6 = addressKey('fd00:77::101');
+    const sets = netlink.sets!;
+    // 20 echo requests up and 20 replies down, 1,000 bytes of payload + ICMP 8 + IPv4 20 each
+    assert.deepEqual(sets.up4['10.77.0.152'], { packets: 20, bytes: 20 * 1028 });
+    assert.deepEqual(sets.down4['10.77.0.152'], { packets: 20, bytes: 20 * 1028 });
+    // IPv6: the same with a 40-byte header, plus a few neighbour discovery packets
+    assert.ok(sets.up6[key6].packets >= 10 && sets.up6[key6].bytes >= 10 * 1048, JSON.stringify(sets.up6));
+    assert.ok(sets.down6[key6].packets >= 10 && sets.down6[key6].bytes >= 10 * 1048, JSON.stringify(sets.down6));
+    assert.equal(netlink.link.ifindex, commands.link.ifindex);
+    assert.equal(netlink.link.operstate, commands.link.operstate);
+    // read a moment apart: equal unless a stray router solicitation passed in between
+    assert.ok(Math.abs(netlink.link.rxBytes - commands.link.rxBytes) < 200 && Math.abs(netlink.link.txBytes - commands.link.txBytes) < 200);
+    assert.ok(netlink.link.rxBytes > 30 * 1028);
+  });
+
+  it('gives the client\'s rates over netlink while it pings, and repairs a table deleted underneath without a spike', async () => {
+    await meter.request<Out>('tick', snapshot());
+    const pinging = new Promise<void>((resolve) => {
+      setTimeout(() => {
+        ping('10.77.0.1', 100); // 100 × 1,028 bytes each way over ~1.2 s
+        resolve();
+      }, 10);
+    });
+    await pinging;
+    const during = await meter.request<Out>('tick', snapshot());
+    const c = during.clients[0];
+    assert.equal(during.metering.via, 'netlink');
+    assert.ok(c.rxBps! > 0 && c.txBps! > 0, `rates ${c.rxBps} / ${c.txBps}`);
+    sh(['ip', 'netns', 'exec', R, 'nft', 'delete', 'table', 'inet', 'equalnet_acct_lan0']);
+    const noticed = await meter.request<Out>('tick', snapshot());
+    assert.equal(noticed.metering.via, 'netlink', 'a table gone is not a failure of the reader');
+    assert.ok(noticed.clients[0].rxBps === null || noticed.clients[0].rxBps <= c.rxBps!, 'no spike: the last rate is held');
+    await sleep(300);
+    const after = await meter.request<Out>('tick', snapshot());
+    assert.equal(after.clients[0].rxBps, 0, 'counting again, from the rebuilt table');
+    assert.match(sh(['ip', 'netns', 'exec', R, 'nft', 'list', 'table', 'inet', 'equalnet_acct_lan0']), /10\.77\.0\.152/);
+  });
+
+  it('without privilege (nobody): interface rates over netlink go on; per-client rates unavailable, and the warning says how to fix it', async () => {
+    const nobody = new MeterChild(R, 'lan0', { unprivileged: true });
+    try {
+      await nobody.request<Out>('tick', snapshot());
+      await sleep(150);
+      const out = await nobody.request<Out>('tick', snapshot());
+      assert.equal(out.metering.via, 'netlink', 'reading a link needs no privilege');
+      assert.equal(typeof out.totals.rxBps, 'number');
+      assert.equal(out.metering.perClient, 'unavailable');
+      assert.equal(out.metering.warning, 'interface rates only: no privilege for nft (run Node-RED as root or give it CAP_NET_ADMIN)');
+      assert.equal(out.clients[0].rxBps, null);
+    } finally {
+      await nobody.close();
+    }
   });
 });
