@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { configNodeModule, catchNodeModule, getNode, load, nextMessage, record, startServer, stopServer, type FlowNode } from '../helpers/node-red';
+import { MeterChild } from '../helpers/meter-child';
 import { DEFAULT_CLIENTS, Lab, WAN, type LabClient } from './lab';
 
 const counterModule = require('../../nodes/iface-counter');
@@ -17,7 +18,7 @@ const QUICK_TICK_MS = 1000;
 const PAYLOAD_BYTES = 1400;
 
 type Rated = { mac: string; rxBps: number | null; txBps: number | null };
-type Out = { topic: string; payload: { totals: { rxBps: number | null; txBps: number | null }; clients: Rated[]; metering: { perClient: string; warning: string | null } } };
+type Out = { topic: string; payload: { totals: { rxBps: number | null; txBps: number | null }; clients: Rated[]; metering: { perClient: string; warning: string | null; via: string } } };
 
 interface IperfReport {
   end: { sum: { bits_per_second: number; lost_percent?: number } };
@@ -71,15 +72,15 @@ describe('iface-counter on the lab LAN (nftables counters and interface counters
    * Ticks every second while a flow runs; returns the ticks whose whole window lies inside the flow
    * (the first second is skipped: iperf3's control connection and start-up).
    */
-  async function ticksDuring(flows: Promise<unknown>, seconds: number): Promise<Out[]> {
+  async function ticksDuring(flows: Promise<unknown>, seconds: number, next: () => Promise<Out> = tick): Promise<Out[]> {
     const started = Date.now();
     await sleep(1200);
-    await tick(); // baseline inside the flow
+    await next(); // baseline inside the flow
     const inside: Out[] = [];
     // only windows that end at least 0.5 s before the flow does
     while (Date.now() - started + TICK_MS < seconds * 1000 - 500) {
       await sleep(TICK_MS);
-      inside.push(await tick());
+      inside.push(await next());
     }
     await flows;
     return inside;
@@ -114,10 +115,41 @@ describe('iface-counter on the lab LAN (nftables counters and interface counters
     assert.equal(out.topic, 'snapshot');
     assert.equal(out.payload.metering.perClient, 'nft');
     assert.equal(out.payload.metering.warning, null);
+    assert.equal(out.payload.metering.via, 'commands', 'a node with a namespace setting reads with nft and ip in that namespace');
     const list = await lab.routerExec(['nft', 'list', 'table', 'inet', table]);
     for (const c of [iphone, galaxy]) assert.match(list, new RegExp(c.ipv4!.replace(/\./g, '\\.')));
     assert.match(list, /fd00:77::/);
   });
+
+  /**
+   * An 8 s iperf3 flow of 40 Mbit/s for client `c`, ticked with `next`: each tick's rate for `c`
+   * is within ±5 % of what iperf3 reports, the interface rate within ±5 % of the sum of clients.
+   */
+  async function accuracy(c: LabClient, down: boolean, v6: boolean, next: () => Promise<Out>): Promise<void> {
+    const seconds = 8;
+    const run = iperf(c, { down, mbit: 40, seconds, port: 5201, v6 });
+    const inside = await ticksDuring(run, seconds, next);
+    const report = await run;
+    const reference = report.end.sum.bits_per_second;
+    const rates = inside.map((o) => (down ? rateOf(o, c).rxBps : rateOf(o, c).txBps)!);
+    const sums = inside.map((o) => o.payload.clients.reduce((s, x) => s + ((down ? x.rxBps : x.txBps) ?? 0), 0));
+    const ifaceRates = inside.map((o) => (down ? o.payload.totals.rxBps : o.payload.totals.txBps)!);
+    const header = (v6 ? 48 : 28) / PAYLOAD_BYTES; // IP + UDP headers the node counts and iperf3 does not
+    const errors = rates.map((r) => pct(r, reference));
+    console.log(
+      `      iperf3 ${(reference / 1e6).toFixed(3)} Mbit/s (lost ${report.end.sum.lost_percent?.toFixed(2) ?? '?'} %); node per tick ${rates.map(mbps).join(', ')} Mbit/s\n` +
+        `      error vs iperf3: ${errors.map((e) => e.toFixed(2)).join(', ')} % (mean ${pct(mean(rates), reference).toFixed(2)} %; ` +
+        `${(header * 100).toFixed(1)} % of it is the IP/UDP header iperf3 does not count: vs payload + headers ${pct(mean(rates), reference * (1 + header)).toFixed(2)} %)\n` +
+        `      interface ${ifaceRates.map(mbps).join(', ')} Mbit/s vs sum of clients: ${ifaceRates.map((r, i) => pct(r, sums[i]).toFixed(2)).join(', ')} %`,
+    );
+    assert.ok(rates.length >= 2);
+    for (const e of errors) assert.ok(Math.abs(e) <= 5, `per-client error ${e.toFixed(2)} % is over 5 %`);
+    for (let i = 0; i < rates.length; i++) assert.ok(Math.abs(pct(ifaceRates[i], sums[i])) <= 5, `interface ${mbps(ifaceRates[i])} vs sum ${mbps(sums[i])}`);
+    // the other direction and the other clients carry next to nothing
+    for (const o of inside) {
+      for (const x of o.payload.clients) if (x.mac !== c.mac) assert.ok((down ? x.rxBps! : x.txBps!) < 0.01 * reference, `${x.mac} shows ${mbps(down ? x.rxBps : x.txBps)} Mbit/s`);
+    }
+  }
 
   const cases: { who: () => LabClient; name: string; v6: boolean }[] = [
     { who: () => iphone, name: 'IPv4 client (iphone)', v6: false },
@@ -125,32 +157,8 @@ describe('iface-counter on the lab LAN (nftables counters and interface counters
   ];
   for (const { who, name, v6 } of cases) {
     for (const down of [true, false]) {
-      it(`${name}, ${down ? 'download' : 'upload'} at 40 Mbit/s: its rate is within ±5 % of iperf3's, the interface rate matches the sum`, async () => {
-        const c = who();
-        const seconds = 8;
-        const run = iperf(c, { down, mbit: 40, seconds, port: 5201, v6 });
-        const inside = await ticksDuring(run, seconds);
-        const report = await run;
-        const reference = report.end.sum.bits_per_second;
-        const rates = inside.map((o) => (down ? rateOf(o, c).rxBps : rateOf(o, c).txBps)!);
-        const sums = inside.map((o) => o.payload.clients.reduce((s, x) => s + ((down ? x.rxBps : x.txBps) ?? 0), 0));
-        const ifaceRates = inside.map((o) => (down ? o.payload.totals.rxBps : o.payload.totals.txBps)!);
-        const header = (v6 ? 48 : 28) / PAYLOAD_BYTES; // IP + UDP headers the node counts and iperf3 does not
-        const errors = rates.map((r) => pct(r, reference));
-        console.log(
-          `      iperf3 ${(reference / 1e6).toFixed(3)} Mbit/s (lost ${report.end.sum.lost_percent?.toFixed(2) ?? '?'} %); node per tick ${rates.map(mbps).join(', ')} Mbit/s\n` +
-            `      error vs iperf3: ${errors.map((e) => e.toFixed(2)).join(', ')} % (mean ${pct(mean(rates), reference).toFixed(2)} %; ` +
-            `${(header * 100).toFixed(1)} % of it is the IP/UDP header iperf3 does not count: vs payload + headers ${pct(mean(rates), reference * (1 + header)).toFixed(2)} %)\n` +
-            `      interface ${ifaceRates.map(mbps).join(', ')} Mbit/s vs sum of clients: ${ifaceRates.map((r, i) => pct(r, sums[i]).toFixed(2)).join(', ')} %`,
-        );
-        assert.ok(rates.length >= 2);
-        for (const e of errors) assert.ok(Math.abs(e) <= 5, `per-client error ${e.toFixed(2)} % is over 5 %`);
-        for (let i = 0; i < rates.length; i++) assert.ok(Math.abs(pct(ifaceRates[i], sums[i])) <= 5, `interface ${mbps(ifaceRates[i])} vs sum ${mbps(sums[i])}`);
-        // the other direction and the other clients carry next to nothing
-        for (const o of inside) {
-          for (const x of o.payload.clients) if (x.mac !== c.mac) assert.ok((down ? x.rxBps! : x.txBps!) < 0.01 * reference, `${x.mac} shows ${mbps(down ? x.rxBps : x.txBps)} Mbit/s`);
-        }
-      });
+      it(`${name}, ${down ? 'download' : 'upload'} at 40 Mbit/s: its rate is within ±5 % of iperf3's, the interface rate matches the sum`, () =>
+        accuracy(who(), down, v6, tick));
     }
   }
 
@@ -183,39 +191,43 @@ describe('iface-counter on the lab LAN (nftables counters and interface counters
     assert.ok(rateOf(second, galaxy).txBps! < 0.01 * rb);
   });
 
-  for (const [what, argv] of [
+  /** A 40 Mbit/s download by iphone, ticked with `next`, while `underneath` runs in the router namespace. */
+  async function flushedUnderneath(underneath: readonly string[], next: () => Promise<Out>): Promise<void> {
+    const seconds = 8;
+    const run = iperf(iphone, { down: true, mbit: 40, seconds, port: 5201 });
+    await sleep(1200);
+    await next();
+    await sleep(QUICK_TICK_MS);
+    const before = await next();
+    await lab.routerExec(underneath.map((a) => (a === 'TABLE' ? table : a)));
+    const rates: (number | null)[] = [];
+    for (let i = 0; i < 3; i++) {
+      await sleep(QUICK_TICK_MS);
+      const o = await next();
+      rates.push(rateOf(o, iphone).rxBps);
+      for (const x of o.payload.clients) {
+        assert.ok(x.rxBps === null || x.rxBps >= 0, 'no negative rate');
+        assert.ok(x.txBps === null || x.txBps >= 0, 'no negative rate');
+      }
+    }
+    const report = await run;
+    const reference = report.end.sum.bits_per_second;
+    console.log(`      before ${mbps(rateOf(before, iphone).rxBps)}, then ${rates.map(mbps).join(', ')} Mbit/s (iperf3 ${mbps(reference)})`);
+    const steady = rateOf(before, iphone).rxBps!;
+    for (const r of rates) assert.ok(r !== null && r <= steady * 1.05, `spike: ${mbps(r)} Mbit/s after ${mbps(steady)}`);
+    // repaired at the tick that noticed (which holds the last rate); counting real bytes again from the next
+    assert.ok(Math.abs(pct(rates[1]!, reference)) <= 5, `after repair: ${mbps(rates[1])} Mbit/s`);
+    assert.ok(Math.abs(pct(rates[2]!, reference)) <= 5, `after repair: ${mbps(rates[2])} Mbit/s`);
+    await lab.routerExec(['nft', 'list', 'table', 'inet', table]);
+  }
+
+  const FLUSHES = [
     ['the whole ruleset flushed (nft flush ruleset)', ['nft', 'flush', 'ruleset']],
     ['the download set emptied (nft flush set)', ['nft', 'flush', 'set', 'inet', 'TABLE', 'down4']],
     ['the table deleted', ['nft', 'delete', 'table', 'inet', 'TABLE']],
-  ] as const) {
-    it(`${what} underneath during a 40 Mbit/s download: no spike, no negative rate, counting resumes`, async () => {
-      const seconds = 8;
-      const run = iperf(iphone, { down: true, mbit: 40, seconds, port: 5201 });
-      await sleep(1200);
-      await tick();
-      await sleep(QUICK_TICK_MS);
-      const before = await tick();
-      await lab.routerExec(argv.map((a) => (a === 'TABLE' ? table : a)));
-      const rates: (number | null)[] = [];
-      for (let i = 0; i < 3; i++) {
-        await sleep(QUICK_TICK_MS);
-        const o = await tick();
-        rates.push(rateOf(o, iphone).rxBps);
-        for (const x of o.payload.clients) {
-          assert.ok(x.rxBps === null || x.rxBps >= 0, 'no negative rate');
-          assert.ok(x.txBps === null || x.txBps >= 0, 'no negative rate');
-        }
-      }
-      const report = await run;
-      const reference = report.end.sum.bits_per_second;
-      console.log(`      before ${mbps(rateOf(before, iphone).rxBps)}, then ${rates.map(mbps).join(', ')} Mbit/s (iperf3 ${mbps(reference)})`);
-      const steady = rateOf(before, iphone).rxBps!;
-      for (const r of rates) assert.ok(r !== null && r <= steady * 1.05, `spike: ${mbps(r)} Mbit/s after ${mbps(steady)}`);
-      // repaired at the tick that noticed (which holds the last rate); counting real bytes again from the next
-      assert.ok(Math.abs(pct(rates[1]!, reference)) <= 5, `after repair: ${mbps(rates[1])} Mbit/s`);
-      assert.ok(Math.abs(pct(rates[2]!, reference)) <= 5, `after repair: ${mbps(rates[2])} Mbit/s`);
-      await lab.routerExec(['nft', 'list', 'table', 'inet', table]);
-    });
+  ] as const;
+  for (const [what, argv] of FLUSHES) {
+    it(`${what} underneath during a 40 Mbit/s download: no spike, no negative rate, counting resumes`, () => flushedUnderneath(argv, tick));
   }
 
   it('bad input raises a catchable error and the node goes on', async () => {
@@ -240,5 +252,32 @@ describe('iface-counter on the lab LAN (nftables counters and interface counters
     const ruleset = await lab.routerExec(['nft', 'list', 'ruleset']);
     assert.ok(!ruleset.includes(table), 'our table is gone');
     assert.match(ruleset, /table inet someone_else/);
+  });
+
+  // The node above reads through `ip netns exec` (its namespace setting). On a router Node-RED runs
+  // in the router's own namespace and reads over netlink; here the same core runs in a process
+  // inside the lab router's namespace (the node's table is gone by now: one counter per interface).
+  describe('read over netlink, from a process inside the router namespace (as Node-RED on the router)', () => {
+    let meter: MeterChild;
+    const viaNetlink = async (): Promise<Out> => {
+      const payload = await meter.request<Out['payload']>('tick', snapshot());
+      assert.equal(payload.metering.via, 'netlink');
+      return { topic: 'snapshot', payload };
+    };
+    before(async () => {
+      meter = new MeterChild(lab.routerNs, lab.lanIface);
+      await viaNetlink();
+    });
+    after(() => meter?.close());
+
+    for (const { who, name, v6 } of cases) {
+      for (const down of [true, false]) {
+        it(`${name}, ${down ? 'download' : 'upload'} at 40 Mbit/s over netlink: within ±5 % of iperf3, the interface rate matches the sum`, () =>
+          accuracy(who(), down, v6, viaNetlink));
+      }
+    }
+    for (const [what, argv] of FLUSHES.filter(([w]) => !w.includes('ruleset'))) {
+      it(`${what} underneath, read over netlink: no spike, no negative rate, counting resumes`, () => flushedUnderneath(argv, viaNetlink));
+    }
   });
 });
