@@ -55,6 +55,12 @@ describe('installed from `npm pack` into an empty Node-RED user directory', func
     }
   });
 
+  it('brings the optional netlink package, whose prebuilt socket loads here (iface-counter reads over it)', () => {
+    const probe = "const n = require('netlink'); const s = new n.RawNetlinkSocket(0); s.close(); console.log('ok')";
+    const out = execFileSync(process.execPath, ['-e', probe], { cwd: join(work, 'user', 'node_modules', PACKAGE_NAME), encoding: 'utf8' });
+    assert.equal(out.trim(), 'ok');
+  });
+
   it('logs no error and no missing type', () => {
     assert.deepEqual(worrying(nodeRed.log()), []);
   });
