@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import { applyConfigCommand, type AllocatedSnapshot } from './core/allocation';
-import { alertsQuery, analyticsQuery, clientView, deviceBody, findClient, priorityBody, statusView } from './core/api';
+import { alertsQuery, analyticsQuery, bodyErrorAnswer, clientView, deviceBody, findClient, priorityBody, statusView, type BodyError } from './core/api';
 import { InputError } from './core/errors';
 import type { Settings } from './core/settings';
 import { settingsOf } from './lib/config-node';
@@ -54,6 +54,12 @@ function readJson(req: Req): Promise<unknown> {
     });
     req.on('error', reject);
   });
+}
+
+type ErrorHandler = (err: BodyError, req: Req & { originalUrl?: string }, res: Res, next: (err?: unknown) => void) => void;
+interface AdminApp {
+  use(handler: ErrorHandler): void;
+  _router?: { stack: Array<{ handle?: unknown }> };
 }
 
 export = function (RED: NodeAPI) {
@@ -177,7 +183,23 @@ export = function (RED: NodeAPI) {
       done();
     });
 
+    // Answers the editor's body-parser errors for our paths in JSON (see bodyErrorAnswer). The
+    // parser is in the editor's admin app, the parent of the RED.httpAdmin nodes get (the runtime's,
+    // mounted into it): an error there only reaches error handlers of that app or its parents.
+    // Node-RED's http-in node walks the same `parent` chain for its raw-body middleware.
+    const runtimeAdmin = RED.httpAdmin as unknown as (AdminApp & { parent?: AdminApp }) | undefined;
+    const admin = runtimeAdmin?.parent ?? runtimeAdmin;
+    const bodyErrors: ErrorHandler = (err, req, res, next) => {
+      const path = (req.originalUrl ?? req.url ?? '').split('?')[0];
+      const answer = path === base || path.startsWith(base + '/') ? bodyErrorAnswer(err) : null;
+      if (!answer || res.headersSent) return next(err);
+      res.status(answer.status).json({ error: answer.error });
+    };
+    admin?.use?.(bodyErrors);
+
     node.on('close', (_removed: boolean, done: () => void) => {
+      const adminStack = admin?._router?.stack ?? [];
+      for (let i = adminStack.length - 1; i >= 0; i--) if (adminStack[i].handle === bodyErrors) adminStack.splice(i, 1);
       const stack = app._router?.stack ?? [];
       for (let i = stack.length - 1; i >= 0; i--) {
         if ((stack[i].route && paths.includes(stack[i].route!.path))) stack.splice(i, 1);

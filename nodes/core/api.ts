@@ -143,3 +143,19 @@ export function deviceBody(body: unknown, maxPriority: number): { name?: string 
   if (Object.keys(out).length === 0) throw new InputError('body', 'nothing to set: send "friendly_name" or "priority"');
   return out;
 }
+
+/** An error of the body parser (body-parser's `type`, `status`, `limit`). */
+export type BodyError = Error & { type?: string; status?: number; limit?: number };
+
+/**
+ * What to answer for a body Node-RED's own parser refused. With the editor at '/' (Node-RED's
+ * default httpAdminRoot) its admin app parses every JSON body, ours included, before httpNode's
+ * routes, and answers a malformed one with an HTML page carrying a stack trace; an API client
+ * wants JSON with a reason, like every other 400 here. Null: not a body error, not ours to answer.
+ */
+export function bodyErrorAnswer(err: BodyError): { status: number; error: string } | null {
+  if (!err || typeof err.type !== 'string' || !(typeof err.status === 'number' && err.status >= 400 && err.status < 500)) return null;
+  if (err.type === 'entity.parse.failed') return { status: 400, error: 'body: is not valid JSON' };
+  if (err.type === 'entity.too.large') return { status: 413, error: `body: must be at most ${err.limit ?? '?'} bytes` };
+  return { status: err.status, error: `body: ${err.message}` };
+}

@@ -106,10 +106,26 @@ describe('HTTP API (equalnet-api in a real Node-RED)', function () {
       });
     }
 
-    it('a body that is not JSON (Node-RED\'s own parser answers 400, before the API)', async () => {
+    it('a body that is not JSON: 400 in JSON with the reason (not Node-RED\'s HTML page with a stack trace)', async () => {
       const res = await fetch(`${base}/api/priority/192.168.1.10`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{priority:' });
       assert.equal(res.status, 400);
-      assert.match(await res.text(), /SyntaxError/);
+      assert.match(res.headers.get('content-type') ?? '', /application\/json/);
+      assert.deepEqual(await res.json(), { error: 'body: is not valid JSON' });
+      const config = await post('/api/config', '{"total_bandwidth": 10,', true);
+      assert.deepEqual(config, { status: 400, body: { error: 'body: is not valid JSON' } });
+    });
+
+    it('a body over Node-RED\'s size limit: 413 in JSON', async () => {
+      const big = JSON.stringify({ priority: 1, padding: 'x'.repeat(6 * 1024 * 1024) });
+      const res = await post('/api/priority/192.168.1.10', big, true);
+      assert.equal(res.status, 413);
+      assert.match(res.body.error, /^body: must be at most \d+ bytes$/);
+    });
+
+    it('a malformed body elsewhere (not under /api) is left to Node-RED', async () => {
+      const res = await fetch(`${base}/not-the-api`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{x' });
+      assert.equal(res.status, 400);
+      assert.match(res.headers.get('content-type') ?? '', /text\/html/);
     });
 
     it('an analytics N of 0, "abc" or an unknown report', async () => {
