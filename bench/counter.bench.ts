@@ -60,7 +60,7 @@ export async function bench(): Promise<void> {
     sh(['ip', '-n', ns, 'link', 'set', 'lan0', 'up']);
     sh(['ip', '-n', ns, 'link', 'set', 'lan1', 'up']);
     try {
-      execFileSync('ip', ['netns', 'exec', ns, process.execPath, __filename, '--inside'], { stdio: 'inherit' });
+      execFileSync('ip', ['netns', 'exec', ns, process.execPath, '--expose-gc', __filename, '--inside'], { stdio: 'inherit' });
     } catch {
       process.exitCode = 1;
     }
@@ -118,6 +118,18 @@ async function measure(): Promise<void> {
   const elements = [...Object.values(counters)].reduce((n, m) => n + m.size, 0);
 
   const tick = await timeAsync(() => core.tick(snap), RUNS);
+
+  // memory over a long run: a router ticks every 2 s for months (43,200 ticks a day)
+  const gc = (globalThis as { gc?: () => void }).gc;
+  const memory = () => {
+    gc?.();
+    const m = process.memoryUsage();
+    return { heapMB: m.heapUsed / 2 ** 20, externalMB: m.external / 2 ** 20, rssMB: m.rss / 2 ** 20 };
+  };
+  for (let i = 0; i < 200; i++) await core.tick(snap);
+  const memBefore = memory();
+  for (let i = 0; i < 2000; i++) await core.tick(snap);
+  const memAfter = memory();
   await core.close();
 
   // the node with the commands only (a namespace setting, or no netlink package)
@@ -147,6 +159,11 @@ async function measure(): Promise<void> {
     { work: `first fill of the sets (${elements} elements, one nft batch)`, 'median ms': syncMs.toFixed(1), 'p95 ms': '-', target: '-', result: '-' },
   ]);
   console.log(`(nft -j output: ${(nftJson.length / 1024).toFixed(0)} kB; measured inside the namespace, as Node-RED runs on a router)`);
+  const mb = (v: number) => `${v.toFixed(1)} MB`;
+  console.log(
+    `memory over 2,000 more ticks over ${via}${gc ? ' (after a full GC)' : ' (no --expose-gc: without a GC first)'}: ` +
+      `heap ${mb(memBefore.heapMB)} → ${mb(memAfter.heapMB)}, external ${mb(memBefore.externalMB)} → ${mb(memAfter.externalMB)}, RSS ${mb(memBefore.rssMB)} → ${mb(memAfter.rssMB)}`,
+  );
   if (tick.medianMs >= TARGET_MS) process.exitCode = 1;
 }
 
