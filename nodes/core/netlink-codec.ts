@@ -138,12 +138,18 @@ export function errnoOf(msg: NetlinkMessage): number {
   return -s32(msg.payload, 0);
 }
 
+/** The length of the attribute at `at`, checked to lie within `to`: a damaged answer throws. */
+function attrLength(b: Buffer, at: number, to: number): number {
+  const len = u16(b, at);
+  if (len < 4 || at + len > to) throw new Error(`netlink: attribute length ${len} at offset ${at} does not fit`);
+  return len;
+}
+
 /** Calls `visit(type, start, end)` for each attribute in `b[from, to)`. */
 function eachAttr(b: Buffer, from: number, to: number, visit: (type: number, start: number, end: number) => void): void {
   let at = from;
   while (at + 4 <= to) {
-    const len = u16(b, at);
-    if (len < 4 || at + len > to) throw new Error(`netlink: attribute length ${len} at offset ${at} does not fit`);
+    const len = attrLength(b, at, to);
     visit(u16(b, at + 2) & NLA_TYPE_MASK, at + 4, at + len);
     at += align4(len);
   }
@@ -151,8 +157,7 @@ function eachAttr(b: Buffer, from: number, to: number, visit: (type: number, sta
 
 function findAttr(b: Buffer, from: number, to: number, want: number): [number, number] | null {
   for (let at = from; at + 4 <= to; ) {
-    const len = u16(b, at);
-    if (len < 4 || at + len > to) throw new Error(`netlink: attribute length ${len} at offset ${at} does not fit`);
+    const len = attrLength(b, at, to);
     if ((u16(b, at + 2) & NLA_TYPE_MASK) === want) return [at + 4, at + len];
     at += align4(len);
   }
@@ -185,8 +190,7 @@ function readCounterExpr(b: Buffer, start: number, end: number): boolean {
   let dataStart = -1;
   let dataEnd = -1;
   for (let at = start; at + 4 <= end; ) {
-    const len = u16(b, at);
-    if (len < 4 || at + len > end) throw new Error(`netlink: attribute length ${len} at offset ${at} does not fit`);
+    const len = attrLength(b, at, end);
     const type = u16(b, at + 2) & NLA_TYPE_MASK;
     if (type === NFTA_EXPR_NAME) isCounter = len >= 11 && b.toString('latin1', at + 4, at + 11) === 'counter' && (len === 11 || b[at + 11] === 0);
     else if (type === NFTA_EXPR_DATA) [dataStart, dataEnd] = [at + 4, at + len];
@@ -196,8 +200,7 @@ function readCounterExpr(b: Buffer, start: number, end: number): boolean {
   foundBytes = 0;
   foundPackets = 0;
   for (let at = dataStart; at + 4 <= dataEnd; ) {
-    const len = u16(b, at);
-    if (len < 4 || at + len > dataEnd) throw new Error(`netlink: attribute length ${len} at offset ${at} does not fit`);
+    const len = attrLength(b, at, dataEnd);
     const type = u16(b, at + 2) & NLA_TYPE_MASK;
     if (len === 12 && type === NFTA_COUNTER_BYTES) foundBytes = be64(b, at + 4);
     else if (len === 12 && type === NFTA_COUNTER_PACKETS) foundPackets = be64(b, at + 4);
@@ -213,8 +216,7 @@ function readElement(b: Buffer, start: number, end: number, into: Map<string, El
   let bytes = 0;
   let packets = 0;
   for (let at = start; at + 4 <= end; ) {
-    const len = u16(b, at);
-    if (len < 4 || at + len > end) throw new Error(`netlink: attribute length ${len} at offset ${at} does not fit`);
+    const len = attrLength(b, at, end);
     const type = u16(b, at + 2) & NLA_TYPE_MASK;
     if (type === NFTA_SET_ELEM_KEY) {
       const value = findAttr(b, at + 4, at + len, NFTA_DATA_VALUE);
@@ -246,8 +248,7 @@ export function parseSetElements(msg: NetlinkMessage, into: Map<string, ElementC
   const list = findAttr(b, 4, b.length, NFTA_SET_ELEM_LIST_ELEMENTS);
   if (!list) return;
   for (let at = list[0]; at + 4 <= list[1]; ) {
-    const len = u16(b, at);
-    if (len < 4 || at + len > list[1]) throw new Error(`netlink: attribute length ${len} at offset ${at} does not fit`);
+    const len = attrLength(b, at, list[1]);
     if ((u16(b, at + 2) & NLA_TYPE_MASK) === NFTA_LIST_ELEM) readElement(b, at + 4, at + len, into);
     at += align4(len);
   }
