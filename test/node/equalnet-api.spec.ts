@@ -1,0 +1,47 @@
+/**
+ * equalnet-api's footprint on Node-RED's express apps: what it adds at deploy (its routes on
+ * httpNode, its body-error handler on the editor's admin app) it takes away on close, so a
+ * redeploy does not leave a second copy answering. Its HTTP behaviour is tested over real HTTP in
+ * test/runtime/api.spec.ts.
+ */
+import assert from 'node:assert/strict';
+import { configNodeModule, helper, load, startServer, stopServer, type FlowNode } from '../helpers/node-red';
+
+const apiModule = require('../../nodes/equalnet-api') as (red: unknown) => void;
+/** The RED the node was given (the test helper's apps, not Node-RED's own). */
+let RED: { httpNode: App; httpAdmin: App };
+const capturingModule = (red: typeof RED) => {
+  RED = red;
+  return apiModule(red);
+};
+
+type Layer = { route?: { path: string }; handle?: { name?: string; length?: number } };
+type App = { _router?: { stack: Layer[] }; parent?: App };
+
+const flow: FlowNode[] = [
+  { id: 'cfg', type: 'equalnet-config', iface: 'lan0', downMbps: '100', upMbps: '20', maxPriority: '5', minPercent: '10', mode: 'dry-run', dbFile: 'x.db' },
+  { id: 'api', type: 'equalnet-api', config: 'cfg', basePath: '/api', wires: [[], []] },
+];
+
+describe('equalnet-api node: routes and handlers added at deploy, removed on close', () => {
+  beforeEach(startServer);
+  afterEach(stopServer);
+
+  function footprint(): { routes: number; bodyErrorHandlers: number } {
+    const admin = RED.httpAdmin.parent ?? RED.httpAdmin;
+    return {
+      routes: (RED.httpNode._router?.stack ?? []).filter((l) => l.route?.path.startsWith('/api/')).length,
+      // an express error handler takes 4 arguments
+      bodyErrorHandlers: (admin._router?.stack ?? []).filter((l) => l.handle?.name === 'bodyErrors' && l.handle.length === 4).length,
+    };
+  }
+
+  it('adds its routes and one body-error handler, and removes both when the flow stops', async () => {
+    await load([configNodeModule, capturingModule], flow);
+    const deployed = footprint();
+    assert.ok(deployed.routes >= 8, `${deployed.routes} routes under /api`);
+    assert.equal(deployed.bodyErrorHandlers, 1);
+    await helper.unload();
+    assert.deepEqual(footprint(), { routes: 0, bodyErrorHandlers: 0 });
+  });
+});
