@@ -62,6 +62,12 @@ interface AdminApp {
   _router?: { stack: Array<{ handle?: unknown }> };
 }
 
+/** Takes the layers `ours` picks out of an express router's stack: what a closing node had added. */
+function removeLayers<L>(stack: L[] | undefined, ours: (layer: L) => boolean): void {
+  if (!stack) return;
+  for (let i = stack.length - 1; i >= 0; i--) if (ours(stack[i])) stack.splice(i, 1);
+}
+
 export = function (RED: NodeAPI) {
   function EqualnetApi(this: Node, def: ApiDef) {
     RED.nodes.createNode(this, def);
@@ -198,12 +204,8 @@ export = function (RED: NodeAPI) {
     admin?.use?.(bodyErrors);
 
     node.on('close', (_removed: boolean, done: () => void) => {
-      const adminStack = admin?._router?.stack ?? [];
-      for (let i = adminStack.length - 1; i >= 0; i--) if (adminStack[i].handle === bodyErrors) adminStack.splice(i, 1);
-      const stack = app._router?.stack ?? [];
-      for (let i = stack.length - 1; i >= 0; i--) {
-        if ((stack[i].route && paths.includes(stack[i].route!.path))) stack.splice(i, 1);
-      }
+      removeLayers(admin?._router?.stack, (layer) => layer.handle === bodyErrors);
+      removeLayers(app._router?.stack, (layer) => layer.route !== undefined && paths.includes(layer.route.path));
       for (const { res, timer } of pending.values()) {
         clearTimeout(timer);
         res.status(503).json({ error: 'the flow is being redeployed' });
