@@ -289,7 +289,8 @@ export class MeteringCore {
 
     const perClient: PerClientSource = !this.nft ? 'off' : nftRead ? 'nft' : 'unavailable';
     const keep = new Set<string>();
-    // this runs for every address of every client each tick: no closures, no key strings built
+    // this runs for every address of every client each tick: the meters are keyed by the address
+    // key itself, so no key string is built per address
     const rate = (meter: RateMeter, counters: Map<string, ElementCounter> | undefined, key: string): number | null => {
       const counter = counters?.get(key);
       // not read (nft unavailable this tick) or flushed underneath (re-added at the next tick): hold
