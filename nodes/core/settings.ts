@@ -10,6 +10,11 @@ export interface Settings {
   upMbps: number;
   maxPriority: number;
   minPercent: number;
+  /**
+   * Most clients shaped, counted and remembered per direction; devices beyond it share the
+   * default class (a MAC-spraying device cannot grow the kernel tables or the process).
+   */
+  clientCap: number;
   mode: ShapingMode;
   dbFile: string;
 }
@@ -20,6 +25,7 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   upMbps: 20,
   maxPriority: 5,
   minPercent: 10,
+  clientCap: 1024,
   mode: 'dry-run',
   dbFile: 'equalnet.db',
 });
@@ -29,6 +35,9 @@ export const LIMITS = Object.freeze({
   maxMbps: 100_000,
   minMaxPriority: 2,
   maxMaxPriority: 20,
+  minClientCap: 1,
+  /** A /20 of clients; HTB minors and u32 hash buckets are far from full there. */
+  maxClientCap: 4096,
 });
 
 export type Problems = Record<string, string>;
@@ -56,6 +65,14 @@ export function maxPriorityProblem(value: unknown): string | null {
   return null;
 }
 
+export function clientCapProblem(value: unknown): string | null {
+  const n = toNumber(value);
+  if (!Number.isInteger(n) || n < LIMITS.minClientCap || n > LIMITS.maxClientCap) {
+    return `must be a whole number of clients from ${LIMITS.minClientCap} to ${LIMITS.maxClientCap}, got ${JSON.stringify(value)}`;
+  }
+  return null;
+}
+
 export function percentProblem(value: unknown): string | null {
   const n = toNumber(value);
   if (!Number.isFinite(n) || n < 0 || n > 100) return `must be a percentage from 0 to 100, got ${JSON.stringify(value)}`;
@@ -78,6 +95,9 @@ export function validateSettings(raw: Record<string, unknown>): { settings: Sett
   check('upMbps', bandwidthProblem(raw.upMbps));
   check('maxPriority', maxPriorityProblem(raw.maxPriority));
   check('minPercent', percentProblem(raw.minPercent));
+  // flows saved before the cap existed have no value: the default
+  const clientCap = raw.clientCap === undefined || raw.clientCap === '' ? DEFAULT_SETTINGS.clientCap : raw.clientCap;
+  check('clientCap', clientCapProblem(clientCap));
   if (raw.mode !== 'dry-run' && raw.mode !== 'enforce') {
     check('mode', `must be "dry-run" or "enforce", got ${JSON.stringify(raw.mode)}`);
   }
@@ -92,6 +112,7 @@ export function validateSettings(raw: Record<string, unknown>): { settings: Sett
       upMbps: toNumber(raw.upMbps),
       maxPriority: toNumber(raw.maxPriority),
       minPercent: toNumber(raw.minPercent),
+      clientCap: toNumber(clientCap),
       mode: raw.mode as ShapingMode,
       dbFile: (raw.dbFile as string).trim(),
     },
