@@ -27,7 +27,7 @@ export async function bench(): Promise<void> {
     const snapshot = snapshotOf(n);
     const runs = n >= 10_000 ? 200 : 1000;
     const node = timeIt(() => controller.allocate(snapshot), runs);
-    const demands = snapshot.clients.map((c) => ({ priority: c.priority as number, demandBps: c.rxBps as number }));
+    const demands = snapshot.clients.map((c, i) => ({ priority: c.priority as number, usedBps: c.rxBps as number, wantsMore: i % 3 === 0 }));
     const core = timeIt(() => allocateDirection(demands, { totalBps: 1e9, maxPriority: 5, minPercent: 10, headroomPercent: 20 }), runs);
     const nlogn = (k: number) => k * Math.log2(k);
     rows.push({

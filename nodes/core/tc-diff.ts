@@ -5,6 +5,7 @@
  */
 import {
   classCommand,
+  quantumFor,
   classIdOf,
   FILTER_PREF,
   filterMatch,
@@ -189,15 +190,16 @@ function diffDirection(plan: DirectionPlan, installedIn: InstalledDirection, lea
     const have = installed.classes.get(c.minor);
     if (!have) {
       classWrites.push(classCommand('add', plan.dev, c), leafCommand('add', plan.dev, c.minor, leaf));
-      next.classes.set(c.minor, { minor: c.minor, rateBps: c.rateBps, ceilBps: c.ceilBps, prio: c.prio });
+      next.classes.set(c.minor, { minor: c.minor, rateBps: c.rateBps, ceilBps: c.ceilBps, prio: c.prio, quantum: quantumFor(c.weight) });
       next.leaves.set(c.minor, leaf);
       counts.classesAdded++;
       continue;
     }
-    const change = have.prio !== c.prio || differs(have.rateBps, c.rateBps, options.thresholdPercent) || differs(have.ceilBps, c.ceilBps, options.thresholdPercent);
+    const quantumMoved = have.quantum !== undefined && have.quantum !== quantumFor(c.weight);
+    const change = have.prio !== c.prio || quantumMoved || differs(have.rateBps, c.rateBps, options.thresholdPercent) || differs(have.ceilBps, c.ceilBps, options.thresholdPercent);
     if (change) {
       classWrites.push(classCommand('change', plan.dev, c));
-      next.classes.set(c.minor, { minor: c.minor, rateBps: c.rateBps, ceilBps: c.ceilBps, prio: c.prio });
+      next.classes.set(c.minor, { minor: c.minor, rateBps: c.rateBps, ceilBps: c.ceilBps, prio: c.prio, quantum: quantumFor(c.weight) });
       counts.classesChanged++;
     } else {
       next.classes.set(c.minor, have);

@@ -11,6 +11,8 @@ export interface InstalledClass {
   rateBps: number;
   ceilBps: number;
   prio: number;
+  /** Bytes per lending turn, when the kernel showed it (`tc -d`). */
+  quantum?: number;
 }
 
 export interface InstalledFilter {
@@ -85,7 +87,8 @@ export function parseClasses(text: string): { rootClass: InstalledDirection['roo
       continue;
     }
     const prio = /\bprio (\d+)/.exec(line);
-    classes.set(minor, { minor, rateBps, ceilBps, prio: prio ? Number(prio[1]) : 0 });
+    const quantum = /\bquantum (\d+)/.exec(line);
+    classes.set(minor, { minor, rateBps, ceilBps, prio: prio ? Number(prio[1]) : 0, ...(quantum ? { quantum: Number(quantum[1]) } : {}) });
   }
   return { rootClass, classes };
 }
@@ -176,7 +179,7 @@ async function readDirection(runner: CommandRunner, direction: Direction, dev: s
   const { root, leaves, ingress } = parseQdiscs(q.stdout);
   const state = emptyDirection(direction, dev, root);
   if (root === 'ours') {
-    Object.assign(state, parseClasses(await tc(runner, ['class', 'show', 'dev', dev])));
+    Object.assign(state, parseClasses(await tc(runner, ['-d', 'class', 'show', 'dev', dev])));
     Object.assign(state, parseFilters(await tc(runner, ['filter', 'show', 'dev', dev, 'parent', `${HTB_MAJOR}:`])));
     state.leaves = leaves;
   }

@@ -43,8 +43,14 @@ export interface DirectionAlloc {
   rateBps: number;
   /** Upper bound the client may borrow up to when others are idle (HTB `ceil`), bits per second. */
   ceilBps: number;
-  /** HTB class priority, 0 (served first) .. 7. */
+  /** HTB class priority, 0 (served first) .. 7: the same for every client (lending by weight). */
   prio: number;
+  /** The share the client is expected to get now, bits per second (what "allocated" shows). */
+  expectedBps?: number;
+  /** Its weight (maxPriority - priority + 1): HTB lends spare capacity in proportion to it. */
+  weight?: number;
+  /** It ran at or near its rate and is treated as wanting more (its demand is the whole link). */
+  busy?: boolean;
 }
 
 export interface ClientAlloc {

@@ -7,7 +7,8 @@ import { allocateDirection, guaranteeOf, weightOf, type AllocationPolicy } from 
 export interface WorkedExample {
   title: string;
   policy: AllocationPolicy;
-  clients: Array<{ name: string; priority: number; demandMbps: number }>;
+  /** `used`: Mbit/s it used over the last tick, below its rate; 'busy': it ran at its rate (wants more). */
+  clients: Array<{ name: string; priority: number; used: number | 'busy' }>;
 }
 
 const policy: AllocationPolicy = { totalBps: 100e6, maxPriority: 5, minPercent: 10, headroomPercent: 20 };
@@ -17,30 +18,40 @@ export const WORKED_EXAMPLES: WorkedExample[] = [
     title: 'Contended: three busy clients and one idle one',
     policy,
     clients: [
-      { name: 'laptop', priority: 1, demandMbps: 60 },
-      { name: 'tv', priority: 2, demandMbps: 50 },
-      { name: 'sensor', priority: 3, demandMbps: 0 },
-      { name: 'console', priority: 5, demandMbps: 80 },
+      { name: 'laptop', priority: 1, used: 'busy' },
+      { name: 'tv', priority: 2, used: 'busy' },
+      { name: 'sensor', priority: 3, used: 0 },
+      { name: 'console', priority: 5, used: 'busy' },
     ],
   },
   {
     title: 'Everyone wants the whole link',
     policy,
     clients: [
-      { name: 'laptop', priority: 1, demandMbps: 100 },
-      { name: 'tv', priority: 2, demandMbps: 100 },
-      { name: 'phone', priority: 3, demandMbps: 100 },
-      { name: 'console', priority: 5, demandMbps: 100 },
+      { name: 'laptop', priority: 1, used: 'busy' },
+      { name: 'tv', priority: 2, used: 'busy' },
+      { name: 'phone', priority: 3, used: 'busy' },
+      { name: 'console', priority: 5, used: 'busy' },
     ],
   },
   {
-    title: 'Light load: every demand fits',
+    title: 'A video call that needs less than its share, next to two downloads',
     policy,
     clients: [
-      { name: 'laptop', priority: 1, demandMbps: 5 },
-      { name: 'tv', priority: 2, demandMbps: 25 },
-      { name: 'sensor', priority: 3, demandMbps: 0 },
-      { name: 'console', priority: 5, demandMbps: 20 },
+      { name: 'laptop', priority: 1, used: 8 },
+      { name: 'tv', priority: 2, used: 'busy' },
+      { name: 'sensor', priority: 3, used: 0.1 },
+      { name: 'console', priority: 5, used: 'busy' },
+    ],
+  },
+  {
+    title: 'Light load: nobody busy',
+    policy,
+    clients: [
+      { name: 'laptop', priority: 1, used: 5 },
+      { name: 'tv', priority: 2, used: 25 },
+      { name: 'sensor', priority: 3, used: 0 },
+      { name: 'console', priority: 5, used: 20 },
     ],
   },
 ];
@@ -58,19 +69,19 @@ const mbps = (bps: number) => (bps / 1e6).toFixed(2);
 
 export function exampleTable(example: WorkedExample): string {
   const result = allocateDirection(
-    example.clients.map((c) => ({ priority: c.priority, demandBps: c.demandMbps * 1e6 })),
+    example.clients.map((c) => ({ priority: c.priority, usedBps: c.used === 'busy' ? null : c.used * 1e6, wantsMore: c.used === 'busy' })),
     example.policy,
   );
   const original = originalMbps(example);
   const g = guaranteeOf(example.policy, example.clients.length);
   const lines = [
-    `**${example.title}** (link ${mbps(example.policy.totalBps)} Mbit/s, guarantee ${mbps(g)} Mbit/s each, headroom ${example.policy.headroomPercent} %)`,
+    `**${example.title}** (link ${mbps(example.policy.totalBps)} Mbit/s, guarantee ${mbps(g)} Mbit/s, floor ${mbps(result.floorBps)} Mbit/s, headroom ${example.policy.headroomPercent} %)`,
     '',
-    '| client | priority | weight | demand Mbit/s | EqualNet rate Mbit/s | original EqualNet Pro Mbit/s |',
-    '|---|---:|---:|---:|---:|---:|',
+    '| client | priority | weight | uses Mbit/s | HTB rate Mbit/s | expected share Mbit/s | original EqualNet Pro Mbit/s |',
+    '|---|---:|---:|---:|---:|---:|---:|',
     ...example.clients.map(
       (c, i) =>
-        `| ${c.name} | ${c.priority} | ${weightOf(c.priority, example.policy.maxPriority)} | ${c.demandMbps.toFixed(2)} | ${mbps(result.rateBps[i])} | ${original[i].toFixed(2)} |`,
+        `| ${c.name} | ${c.priority} | ${weightOf(c.priority, example.policy.maxPriority)} | ${c.used === 'busy' ? 'busy' : c.used.toFixed(2)} | ${mbps(result.rateBps[i])} | ${mbps(result.expectedBps[i])} | ${original[i].toFixed(2)} |`,
     ),
   ];
   return lines.join('\n');

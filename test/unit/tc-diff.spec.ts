@@ -43,7 +43,7 @@ describe('tc-diff: the fewest commands from what is installed to the plan', () =
     const clients = structuredClone(THREE);
     clients[1].down[0] = 9e6;
     const out = lines(diffTree(planOf(snapshotOf(clients)), recordedTree(), OPTS).commands);
-    assert.deepEqual(out, ['class change dev d0 parent eb:1 classid eb:bae3 htb rate 9000000bit ceil 20000000bit prio 2 quantum 112500']);
+    assert.deepEqual(out, ['class change dev d0 parent eb:1 classid eb:bae3 htb rate 9000000bit ceil 20000000bit prio 2 quantum 8000']);
   });
 
   it('a change within the threshold: nothing; with threshold 0: sent', () => {
@@ -60,7 +60,7 @@ describe('tc-diff: the fewest commands from what is installed to the plan', () =
     const clients = structuredClone(THREE);
     clients[2].up[2] = 3;
     const out = lines(diffTree(planOf(snapshotOf(clients)), recordedTree(), OPTS).commands);
-    assert.deepEqual(out, ['class change dev eqn-d0 parent eb:1 classid eb:b2b htb rate 18000000bit ceil 20000000bit prio 3 quantum 200000']);
+    assert.deepEqual(out, ['class change dev eqn-d0 parent eb:1 classid eb:b2b htb rate 18000000bit ceil 20000000bit prio 3 quantum 8000']);
   });
 
   it('a client gone: its filters, then its class, removed; nothing else', () => {
@@ -112,20 +112,21 @@ describe('tc-diff: the fewest commands from what is installed to the plan', () =
     assert.ok(out.every((l) => / dev d0 /.test(l)));
   });
 
-  it('changing one client\'s priority (allocator in front) sends only the classes whose rate, ceil or prio really changed', () => {
+  it('changing one client\'s priority (allocator in front) sends only the classes whose rate, ceil, prio or weight really changed', () => {
     const controller = new AllocatorController({ downMbps: 1000, upMbps: 100, maxPriority: 5, minPercent: 1, headroomPercent: 20, defaultPriority: 3 });
     // 200 clients: half idle, half busy; the busy ones are contended
     const clients = manyClients(200).map((c, i) => ({ mac: c.mac, ip: c.ip, ip6: c.ip6, priority: 1 + (i % 5), rxBps: i % 2 ? 0 : 20e6, txBps: i % 2 ? 0 : 2e6 }));
     const ids = new ClassIds();
     const before = planOf(controller.allocate({ ts: 1, clients }), ids);
     const installed = diffTree(before, emptyTree('d0', 'eqn-d0'), OPTS).next;
-    const after = planOf(controller.setPriority({ mac: clients[3].mac, priority: 1 }).snapshot ?? controller.allocate({ ts: 2, clients: clients.map((c, i) => (i === 3 ? { ...c, priority: 1 } : c)) }), ids);
+    // a busy one (priority 3 -> 1): its share moves, and so do the other busy clients' shares
+    const after = planOf(controller.setPriority({ mac: clients[2].mac, priority: 1 }).snapshot!, ids);
     const out = diffTree(after, installed, OPTS).commands;
     let expected = 0;
     for (const dir of ['down', 'up'] as const) {
       for (const [minor, c] of after[dir].classes) {
         const was = before[dir].classes.get(minor)!;
-        if (was.prio !== c.prio || differs(was.rateBps, c.rateBps, 5) || differs(was.ceilBps, c.ceilBps, 5)) expected++;
+        if (was.prio !== c.prio || was.weight !== c.weight || differs(was.rateBps, c.rateBps, 5) || differs(was.ceilBps, c.ceilBps, 5)) expected++;
       }
     }
     assert.ok(expected >= 2, `the changed client's classes at least (got ${expected})`);

@@ -24,7 +24,7 @@ describe('tc-plan: the desired HTB tree', () => {
         assert.equal(p[dir].classes.size, THREE.length + 1);
         assert.equal(p[dir].totalBps, 20e6);
         const def = p[dir].classes.get(DEFAULT_MINOR)!;
-        assert.deepEqual([def.rateBps, def.ceilBps, def.prio], [200_000, 20e6, 7]);
+        assert.deepEqual([def.rateBps, def.ceilBps, def.prio], [50_000, 20e6, 7]);
         for (const c of THREE) {
           const cls = [...p[dir].classes.values()].find((x) => x.mac === c.mac)!;
           assert.deepEqual([cls.rateBps, cls.ceilBps, cls.prio], c[dir]);

@@ -14,13 +14,18 @@ describe('tc-read: what the kernel holds, from iproute2 6.1 output recorded on t
     assert.throws(() => parseRate('fast'), /unrecognised rate/);
   });
 
+  it('reads the quantum where `tc -d class show` prints it (recorded on this kernel), so a weight change is seen', () => {
+    const line = 'class htb eb:2 parent eb:1 prio 1 quantum 40000 rate 2Mbit ceil 20Mbit linklayer ethernet burst 1600b/1 mpu 0b cburst 1600b/1 mpu 0b level 0 ';
+    assert.deepEqual(parseClasses(line).classes.get(2), { minor: 2, rateBps: 2e6, ceilBps: 20e6, prio: 1, quantum: 40_000 });
+  });
+
   it('parses HTB classes from the text of `tc class show` (no JSON for HTB classes in 6.1)', () => {
     const { rootClass, classes } = parseClasses(tcFixture('class-show-down.txt'));
     assert.deepEqual(rootClass, { rateBps: 20e6, ceilBps: 20e6 });
     assert.equal(classes.size, 4);
     assert.deepEqual(classes.get(0xc371), { minor: 0xc371, rateBps: 12_345_000, ceilBps: 20e6, prio: 0 });
     assert.deepEqual(classes.get(0xb2b), { minor: 0xb2b, rateBps: 2e6, ceilBps: 19_999_000, prio: 7 });
-    assert.deepEqual(classes.get(0xffff), { minor: 0xffff, rateBps: 200_000, ceilBps: 20e6, prio: 7 });
+    assert.deepEqual(classes.get(0xffff), { minor: 0xffff, rateBps: 50_000, ceilBps: 20e6, prio: 7 });
     const up = parseClasses(tcFixture('class-show-up.txt')).classes;
     assert.equal(up.get(0xbae3)!.rateBps, 8_000);
   });
