@@ -27,18 +27,25 @@ export interface ClientView {
   priority: number;
   /** download in use, Mbit/s (the original's `usage`); null when not measured */
   usage: number | null;
-  /** guaranteed download rate, Mbit/s (the original's `allocated`) */
+  /** the download share it is expected to get now, Mbit/s (the original's `allocated`) */
   allocated: number;
   usage_percent: number | null;
   upload_usage: number | null;
   upload_allocated: number;
+  /** HTB rate (what it has for sure) and ceil (what it may borrow up to), Mbit/s */
+  rate: number;
+  upload_rate: number;
   ceil: number;
   upload_ceil: number;
+  /** it ran at its rate last tick: it wants more, and gets its weighted share */
+  busy: boolean;
+  upload_busy: boolean;
 }
 
 export function clientView(c: Client): ClientView {
   const usage = measured(c.rxBps);
-  const allocated = mbps(c.alloc?.down.rateBps);
+  // the share it is expected to get now; older snapshots without it: the rate
+  const allocated = mbps(c.alloc?.down.expectedBps ?? c.alloc?.down.rateBps);
   return {
     ip: c.ip ?? null,
     ip6: c.ip6 ?? [],
@@ -54,9 +61,13 @@ export function clientView(c: Client): ClientView {
     allocated,
     usage_percent: usage === null ? null : allocated > 0 ? Math.round((usage / allocated) * 1000) / 10 : 0,
     upload_usage: measured(c.txBps),
-    upload_allocated: mbps(c.alloc?.up.rateBps),
+    upload_allocated: mbps(c.alloc?.up.expectedBps ?? c.alloc?.up.rateBps),
+    rate: mbps(c.alloc?.down.rateBps),
+    upload_rate: mbps(c.alloc?.up.rateBps),
     ceil: mbps(c.alloc?.down.ceilBps),
     upload_ceil: mbps(c.alloc?.up.ceilBps),
+    busy: c.alloc?.down.busy === true,
+    upload_busy: c.alloc?.up.busy === true,
   };
 }
 

@@ -168,7 +168,7 @@ describe('tc-shaper on the lab router (real kernel, HTB + IFB, iperf3 through th
     assert.ok(borrowed.bps >= ceil * (1 - TOLERANCE), `2 s after the other stopped: ${(borrowed.bps / MBIT).toFixed(2)} Mbit/s, ceil ${(ceil / MBIT).toFixed(2)} payload`);
   });
 
-  it('changing one client\'s priority sends only the classes whose rate, ceil or prio really changed', async () => {
+  it('changing one client\'s priority sends only the classes whose rate, ceil, prio or weight really changed', async () => {
     const prios: [string, number][] = [['iphone', 1], ['galaxy', 2], ['pi', 3], ['laptop', 5], ['tv', 4]];
     await shape(prios);
     const before = shaper.plan(allocator.allocate({ ts: 1, clients: prios.map(([n, p]) => ({ mac: client(n).mac, ip: client(n).ipv4, ip6: [client(n).ipv6], priority: p, rxBps: 20e6, txBps: 20e6 })) }));
@@ -179,7 +179,7 @@ describe('tc-shaper on the lab router (real kernel, HTB + IFB, iperf3 through th
     for (const d of ['down', 'up'] as const) {
       for (const [minor, c] of after[d].classes) {
         const was = before[d].classes.get(minor)!;
-        if (was.prio !== c.prio || differs(was.rateBps, c.rateBps, 5) || differs(was.ceilBps, c.ceilBps, 5)) really++;
+        if (was.prio !== c.prio || was.weight !== c.weight || differs(was.rateBps, c.rateBps, 5) || differs(was.ceilBps, c.ceilBps, 5)) really++;
       }
     }
     console.log(`      laptop 5 -> 1 among 5 clients: ${report.commands.length} commands sent, ${really} classes really changed, of ${after.down.classes.size + after.up.classes.size}; tc ran ${report.applyMs?.toFixed(1)} ms`);
@@ -187,8 +187,9 @@ describe('tc-shaper on the lab router (real kernel, HTB + IFB, iperf3 through th
     assert.ok(report.commands.every((c) => c.startsWith('class change ')), report.commands.join('\n'));
     // and the kernel holds what was sent
     const laptopMinor = [...after.down.classes.values()].find((c) => c.mac === client('laptop').mac)!.minor.toString(16);
-    const shown = await lab.routerExec(['tc', 'class', 'show', 'dev', lab.lanIface, 'classid', `eb:${laptopMinor}`]);
-    assert.match(shown, /prio 0 /);
+    const shown = await lab.routerExec(['tc', '-d', 'class', 'show', 'dev', lab.lanIface, 'classid', `eb:${laptopMinor}`]);
+    // one prio for every client; its weight (5 at priority 1) is in the quantum
+    assert.match(shown, /prio 1 quantum 40000 /);
     const again = await shaper.shape(allocator.allocate({ ts: 3, clients: changed.map(([n, p]) => ({ mac: client(n).mac, ip: client(n).ipv4, ip6: [client(n).ipv6], priority: p, rxBps: 20e6, txBps: 20e6 })) }));
     assert.deepEqual(again.commands, [], 'the same input again: nothing sent');
   });

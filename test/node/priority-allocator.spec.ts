@@ -84,20 +84,31 @@ describe('priority-allocator node (in a real Node-RED runtime)', () => {
     it('adds alloc per client for download and upload, and hands out the whole link', async () => {
       const out = await allocate(snapshot());
       assert.equal(out.topic, 'snapshot');
-      const down = rates(out, 'down');
-      // worked example of the README: priorities 1, 2, 3 (idle), 5 on 100 Mbit/s
-      assert.deepEqual(down, {
-        'a4:5e:60:00:00:01': 40_000_000,
-        'a4:5e:60:00:00:02': 34_000_000,
-        'b8:27:eb:00:00:03': 10_000_000,
-        'b8:27:eb:00:00:04': 16_000_000,
+      // worked example of the README: priorities 1, 2, 3 (idle), 5 on 100 Mbit/s, three of them busy:
+      // 5L + 4L + max(10, L) = 100 -> L = 10; the idle one keeps the floor (0.25 % of the link)
+      const expected = Object.fromEntries(out.payload.clients.map((c) => [c.mac, c.alloc.down.expectedBps]));
+      assert.deepEqual(expected, {
+        'a4:5e:60:00:00:01': 50_000_000,
+        'a4:5e:60:00:00:02': 40_000_000,
+        'b8:27:eb:00:00:03': 250_000,
+        'b8:27:eb:00:00:04': 10_000_000,
       });
+      // rates: the shares less each one's weighted part of the idle floor, which HTB lends back
+      assert.deepEqual(rates(out, 'down'), {
+        'a4:5e:60:00:00:01': 49_875_000,
+        'a4:5e:60:00:00:02': 39_900_000,
+        'b8:27:eb:00:00:03': 250_000,
+        'b8:27:eb:00:00:04': 9_975_000,
+      });
+      assert.deepEqual(out.payload.clients.map((c) => c.alloc.down.busy), [true, true, false, true]);
       for (const c of out.payload.clients) {
         assert.equal(c.alloc.down.ceilBps, 100 * MBIT);
         assert.equal(c.alloc.up.ceilBps, 20 * MBIT);
       }
-      assert.deepEqual(out.payload.clients.map((c) => c.alloc.down.prio), [0, 2, 4, 7]);
-      assert.equal(out.payload.allocation.down.allocatedBps, 100 * MBIT);
+      // one HTB prio for every client: lending goes by weight (quantum), not in strict prio order
+      assert.deepEqual(out.payload.clients.map((c) => c.alloc.down.prio), [1, 1, 1, 1]);
+      assert.deepEqual(out.payload.clients.map((c) => c.alloc.down.weight), [5, 4, 3, 1]);
+      assert.ok(100 * MBIT - out.payload.allocation.down.allocatedBps < out.payload.clients.length);
       // rates are whole bits/s rounded down: less than 1 bit/s per client may stay unassigned
       assert.ok(20 * MBIT - out.payload.allocation.up.allocatedBps < out.payload.clients.length);
       assert.equal(out.payload.allocation.down.guaranteeBps, 10 * MBIT);
@@ -218,6 +229,11 @@ describe('priority-allocator node (in a real Node-RED runtime)', () => {
 
     for (const [name, payload, topic, expected] of cases) {
       it(name, async () => {
+        // the allocator compares use with the rates it gave last tick: let it settle first (3 ticks here)
+        for (let i = 0; i < 3; i++) {
+          await allocate(snapshot());
+          await nextMessage('statuses');
+        }
         const baseline = await allocate(snapshot());
         const message = await rejected(payload, topic);
         assert.match(message, expected);

@@ -69,12 +69,14 @@ export function readSnapshot(payload: unknown, now: () => number, needsAlloc: bo
     sumDown += down;
     sumUp += up;
     let rateBps: Record<Direction, number> | null = null;
-    const alloc = c.alloc as { down?: { rateBps?: unknown }; up?: { rateBps?: unknown } } | undefined;
+    const alloc = c.alloc as { down?: { rateBps?: unknown; expectedBps?: unknown }; up?: { rateBps?: unknown; expectedBps?: unknown } } | undefined;
     if (alloc && typeof alloc === 'object') {
       if (!isRate(alloc.down?.rateBps) || !isRate(alloc.up?.rateBps)) {
         throw new InputError(`${path}.alloc`, 'must be { down: { rateBps }, up: { rateBps } } with rates ≥ 0 (as priority-allocator sends)');
       }
-      rateBps = { down: alloc.down.rateBps, up: alloc.up.rateBps };
+      // the share a client is expected to get now (its rate plus what HTB lends it by weight)
+      const share = (rate: number, expected: unknown) => (isRate(expected) ? expected : rate);
+      rateBps = { down: share(alloc.down.rateBps, alloc.down.expectedBps), up: share(alloc.up.rateBps, alloc.up.expectedBps) };
     } else if (needsAlloc) {
       throw new InputError(`${path}.alloc`, 'missing: this rule compares with the allocation, so wire alert-rule after priority-allocator');
     }

@@ -164,14 +164,15 @@ export function parseSnapshot(payload: unknown, now: number): ParsedSnapshot {
     const path = `payload.clients[${i}]`;
     const mac = clientMac(raw, path, seen);
     const c = raw as Record<string, unknown>;
-    const alloc = (c.alloc ?? {}) as { down?: { rateBps?: unknown }; up?: { rateBps?: unknown } };
+    const alloc = (c.alloc ?? {}) as { down?: { rateBps?: unknown; expectedBps?: unknown }; up?: { rateBps?: unknown; expectedBps?: unknown } };
     const priority = typeof c.priority === 'number' && Number.isInteger(c.priority) ? c.priority : null;
     return {
       mac,
       rxBps: rate(c.rxBps, `${path}.rxBps`),
       txBps: rate(c.txBps, `${path}.txBps`),
-      allocRxBps: rate(alloc.down?.rateBps, `${path}.alloc.down.rateBps`),
-      allocTxBps: rate(alloc.up?.rateBps, `${path}.alloc.up.rateBps`),
+      // "allocated" is the share it was expected to get (older snapshots: the rate)
+      allocRxBps: rate(alloc.down?.expectedBps ?? alloc.down?.rateBps, `${path}.alloc.down.expectedBps`),
+      allocTxBps: rate(alloc.up?.expectedBps ?? alloc.up?.rateBps, `${path}.alloc.up.expectedBps`),
       priority,
       ip: optText(c.ip) ?? null,
       ip6: Array.isArray(c.ip6) ? c.ip6.filter((a): a is string => typeof a === 'string' && a !== '').slice(0, 16) : [],
