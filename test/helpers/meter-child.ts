@@ -4,7 +4,7 @@
  * on a router: the netlink reader's sockets then see that namespace. Driven by JSON lines:
  *
  *   → {"id":1,"op":"tick","payload":{snapshot}}   ← {"id":1,"result":{metered snapshot}}
- *   → {"id":2,"op":"compare"}                      ← {"id":2,"result":{"netlink":…,"commands":…}}
+ *   → {"id":2,"op":"compare"}                      ← {"id":2,"result":{"netlink":…,"commands":…,"netlinkAfter":…}}
  *   → {"id":3,"op":"close"}                        ← {"id":3,"result":null}, then exits
  *
  * With --unprivileged it drops to nobody (no capabilities) after loading its modules.
@@ -54,7 +54,12 @@ async function serve(iface: string, unprivileged: boolean): Promise<void> {
           return { sets: sets && Object.fromEntries(SET_NAMES.map((s) => [s, Object.fromEntries([...sets[s]].sort())])), link };
         };
         try {
-          return { netlink: await read(fresh), commands: await read(commandReader(execaRunner)) };
+          // netlink, the commands, netlink again: the link's own chatter (router solicitations, MLD)
+          // may pass between two reads, so the commands' figures must lie between the two netlink ones
+          const netlink = await read(fresh);
+          const commands = await read(commandReader(execaRunner));
+          const netlinkAfter = await read(fresh);
+          return { netlink, commands, netlinkAfter };
         } finally {
           fresh.close();
         }

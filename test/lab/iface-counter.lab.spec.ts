@@ -201,10 +201,13 @@ describe('iface-counter on the lab LAN (nftables counters and interface counters
     const before = await next();
     await lab.routerExec(underneath.map((a) => (a === 'TABLE' ? table : a)));
     const rates: (number | null)[] = [];
+    // what the LAN interface sent in the same tick: the kernel's own count of the same interval
+    const linkRates: (number | null)[] = [];
     for (let i = 0; i < 3; i++) {
       await sleep(QUICK_TICK_MS);
       const o = await next();
       rates.push(rateOf(o, iphone).rxBps);
+      linkRates.push(o.payload.totals.rxBps);
       for (const x of o.payload.clients) {
         assert.ok(x.rxBps === null || x.rxBps >= 0, 'no negative rate');
         assert.ok(x.txBps === null || x.txBps >= 0, 'no negative rate');
@@ -215,9 +218,15 @@ describe('iface-counter on the lab LAN (nftables counters and interface counters
     console.log(`      before ${mbps(rateOf(before, iphone).rxBps)}, then ${rates.map(mbps).join(', ')} Mbit/s (iperf3 ${mbps(reference)})`);
     const steady = rateOf(before, iphone).rxBps!;
     for (const r of rates) assert.ok(r !== null && r <= steady * 1.05, `spike: ${mbps(r)} Mbit/s after ${mbps(steady)}`);
-    // repaired at the tick that noticed (which holds the last rate); counting real bytes again from the next
-    assert.ok(Math.abs(pct(rates[1]!, reference)) <= 5, `after repair: ${mbps(rates[1])} Mbit/s`);
-    assert.ok(Math.abs(pct(rates[2]!, reference)) <= 5, `after repair: ${mbps(rates[2])} Mbit/s`);
+    // repaired at the tick that noticed (which holds the last rate); counting real bytes again from
+    // the next. Compared with the interface's counter over the same tick, not with iperf3's average:
+    // on a busy machine a UDP sender catches up in bursts, and a short tick sees them (42.3 Mbit/s
+    // against iperf3's 40 was seen); the interface carries the same bytes plus the idle clients' chatter.
+    for (const i of [1, 2]) {
+      const link = linkRates[i]!;
+      assert.ok(rates[i]! <= link * 1.01 && rates[i]! >= link * 0.97, `after repair: ${mbps(rates[i])} Mbit/s, the interface ${mbps(link)} in the same tick`);
+    }
+    assert.ok(Math.abs(pct(rates[2]!, reference)) <= 15, `after repair: ${mbps(rates[2])} Mbit/s, iperf3 ${mbps(reference)}: counting real traffic`);
     await lab.routerExec(['nft', 'list', 'table', 'inet', table]);
   }
 

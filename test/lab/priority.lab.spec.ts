@@ -17,6 +17,7 @@ import { inNetns } from '../../nodes/core/runner';
 import { Shaper } from '../../nodes/core/tc-apply';
 import { DEFAULT_MINOR, ifbNameFor } from '../../nodes/core/tc-plan';
 import { execaRunner } from '../../nodes/lib/execa-runner';
+import { htbClassRates } from './htb-stats';
 import { DEFAULT_CLIENTS, Lab, WAN } from './lab';
 
 const MBIT = 1e6;
@@ -122,33 +123,13 @@ describe('priority in the kernel: weighted shares under contention, the loop clo
     };
   }
 
-  /** Bytes each of our HTB classes sent so far, by minor. */
-  async function classBytes(dir: Dir): Promise<Map<number, number>> {
-    const dev = dir === 'down' ? lab.lanIface : ifbNameFor(lab.lanIface);
-    const text = await lab.routerExec(['tc', '-s', 'class', 'show', 'dev', dev]);
-    const out = new Map<number, number>();
-    let minor: number | null = null;
-    for (const line of text.split('\n')) {
-      const head = /^class htb eb:([0-9a-f]+) parent/.exec(line);
-      if (head) minor = parseInt(head[1], 16);
-      else if (/^class /.test(line)) minor = null;
-      const sent = /^\s*Sent (\d+) bytes/.exec(line);
-      if (sent && minor !== null) out.set(minor, Number(sent[1]));
-    }
-    return out;
-  }
-
-  /** What each client's class carried over `ms`, bit/s of frames, and what the other classes carried. */
+  /** What each client's class carried over `ms`, bit/s of frames, and what all classes carried. */
   async function measure(dir: Dir, ms: number): Promise<{ byName: Map<string, number>; totalBps: number }> {
-    const a = await classBytes(dir);
-    const t0 = performance.now();
-    await sleep(ms);
-    const b = await classBytes(dir);
-    const seconds = (performance.now() - t0) / 1000;
+    const rates = await htbClassRates(lab, dir === 'down' ? lab.lanIface : ifbNameFor(lab.lanIface), ms);
     const byName = new Map<string, number>();
     let totalBps = 0;
-    for (const [minor, bytes] of b) {
-      const bps = ((bytes - (a.get(minor) ?? 0)) * 8) / seconds;
+    for (const [minor, bps] of rates) {
+      if (minor === 1) continue; // the root class counts everything again
       totalBps += bps;
       const name = NAMES.find((n) => shaper.ids.minorFor(lab.clients.get(n)!.mac) === minor);
       if (name) byName.set(name, bps);

