@@ -70,13 +70,19 @@ const settingsFile = join(home.userDir, 'settings.js');
 // Load the settings as Node-RED will: EqualNet's own refuses here (with the reason) to listen
 // beyond loopback without a login; a file the user edited is only checked and warned about.
 let settings: LoadedSettings;
+let checked = true;
 try {
   settings = require(settingsFile) as LoadedSettings;
 } catch (err) {
-  fail(`${(err as Error).message.replace(/^EqualNet: /, '')} (${settingsFile})`);
+  const message = `${(err as Error).message.replace(/^EqualNet: /, '')} (${settingsFile})`;
+  if (home.settings !== 'modified') fail(message);
+  // the user's own file may need what only Node-RED provides: Node-RED will say if it fails
+  console.warn(`EqualNet: WARNING: could not check ${settingsFile} (${(err as Error).message}); who can reach Node-RED is up to it`);
+  settings = {};
+  checked = false;
 }
 const bindHost = String(settings.uiHost || '0.0.0.0'); // Node-RED's own default when uiHost is unset
-const listenPort = Number(process.env.PORT ?? settings.uiPort ?? port);
+const listenPort = port; // start passes --port, which wins over the settings' uiPort
 const loggedIn = Boolean(settings.adminAuth);
 
 const settingsNote: Record<SettingsStatus, string> = {
@@ -91,7 +97,7 @@ console.log(
     ? `EqualNet: deployed the default flow from flows/default.json, LAN interface "${iface || '(none found: choose one in the config node)'}", dry-run, passive discovery`
     : 'EqualNet: kept the existing flows.json (delete it to get the shipped default flow back)',
 );
-if (!isLoopbackHost(bindHost)) {
+if (checked && !isLoopbackHost(bindHost)) {
   if (!loggedIn) {
     console.warn(`EqualNet: WARNING: ${settingsFile} makes Node-RED listen on ${bindHost} WITHOUT a login: anyone who can reach port ${listenPort} can run commands as ${process.env.USER ?? 'this user'}. Set adminAuth, or remove uiHost and use EQUALNET_HOST with \`npm run password\`.`);
   } else if (!settings.httpNodeAuth) {
@@ -99,12 +105,12 @@ if (!isLoopbackHost(bindHost)) {
   }
 }
 const wildcard = bindHost === '0.0.0.0' || bindHost === '::';
-console.log(
+if (checked) console.log(
   `EqualNet: listening on ${bindHost} port ${listenPort}` +
     (wildcard ? ` (every ${bindHost === '::' ? '' : 'IPv4 '}address of this machine)` : '') +
     (loggedIn ? ', login required' : isLoopbackHost(bindHost) ? ', this machine only, no login' : ''),
 );
-for (const base of urlsFor(bindHost === 'localhost' ? '127.0.0.1' : bindHost, listenPort)) {
+if (checked) for (const base of urlsFor(bindHost === 'localhost' ? '127.0.0.1' : bindHost, listenPort)) {
   console.log(`EqualNet: editor    ${base}`);
   console.log(`EqualNet: dashboard ${base}ui/`);
 }

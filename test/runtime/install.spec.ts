@@ -5,8 +5,8 @@
 // lives in a temporary directory outside the clone, started with no NODE_PATH. The default flow
 // must start with no missing type and its pipeline must tick.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { lstatSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { PACKAGE_NAME, PROJECT_ROOT, settingsSource } from '../../scripts/node-red-home';
@@ -163,6 +163,28 @@ describe('installed as users do: `npm pack` into the user directory of a Node-RE
     for (const type of declaredTypes) assert.ok(used.has(type), `no example uses ${type}`);
     const { body: offered } = await adminGet<unknown>(nodeRed.port, `/library/examples/flows/${PACKAGE_NAME}/00-default-flow`);
     assert.deepEqual(offered, defaultFlow);
+  });
+
+  it('runs as the systemd unit runs it: the shipped start and password scripts, Node-RED found on PATH, the installed package left in place', async () => {
+    await nodeRed.stop();
+    const installed = join(userDir, 'node_modules', PACKAGE_NAME);
+    // PATH as on a router: Node-RED's own bin first, nothing of the clone (npm test puts its .bin there)
+    const path = [join(nodeRedPrefix, 'node_modules', '.bin'), ...(process.env.PATH ?? '').split(':').filter((d) => d && relative(PROJECT_ROOT, d).startsWith('..'))].join(':');
+    const env = { PATH: path, NODE_PATH: '', EQUALNET_USER_DIR: userDir, EQUALNET_NODE_RED: undefined, EQUALNET_IFACE: undefined, EQUALNET_HOST: undefined };
+    const password = spawnSync(process.execPath, [join(installed, 'scripts', 'password.js')], { input: 'router password\n', encoding: 'utf8', env: { ...process.env, ...env }, cwd: work });
+    assert.equal(password.status, 0, password.stderr);
+    const port = await freePort();
+    nodeRed = await startNodeRed([join(installed, 'scripts', 'start.js')], port, { ...env, PORT: String(port) });
+    assert.match(nodeRed.log(), /settings\.js is current/);
+    assert.match(nodeRed.log(), /kept the existing flows\.json/);
+    assert.match(nodeRed.log(), new RegExp(`listening on 127\\.0\\.0\\.1 port ${port}, login required`));
+    assert.match(nodeRed.log(), new RegExp(`Node-RED version: v${NODE_RED_VERSION.replace(/\./g, '\\.')}`));
+    assert.ok(!lstatSync(installed).isSymbolicLink(), 'the installed package was replaced by a link');
+    assert.equal((await fetch(`http://127.0.0.1:${port}/api/status`)).status, 401);
+    const status = await fetch(`http://127.0.0.1:${port}/api/status`, { headers: { Authorization: `Basic ${Buffer.from('admin:router password').toString('base64')}` } });
+    assert.equal(status.status, 200);
+    assert.equal(typeof (await status.json()).total_clients, 'number');
+    assert.deepEqual(worrying(nodeRed.log()), []);
   });
 });
 
