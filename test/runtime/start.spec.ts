@@ -53,6 +53,8 @@ describe('`npm start` (scripts/start.js)', function () {
     try {
       assert.match(nodeRed.log(), new RegExp(`editor +http://127\\.0\\.0\\.1:${port}/`));
       assert.match(nodeRed.log(), /deployed the default flow/);
+      assert.match(nodeRed.log(), /wrote settings\.js/);
+      assert.match(nodeRed.log(), new RegExp(`listening on 127\\.0\\.0\\.1 port ${port}, this machine only, no login`));
       const editor = await fetch(`http://127.0.0.1:${port}/`);
       assert.equal(editor.status, 200);
       const dashboard = await fetch(`http://127.0.0.1:${port}/ui/`);
@@ -105,6 +107,7 @@ describe('`npm start` (scripts/start.js)', function () {
     const nodeRed = await start();
     try {
       assert.match(nodeRed.log(), /kept the existing flows\.json/);
+      assert.match(nodeRed.log(), /settings\.js is current/);
       const { body: flows } = await adminGet<Array<{ id: string }>>(port, '/flows');
       assert.equal(flows.length, defaultFlow.length);
       assert.deepEqual(worrying(nodeRed.log()), []);
