@@ -1,6 +1,6 @@
 /**
- * equalnet-api's footprint on Node-RED's express apps: what it adds at deploy (its routes on
- * httpNode, its body-error handler on the editor's admin app) it takes away on close, so a
+ * equalnet-api's footprint on Node-RED's express apps: what it adds at deploy (its routes and an
+ * error handler on httpNode, an error handler on the editor's admin app) it takes away on close, so a
  * redeploy does not leave a second copy answering. Its HTTP behaviour is tested over real HTTP in
  * test/runtime/api.spec.ts.
  */
@@ -27,21 +27,24 @@ describe('equalnet-api node: routes and handlers added at deploy, removed on clo
   beforeEach(startServer);
   afterEach(stopServer);
 
-  function footprint(): { routes: number; bodyErrorHandlers: number } {
+  function footprint(): { routes: number; adminErrorHandlers: number; nodeErrorHandlers: number } {
     const admin = RED.httpAdmin.parent ?? RED.httpAdmin;
+    // an express error handler takes 4 arguments
+    const errorHandlers = (app: App) => (app._router?.stack ?? []).filter((l) => l.handle?.name === 'apiErrors' && l.handle.length === 4).length;
     return {
       routes: (RED.httpNode._router?.stack ?? []).filter((l) => l.route?.path.startsWith('/api/')).length,
-      // an express error handler takes 4 arguments
-      bodyErrorHandlers: (admin._router?.stack ?? []).filter((l) => l.handle?.name === 'bodyErrors' && l.handle.length === 4).length,
+      adminErrorHandlers: errorHandlers(admin),
+      nodeErrorHandlers: errorHandlers(RED.httpNode),
     };
   }
 
-  it('adds its routes and one body-error handler, and removes both when the flow stops', async () => {
+  it('adds its routes and one error handler per app, and removes them all when the flow stops', async () => {
     await load([configNodeModule, capturingModule], flow);
     const deployed = footprint();
     assert.ok(deployed.routes >= 8, `${deployed.routes} routes under /api`);
-    assert.equal(deployed.bodyErrorHandlers, 1);
+    assert.equal(deployed.adminErrorHandlers, 1);
+    assert.equal(deployed.nodeErrorHandlers, 1);
     await helper.unload();
-    assert.deepEqual(footprint(), { routes: 0, bodyErrorHandlers: 0 });
+    assert.deepEqual(footprint(), { routes: 0, adminErrorHandlers: 0, nodeErrorHandlers: 0 });
   });
 });
