@@ -26,6 +26,8 @@ interface Router {
 const BASE_PATH = /^(\/[A-Za-z0-9_-]+)+$/;
 const BODY_LIMIT = 64 * 1024;
 const ANSWER_TIMEOUT_MS = 10_000;
+/** Questions to usage-store waiting at once: a LAN client asking in a loop cannot grow the table. */
+const MAX_PENDING = 64;
 
 /** What a request's body turned out to be: the parsed JSON, or the refusal to answer with. */
 type BodyResult = { body: unknown } | { status: number; error: string };
@@ -146,6 +148,10 @@ export = function (RED: NodeAPI) {
     };
     /** Sends a query to usage-store (output 2) and answers the request with its reply. */
     const ask = (res: Res, query: Record<string, unknown>) => {
+      if (pending.size >= MAX_PENDING) {
+        res.status(503).json({ error: `usage-store has ${MAX_PENDING} questions waiting: try again shortly` });
+        return;
+      }
       const id = randomUUID();
       const timer = setTimeout(() => {
         pending.delete(id);

@@ -5,7 +5,9 @@
  * test/runtime/api.spec.ts.
  */
 import assert from 'node:assert/strict';
-import { configNodeModule, helper, load, startServer, stopServer, type FlowNode } from '../helpers/node-red';
+import { createServer, type RequestListener } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { configNodeModule, helper, load, nextMessage, record, startServer, stopServer, type FlowNode } from '../helpers/node-red';
 
 const apiModule = require('../../nodes/equalnet-api') as (red: unknown) => void;
 /** The RED the node was given (the test helper's apps, not Node-RED's own). */
@@ -46,5 +48,28 @@ describe('equalnet-api node: routes and handlers added at deploy, removed on clo
     assert.equal(deployed.nodeErrorHandlers, 1);
     await helper.unload();
     assert.deepEqual(footprint(), { routes: 0, adminErrorHandlers: 0, nodeErrorHandlers: 0 });
+  });
+
+  it('keeps at most 64 questions to usage-store waiting: the next gets 503 at once, and all are answered on close', async () => {
+    // usage-store is not wired back (a helper node takes the questions and never answers)
+    await load([configNodeModule, capturingModule], [flow[0], { ...flow[1], wires: [[], ['questions']] }, { id: 'questions', type: 'helper' }]);
+    record('questions');
+    // the routes on httpNode, served over real HTTP on loopback
+    const server = createServer(RED.httpNode as unknown as RequestListener);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/analytics/top/10`;
+    try {
+      const waiting = Array.from({ length: 64 }, () => fetch(url).then(async (r) => ({ status: r.status, body: await r.json() })));
+      for (let i = 0; i < 64; i++) assert.equal((await nextMessage('questions')).payload.type, 'top');
+      const refused = await fetch(url);
+      assert.equal(refused.status, 503);
+      assert.deepEqual(await refused.json(), { error: 'usage-store has 64 questions waiting: try again shortly' });
+      await helper.unload();
+      const answers = await Promise.all(waiting);
+      assert.deepEqual(new Set(answers.map((a) => `${a.status} ${a.body.error}`)), new Set(['503 the flow is being redeployed']));
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 });
