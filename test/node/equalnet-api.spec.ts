@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { createServer, type RequestListener } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { configNodeModule, helper, load, nextMessage, record, startServer, stopServer, type FlowNode } from '../helpers/node-red';
+import { configNodeModule, getNode, helper, load, nextMessage, record, startServer, stopServer, type FlowNode } from '../helpers/node-red';
 
 const apiModule = require('../../nodes/equalnet-api') as (red: unknown) => void;
 /** The RED the node was given (the test helper's apps, not Node-RED's own). */
@@ -67,6 +67,33 @@ describe('equalnet-api node: routes and handlers added at deploy, removed on clo
       await helper.unload();
       const answers = await Promise.all(waiting);
       assert.deepEqual(new Set(answers.map((a) => `${a.status} ${a.body.error}`)), new Set(['503 the flow is being redeployed']));
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
+  it('an unexpected error answers 500 with a fixed reason (no stack, no path) and logs the detail', async () => {
+    await load([configNodeModule, capturingModule], flow);
+    const server = createServer(RED.httpNode as unknown as RequestListener);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      // a snapshot with a hole in its client list: mapping it throws a TypeError inside the route
+      const api = getNode('api');
+      const logged: string[] = [];
+      const error = api.error.bind(api);
+      api.error = (msg: unknown, ...rest: unknown[]) => {
+        logged.push(String(msg));
+        return error(msg as string, ...(rest as []));
+      };
+      api.receive({ topic: 'snapshot', payload: { ts: 0, clients: [null], allocation: { maxPriority: 5, minPercent: 10, down: {}, up: {} } } } as never);
+      const res = await fetch(`${base}/api/clients`);
+      assert.equal(res.status, 500);
+      assert.equal(res.headers.get('content-type')?.split(';')[0], 'application/json');
+      assert.deepEqual(await res.json(), { error: 'internal error: see the Node-RED log' });
+      assert.equal(logged.length, 1);
+      assert.match(logged[0], /^\/api: TypeError: .*\n\s+at /, 'the log has the stack');
     } finally {
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
