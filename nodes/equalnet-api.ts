@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import { applyConfigCommand, type AllocatedSnapshot } from './core/allocation';
-import { alertsQuery, analyticsQuery, bodyErrorAnswer, clientView, deviceBody, findClient, priorityBody, statusView, type BodyError } from './core/api';
+import { alertsQuery, analyticsQuery, apiErrorAnswer, clientView, configBody, crossSiteProblem, deviceBody, findClient, isJsonContentType, priorityBody, statusView, tooLarge, type BodyError } from './core/api';
 import { InputError } from './core/errors';
 import type { Settings } from './core/settings';
 import { settingsOf } from './lib/config-node';
@@ -19,41 +19,68 @@ type Handler = (req: Req, res: Res) => void | Promise<void>;
 interface Router {
   get(path: string, handler: Handler): void;
   post(path: string, handler: Handler): void;
-  _router?: { stack: Array<{ route?: { path: string } }> };
+  use(handler: ErrorHandler): void;
+  _router?: { stack: Array<{ route?: { path: string }; handle?: unknown }> };
 }
 
 const BASE_PATH = /^(\/[A-Za-z0-9_-]+)+$/;
 const BODY_LIMIT = 64 * 1024;
 const ANSWER_TIMEOUT_MS = 10_000;
+/** Questions to usage-store waiting at once: a LAN client asking in a loop cannot grow the table. */
+const MAX_PENDING = 64;
+
+/** What a request's body turned out to be: the parsed JSON, or the refusal to answer with. */
+type BodyResult = { body: unknown } | { status: number; error: string };
+
+/** Bytes of a body Node-RED's parser has read already: the declared length, or its JSON again. */
+function parsedSize(req: Req): number {
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared)) return declared;
+  return Buffer.byteLength(JSON.stringify(req.body ?? null) ?? '');
+}
 
 /**
- * The JSON body. Node-RED's HTTP server parses JSON bodies before any route (and answers a
- * malformed one with 400 itself); if no parser ran (another Content-Type), read it here.
+ * The JSON body of a write, or why it is refused: 413 when over BODY_LIMIT (whatever its type),
+ * 415 when it is not `application/json` (never parsed then), 400 when it is not valid JSON.
+ * With the editor at '/' Node-RED's admin app has parsed JSON and form bodies (up to its own
+ * 5 MB) before our route, and marked it `_body`; anything else is still unread and read here,
+ * all of it, as body-parser does, so the client gets the answer rather than a reset connection.
  */
-function readJson(req: Req): Promise<unknown> {
-  // a body parser installed by httpNodeMiddleware has consumed the stream already
-  if (req.body !== undefined && req.readableEnded) return Promise.resolve(req.body);
-  return new Promise((resolve, reject) => {
+function readBody(req: Req): Promise<BodyResult> {
+  const json = isJsonContentType(req.headers['content-type']);
+  if ((req as { _body?: boolean })._body === true || req.readableEnded) {
+    if (parsedSize(req) > BODY_LIMIT) return Promise.resolve(tooLarge(BODY_LIMIT));
+    if (!json) return Promise.resolve(NOT_JSON);
+    return Promise.resolve({ body: req.body ?? {} });
+  }
+  return new Promise((resolve) => {
     let size = 0;
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
-      if (size > BODY_LIMIT) {
-        reject(new InputError('body', `must be at most ${BODY_LIMIT} bytes`));
-        req.destroy();
-      } else chunks.push(chunk);
+      // past the limit or not JSON: count and drop the rest, answer at the end
+      if (size <= BODY_LIMIT && json) chunks.push(chunk);
     });
     req.on('end', () => {
+      if (size > BODY_LIMIT) return resolve(tooLarge(BODY_LIMIT));
+      if (!json) return resolve(NOT_JSON);
       const text = Buffer.concat(chunks).toString('utf8').trim();
-      if (text === '') return resolve(req.body ?? {});
+      if (text === '') return resolve({ body: {} });
       try {
-        resolve(JSON.parse(text));
+        resolve({ body: JSON.parse(text) });
       } catch {
-        reject(new InputError('body', 'is not valid JSON'));
+        resolve({ status: 400, error: 'body: is not valid JSON' });
       }
     });
-    req.on('error', reject);
+    req.on('error', () => resolve({ status: 400, error: 'body: the upload was cut off' }));
   });
+}
+
+const NOT_JSON = Object.freeze({ status: 415, error: 'body: must be JSON, sent with Content-Type: application/json' });
+
+/** The CORS headers Node-RED's editor app puts on every answer under '/': the API sends none. */
+function dropCors(res: ServerResponse): void {
+  for (const header of ['Access-Control-Allow-Origin', 'Access-Control-Allow-Credentials', 'Access-Control-Expose-Headers']) res.removeHeader(header);
 }
 
 type ErrorHandler = (err: BodyError, req: Req & { originalUrl?: string }, res: Res, next: (err?: unknown) => void) => void;
@@ -79,16 +106,35 @@ export = function (RED: NodeAPI) {
     let latest: AllocatedSnapshot | null = null;
     let settings: Settings | null = null;
 
+    /** Thrown when a request arrives while the config node is invalid. */
+    class NotConfigured extends Error {}
     const fail = (res: Res, err: unknown) => {
+      if (res.headersSent) return;
       if (err instanceof InputError) res.status(400).json({ error: err.message });
-      else res.status(500).json({ error: (err as Error).message });
+      else if (err instanceof NotConfigured) res.status(503).json({ error: err.message });
+      else {
+        // the detail (it may name files) goes to the log, not to whoever asked
+        node.error(`${base}: ${(err as Error)?.stack ?? String(err)}`);
+        res.status(500).json({ error: 'internal error: see the Node-RED log' });
+      }
     };
-    const route = (method: 'get' | 'post', path: string, handler: (req: Req, res: Res, s: Settings) => void | Promise<void>) => {
+    type Route = (req: Req, res: Res, s: Settings, body: unknown) => void | Promise<void>;
+    const route = (method: 'get' | 'post', path: string, handler: Route) => {
       paths.push(base + path);
       app[method](base + path, async (req, res) => {
         try {
-          if (!settings) throw new Error('EqualNet API is not configured');
-          await handler(req, res, settings);
+          dropCors(res);
+          // before anything is read or changed: another site's page, then the body's size and type
+          const crossSite = crossSiteProblem(req.headers);
+          if (crossSite) return void res.status(403).json({ error: crossSite });
+          let body: unknown;
+          if (method === 'post') {
+            const read = await readBody(req);
+            if (!('body' in read)) return void res.status(read.status).json({ error: read.error });
+            body = read.body;
+          }
+          if (!settings) throw new NotConfigured('the EqualNet API is not configured: see the equalnet-config node');
+          await handler(req, res, settings, body);
         } catch (err) {
           fail(res, err);
         }
@@ -102,6 +148,10 @@ export = function (RED: NodeAPI) {
     };
     /** Sends a query to usage-store (output 2) and answers the request with its reply. */
     const ask = (res: Res, query: Record<string, unknown>) => {
+      if (pending.size >= MAX_PENDING) {
+        res.status(503).json({ error: `usage-store has ${MAX_PENDING} questions waiting: try again shortly` });
+        return;
+      }
       const id = randomUUID();
       const timer = setTimeout(() => {
         pending.delete(id);
@@ -122,8 +172,8 @@ export = function (RED: NodeAPI) {
         const client = clientOr404(res, req.params.id);
         if (client) res.json(clientView(client));
       });
-      route('post', '/config', async (req, res, s) => {
-        const body = await readJson(req);
+      route('post', '/config', (_req, res, s, raw) => {
+        const body = configBody(raw, s.clientCap);
         const current = latest?.allocation;
         const options = applyConfigCommand(
           {
@@ -139,16 +189,16 @@ export = function (RED: NodeAPI) {
         node.send([{ topic: 'config', payload: body } as NodeMessage, null]);
         res.json({ status: 'success', total_bandwidth: options.downMbps, upload_bandwidth: options.upMbps, max_priority: options.maxPriority, min_bandwidth_percent: options.minPercent });
       });
-      route('post', '/priority/:id', async (req, res, s) => {
-        const priority = priorityBody(await readJson(req), maxPriority(s));
+      route('post', '/priority/:id', (req, res, s, body) => {
+        const priority = priorityBody(body, maxPriority(s));
         const client = clientOr404(res, req.params.id);
         if (!client) return;
         // at once in the allocator, and kept in the registry so it survives restarts
         node.send([{ topic: 'priority', payload: { mac: client.mac, priority } } as NodeMessage, { topic: 'device', payload: { mac: client.mac, priority } } as NodeMessage]);
         res.json({ status: 'success', mac: client.mac, ip: client.ip ?? null, priority });
       });
-      route('post', '/device/:id', async (req, res, s) => {
-        const change = deviceBody(await readJson(req), maxPriority(s));
+      route('post', '/device/:id', (req, res, s, body) => {
+        const change = deviceBody(body, maxPriority(s));
         const client = clientOr404(res, req.params.id);
         if (!client) return;
         const toAllocator = change.priority !== undefined ? ({ topic: 'priority', payload: { mac: client.mac, priority: change.priority } } as NodeMessage) : null;
@@ -189,23 +239,29 @@ export = function (RED: NodeAPI) {
       done();
     });
 
-    // Answers the editor's body-parser errors for our paths in JSON (see bodyErrorAnswer). The
-    // parser is in the editor's admin app, the parent of the RED.httpAdmin nodes get (the runtime's,
-    // mounted into it): an error there only reaches error handlers of that app or its parents.
-    // Node-RED's http-in node walks the same `parent` chain for its raw-body middleware.
+    // Errors under our paths are answered in JSON with a fixed reason (see apiErrorAnswer), never
+    // with express's HTML page (a stack trace with the install's paths). Two places raise them:
+    // the editor's admin app, whose body parser runs first with the editor at '/' (the parent of
+    // the RED.httpAdmin nodes get, the runtime's, mounted into it: an error there only reaches
+    // error handlers of that app or its parents; Node-RED's http-in node walks the same `parent`
+    // chain for its raw-body middleware), and httpNode itself, which decodes our route's
+    // parameters (a malformed %-escape).
     const runtimeAdmin = RED.httpAdmin as unknown as (AdminApp & { parent?: AdminApp }) | undefined;
     const admin = runtimeAdmin?.parent ?? runtimeAdmin;
-    const bodyErrors: ErrorHandler = (err, req, res, next) => {
+    const apiErrors: ErrorHandler = (err, req, res, next) => {
       const path = (req.originalUrl ?? req.url ?? '').split('?')[0];
-      const answer = path === base || path.startsWith(base + '/') ? bodyErrorAnswer(err) : null;
-      if (!answer || res.headersSent) return next(err);
+      if (!(path === base || path.startsWith(base + '/')) || res.headersSent) return next(err);
+      const answer = apiErrorAnswer(err);
+      if (answer.status >= 500) node.error(`${base}: ${err?.stack ?? String(err)}`);
+      dropCors(res);
       res.status(answer.status).json({ error: answer.error });
     };
-    admin?.use?.(bodyErrors);
+    admin?.use?.(apiErrors);
+    app.use?.(apiErrors);
 
     node.on('close', (_removed: boolean, done: () => void) => {
-      removeLayers(admin?._router?.stack, (layer) => layer.handle === bodyErrors);
-      removeLayers(app._router?.stack, (layer) => layer.route !== undefined && paths.includes(layer.route.path));
+      removeLayers(admin?._router?.stack, (layer) => layer.handle === apiErrors);
+      removeLayers(app._router?.stack, (layer) => layer.handle === apiErrors || (layer.route !== undefined && paths.includes(layer.route.path)));
       for (const { res, timer } of pending.values()) {
         clearTimeout(timer);
         res.status(503).json({ error: 'the flow is being redeployed' });

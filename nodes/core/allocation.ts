@@ -107,7 +107,7 @@ export function applyConfigCommand(current: AllocatorOptions, payload: unknown):
   }
   const next: AllocatorOptions = { ...current };
   for (const [key, value] of Object.entries(payload)) {
-    const field = CONFIG_ALIASES[key];
+    const field = Object.hasOwn(CONFIG_ALIASES, key) ? CONFIG_ALIASES[key] : undefined;
     if (!field) {
       throw new InputError(`payload.${key}`, `unknown setting (known: ${Object.keys(CONFIG_ALIASES).join(', ')})`);
     }

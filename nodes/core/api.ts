@@ -7,6 +7,7 @@
 import type { AllocatedSnapshot } from './allocation';
 import { InputError } from './errors';
 import { normalizeMac } from './mac';
+import { linkProblem, toNumber } from './settings';
 import { countParam, QUERY_LIMITS } from './store/params';
 import type { Client } from './types';
 
@@ -93,41 +94,78 @@ export function findClient(s: AllocatedSnapshot | null, id: string): Client | nu
   return s.clients.find((c) => (mac !== null && c.mac === mac) || c.ip === id || (c.ip6 ?? []).includes(id)) ?? null;
 }
 
-const ANALYTICS: Record<string, { param: string; max: number }> = {
-  bandwidth: { param: 'hours', max: QUERY_LIMITS.maxHours },
-  hourly: { param: 'hours', max: QUERY_LIMITS.maxHours },
-  top: { param: 'limit', max: QUERY_LIMITS.maxLimit },
-  report: { param: 'days', max: QUERY_LIMITS.maxDays },
-};
+/** The reports of /api/analytics/:kind/:n; a Map, so "constructor" or "__proto__" is no report. */
+const ANALYTICS = new Map<string, { param: string; max: number }>([
+  ['bandwidth', { param: 'hours', max: QUERY_LIMITS.maxHours }],
+  ['hourly', { param: 'hours', max: QUERY_LIMITS.maxHours }],
+  ['top', { param: 'limit', max: QUERY_LIMITS.maxLimit }],
+  ['report', { param: 'days', max: QUERY_LIMITS.maxDays }],
+]);
+
+/** A count from a URL (text) or a body: plain decimal only (toNumber), then 1..max. */
+function count(value: unknown, path: string, max: number): number {
+  const n = toNumber(value);
+  if (Number.isNaN(n)) throw new InputError(path, `must be a whole number from 1 to ${max} in plain decimal, got ${JSON.stringify(value)}`);
+  return countParam(n, path, max);
+}
 
 /** /api/analytics/:kind/:n as a usage-store query, or an InputError (HTTP 400). */
 export function analyticsQuery(kind: string, n: string): Record<string, unknown> {
-  const spec = ANALYTICS[kind];
-  if (!spec) throw new InputError('kind', `unknown report "${kind}" (known: ${Object.keys(ANALYTICS).join(', ')})`);
-  return { type: kind, [spec.param]: countParam(n, spec.param, spec.max) };
+  const spec = ANALYTICS.get(kind);
+  if (!spec) throw new InputError('kind', `unknown report ${JSON.stringify(kind)} (known: ${[...ANALYTICS.keys()].join(', ')})`);
+  return { type: kind, [spec.param]: count(n, spec.param, spec.max) };
 }
 
 const SEVERITIES = ['info', 'warning', 'error', 'success'];
 
+/** A query-string value given once: `?x=1&x=2` or `?x[a]=1` is refused, not turned into text. */
+function single(query: Record<string, unknown>, key: string): string | undefined {
+  if (!Object.hasOwn(query, key)) return undefined;
+  const value = query[key];
+  if (typeof value !== 'string') throw new InputError(key, 'must be given once, as plain text');
+  return value;
+}
+
 /** GET /api/alerts?severity=warning&hours=24&limit=50 as a usage-store query. */
 export function alertsQuery(query: Record<string, unknown>): Record<string, unknown> {
   const q: Record<string, unknown> = { type: 'alerts' };
-  if (query.severity !== undefined) {
-    const severity = String(query.severity);
+  const severity = single(query, 'severity');
+  if (severity !== undefined) {
     if (!SEVERITIES.includes(severity)) throw new InputError('severity', `must be one of ${SEVERITIES.join(', ')}, got ${JSON.stringify(severity)}`);
     q.severity = severity;
   }
-  if (query.type !== undefined) q.alertType = String(query.type);
-  if (query.hours !== undefined) q.hours = countParam(query.hours, 'hours', QUERY_LIMITS.maxHours);
-  if (query.limit !== undefined) q.limit = countParam(query.limit, 'limit', QUERY_LIMITS.maxLimit);
+  const type = single(query, 'type');
+  if (type !== undefined) q.alertType = type;
+  const hours = single(query, 'hours');
+  if (hours !== undefined) q.hours = count(hours, 'hours', QUERY_LIMITS.maxHours);
+  const limit = single(query, 'limit');
+  if (limit !== undefined) q.limit = count(limit, 'limit', QUERY_LIMITS.maxLimit);
   return q;
+}
+
+/** Names of the link speeds in a `config` command (ours and the original's). */
+const LINK_KEYS = ['downMbps', 'total_bandwidth', 'upMbps', 'upload_bandwidth'];
+
+/**
+ * Body of POST /api/config, the link speeds checked against the client cap in force (at least
+ * (clientCap + 1) × 8 kbit/s, see linkProblem) before the allocator's own checks: an InputError
+ * (HTTP 400) naming the field, or the body unchanged.
+ */
+export function configBody(body: unknown, clientCap: number): unknown {
+  if (!body || typeof body !== 'object' || Array.isArray(body)) return body;
+  for (const key of LINK_KEYS) {
+    if (!Object.hasOwn(body, key)) continue;
+    const problem = linkProblem((body as Record<string, unknown>)[key], clientCap);
+    if (problem) throw new InputError(`payload.${key}`, problem);
+  }
+  return body;
 }
 
 /** Body of POST /api/priority/:id: { priority }, checked against maxPriority. */
 export function priorityBody(body: unknown, maxPriority: number): number {
-  const p = (body as { priority?: unknown } | null)?.priority;
-  const n = typeof p === 'string' && p.trim() !== '' ? Number(p) : p;
-  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > maxPriority) {
+  const p = body && typeof body === 'object' && Object.hasOwn(body, 'priority') ? (body as { priority: unknown }).priority : undefined;
+  const n = toNumber(p);
+  if (!Number.isInteger(n) || n < 1 || n > maxPriority) {
     throw new InputError('priority', `must be a whole number from 1 (highest) to ${maxPriority} (lowest), got ${JSON.stringify(p)}`);
   }
   return n;
@@ -141,8 +179,9 @@ export function deviceBody(body: unknown, maxPriority: number): { name?: string 
   for (const key of Object.keys(b)) {
     if (!['friendly_name', 'name', 'priority'].includes(key)) throw new InputError(key, 'unknown field (known: friendly_name, priority)');
   }
-  const raw = 'friendly_name' in b ? b.friendly_name : b.name;
-  if ('friendly_name' in b || 'name' in b) {
+  const has = (key: string) => Object.hasOwn(b, key);
+  const raw = has('friendly_name') ? b.friendly_name : b.name;
+  if (has('friendly_name') || has('name')) {
     if (raw !== null && typeof raw !== 'string') throw new InputError('friendly_name', `must be text, got ${JSON.stringify(raw)}`);
     const name = raw === null ? null : raw.trim();
     if (name !== null && name.length > QUERY_LIMITS.maxNameLength) throw new InputError('friendly_name', `must be at most ${QUERY_LIMITS.maxNameLength} characters`);
@@ -150,23 +189,73 @@ export function deviceBody(body: unknown, maxPriority: number): { name?: string 
     if (name !== null && /[\u0000-\u001f\u007f]/.test(name)) throw new InputError('friendly_name', 'must not contain control characters');
     out.name = name === '' ? null : name;
   }
-  if ('priority' in b) out.priority = priorityBody(b, maxPriority);
+  if (has('priority')) out.priority = priorityBody(b, maxPriority);
   if (Object.keys(out).length === 0) throw new InputError('body', 'nothing to set: send "friendly_name" or "priority"');
   return out;
 }
 
-/** An error of the body parser (body-parser's `type`, `status`, `limit`). */
-export type BodyError = Error & { type?: string; status?: number; limit?: number };
+/** An error of the body parser (body-parser's `type`, `status`, `limit`) or of express's routing. */
+export type BodyError = Error & { type?: string; status?: number; statusCode?: number; limit?: number; expose?: boolean };
 
 /**
- * What to answer for a body Node-RED's own parser refused. With the editor at '/' (Node-RED's
- * default httpAdminRoot) its admin app parses every JSON body, ours included, before httpNode's
- * routes, and answers a malformed one with an HTML page carrying a stack trace; an API client
- * wants JSON with a reason, like every other 400 here. Null: not a body error, not ours to answer.
+ * What to answer, in JSON, for an error raised under the API's paths before or around our
+ * handlers: a body Node-RED's own parser refused (with the editor at '/', Node-RED's default
+ * httpAdminRoot, its admin app parses every JSON and form body, ours included, before httpNode's
+ * routes), a path express could not decode (a malformed %-escape), anything else. Express alone
+ * would answer with an HTML page carrying a stack trace and the install's file paths; the answer
+ * here never carries more than a fixed reason.
  */
-export function bodyErrorAnswer(err: BodyError): { status: number; error: string } | null {
-  if (!err || typeof err.type !== 'string' || !(typeof err.status === 'number' && err.status >= 400 && err.status < 500)) return null;
-  if (err.type === 'entity.parse.failed') return { status: 400, error: 'body: is not valid JSON' };
-  if (err.type === 'entity.too.large') return { status: 413, error: `body: must be at most ${err.limit ?? '?'} bytes` };
-  return { status: err.status, error: `body: ${err.message}` };
+export function apiErrorAnswer(err: BodyError | null | undefined): { status: number; error: string } {
+  const status = typeof err?.status === 'number' ? err.status : typeof err?.statusCode === 'number' ? err.statusCode : 500;
+  if (err instanceof URIError || /^Failed to decode param/.test(err?.message ?? '')) {
+    return { status: 400, error: 'path: has a malformed %-escape (each % must start a valid UTF-8 escape such as %20)' };
+  }
+  if (err?.type === 'entity.parse.failed') return { status: 400, error: 'body: is not valid JSON' };
+  if (err?.type === 'entity.too.large') return { status: 413, error: `body: must be at most ${err.limit ?? '?'} bytes` };
+  if (err?.type === 'charset.unsupported' || err?.type === 'encoding.unsupported') return { status: 415, error: 'body: must be JSON in UTF-8' };
+  if (status >= 400 && status < 500) return { status, error: `request: refused (HTTP ${status})` };
+  return { status: 500, error: 'internal error: see the Node-RED log' };
+}
+
+/** The answer for a body that is too big: the same as Node-RED's parser's. */
+export const tooLarge = (limit: number) => ({ status: 413, error: `body: must be at most ${limit} bytes` });
+
+/**
+ * Whether a Content-Type header is JSON: `application/json`, any case, optionally with
+ * parameters (`; charset=utf-8`). A form or `text/plain` (what a page on another site can send
+ * without asking the browser first) is not.
+ */
+export function isJsonContentType(header: string | undefined): boolean {
+  return typeof header === 'string' && /^application\/json[ \t]*(;.*)?$/i.test(header.trim());
+}
+
+/** The host:port a URL-ish origin names, as a browser compares them (default ports dropped). */
+function hostOf(origin: string, protocol = 'http:'): string | null {
+  try {
+    const url = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(origin) ? origin : `${protocol}//${origin}`);
+    return url.host.toLowerCase();
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Why a request comes from another site's page, or null. A browser names the page's origin in
+ * `Origin` (on every POST, and on GETs made by fetch from another origin); it must be the host
+ * the request was sent to (`Host`). `Sec-Fetch-Site: cross-site` is refused too. curl and scripts
+ * send neither and pass; so does the same-origin dashboard.
+ */
+export function crossSiteProblem(headers: { origin?: string | string[]; host?: string | string[]; 'sec-fetch-site'?: string | string[] }): string | null {
+  const site = headers['sec-fetch-site'];
+  if (site !== undefined && String(site).toLowerCase() === 'cross-site') return 'request: comes from a page on another site (Sec-Fetch-Site: cross-site)';
+  const origin = headers.origin;
+  if (origin === undefined) return null;
+  const text = String(origin);
+  const from = text === 'null' ? null : hostOf(text);
+  const protocol = /^https:/i.test(text) ? 'https:' : 'http:';
+  const to = typeof headers.host === 'string' ? hostOf(headers.host, protocol) : null;
+  if (from === null || to === null || from !== to) {
+    return `request: comes from a page on another site (Origin ${JSON.stringify(text.slice(0, 200))} is not this host)`;
+  }
+  return null;
 }

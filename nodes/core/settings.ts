@@ -42,18 +42,56 @@ export const LIMITS = Object.freeze({
 
 export type Problems = Record<string, string>;
 
-/** Parses a number the way the editor stores it (often a string); '' and junk are NaN. */
+/**
+ * A plain decimal: an optional minus, digits, optionally a point and more digits. No spaces
+ * around it, no sign `+`, no hex ("0x10"), no exponent ("1e3"), no "Infinity", nothing empty:
+ * what the editor's number fields and an env value hold, and nothing `Number()` reads loosely.
+ */
+export const DECIMAL = /^-?\d+(\.\d+)?$/;
+
+/**
+ * The one number parser for settings, `config` commands and the HTTP API: a JSON number as it
+ * is, or a string of plain decimal (DECIMAL, as the editor stores numbers); anything else is NaN.
+ */
 export function toNumber(value: unknown): number {
   if (typeof value === 'number') return value;
-  if (typeof value === 'string' && value.trim() !== '') return Number(value);
+  if (typeof value === 'string' && value.length <= 40 && DECIMAL.test(value)) return Number(value);
   return Number.NaN;
 }
 
+/**
+ * A link speed in Mbit/s: a number of at least 16 kbit/s (one client and the shared class at
+ * 8 kbit/s each, the smallest client cap) and at most LIMITS.maxMbps. linkProblem also checks
+ * it against the client cap in force.
+ */
 export function bandwidthProblem(value: unknown): string | null {
   const n = toNumber(value);
-  if (!Number.isFinite(n)) return `must be a number of Mbit/s, got ${JSON.stringify(value)}`;
+  if (!Number.isFinite(n)) return `must be a number of Mbit/s, got ${JSON.stringify(value)} (plain decimal, such as 250 or 12.5)`;
   if (n <= 0) return `must be greater than 0 Mbit/s, got ${n}`;
+  // what one client and the shared class need even at the smallest client cap
+  if (n < minLinkMbps(LIMITS.minClientCap)) return `must be at least ${minLinkMbps(LIMITS.minClientCap)} Mbit/s (16 kbit/s), got ${n}`;
   if (n > LIMITS.maxMbps) return `must be at most ${LIMITS.maxMbps} Mbit/s, got ${n}`;
+  return null;
+}
+
+/** Slowest rate a client is guaranteed (HTB needs a real rate per class): 8 kbit/s. */
+export const MIN_CLIENT_KBPS = 8;
+
+/** Slowest link, in Mbit/s, that gives `clientCap` clients and the default class 8 kbit/s each. */
+export const minLinkMbps = (clientCap: number): number => ((clientCap + 1) * MIN_CLIENT_KBPS) / 1000;
+
+/**
+ * A link speed checked against the client cap as well: at least (clientCap + 1) × 8 kbit/s, so
+ * every shaped client and the shared default class get a rate tc can keep. Null when fine.
+ */
+export function linkProblem(mbps: unknown, clientCap: number): string | null {
+  const problem = bandwidthProblem(mbps);
+  if (problem) return problem;
+  const min = minLinkMbps(clientCap);
+  const n = toNumber(mbps);
+  if (n < min) {
+    return `must be at least ${min} Mbit/s for a client cap of ${clientCap} (8 kbit/s per client and for the shared class), got ${n}; for a slow link, lower the client cap`;
+  }
   return null;
 }
 
@@ -91,13 +129,15 @@ export function validateSettings(raw: Record<string, unknown>): { settings: Sett
   const iface = raw.iface === undefined || raw.iface === null ? '' : raw.iface;
   if (iface !== '') check('iface', ifaceNameProblem(iface));
   else if (typeof iface !== 'string') check('iface', 'must be a string');
-  check('downMbps', bandwidthProblem(raw.downMbps));
-  check('upMbps', bandwidthProblem(raw.upMbps));
   check('maxPriority', maxPriorityProblem(raw.maxPriority));
   check('minPercent', percentProblem(raw.minPercent));
   // flows saved before the cap existed have no value: the default
   const clientCap = raw.clientCap === undefined || raw.clientCap === '' ? DEFAULT_SETTINGS.clientCap : raw.clientCap;
   check('clientCap', clientCapProblem(clientCap));
+  // the lower bound of a link depends on the cap; with a bad cap only the plain bounds apply
+  const cap = problems.clientCap ? null : toNumber(clientCap);
+  check('downMbps', cap === null ? bandwidthProblem(raw.downMbps) : linkProblem(raw.downMbps, cap));
+  check('upMbps', cap === null ? bandwidthProblem(raw.upMbps) : linkProblem(raw.upMbps, cap));
   if (raw.mode !== 'dry-run' && raw.mode !== 'enforce') {
     check('mode', `must be "dry-run" or "enforce", got ${JSON.stringify(raw.mode)}`);
   }

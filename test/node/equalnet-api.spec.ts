@@ -1,11 +1,13 @@
 /**
- * equalnet-api's footprint on Node-RED's express apps: what it adds at deploy (its routes on
- * httpNode, its body-error handler on the editor's admin app) it takes away on close, so a
+ * equalnet-api's footprint on Node-RED's express apps: what it adds at deploy (its routes and an
+ * error handler on httpNode, an error handler on the editor's admin app) it takes away on close, so a
  * redeploy does not leave a second copy answering. Its HTTP behaviour is tested over real HTTP in
  * test/runtime/api.spec.ts.
  */
 import assert from 'node:assert/strict';
-import { configNodeModule, helper, load, startServer, stopServer, type FlowNode } from '../helpers/node-red';
+import { createServer, type RequestListener } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { configNodeModule, getNode, helper, load, nextMessage, record, startServer, stopServer, type FlowNode } from '../helpers/node-red';
 
 const apiModule = require('../../nodes/equalnet-api') as (red: unknown) => void;
 /** The RED the node was given (the test helper's apps, not Node-RED's own). */
@@ -27,21 +29,74 @@ describe('equalnet-api node: routes and handlers added at deploy, removed on clo
   beforeEach(startServer);
   afterEach(stopServer);
 
-  function footprint(): { routes: number; bodyErrorHandlers: number } {
+  function footprint(): { routes: number; adminErrorHandlers: number; nodeErrorHandlers: number } {
     const admin = RED.httpAdmin.parent ?? RED.httpAdmin;
+    // an express error handler takes 4 arguments
+    const errorHandlers = (app: App) => (app._router?.stack ?? []).filter((l) => l.handle?.name === 'apiErrors' && l.handle.length === 4).length;
     return {
       routes: (RED.httpNode._router?.stack ?? []).filter((l) => l.route?.path.startsWith('/api/')).length,
-      // an express error handler takes 4 arguments
-      bodyErrorHandlers: (admin._router?.stack ?? []).filter((l) => l.handle?.name === 'bodyErrors' && l.handle.length === 4).length,
+      adminErrorHandlers: errorHandlers(admin),
+      nodeErrorHandlers: errorHandlers(RED.httpNode),
     };
   }
 
-  it('adds its routes and one body-error handler, and removes both when the flow stops', async () => {
+  it('adds its routes and one error handler per app, and removes them all when the flow stops', async () => {
     await load([configNodeModule, capturingModule], flow);
     const deployed = footprint();
     assert.ok(deployed.routes >= 8, `${deployed.routes} routes under /api`);
-    assert.equal(deployed.bodyErrorHandlers, 1);
+    assert.equal(deployed.adminErrorHandlers, 1);
+    assert.equal(deployed.nodeErrorHandlers, 1);
     await helper.unload();
-    assert.deepEqual(footprint(), { routes: 0, bodyErrorHandlers: 0 });
+    assert.deepEqual(footprint(), { routes: 0, adminErrorHandlers: 0, nodeErrorHandlers: 0 });
+  });
+
+  it('keeps at most 64 questions to usage-store waiting: the next gets 503 at once, and all are answered on close', async () => {
+    // usage-store is not wired back (a helper node takes the questions and never answers)
+    await load([configNodeModule, capturingModule], [flow[0], { ...flow[1], wires: [[], ['questions']] }, { id: 'questions', type: 'helper' }]);
+    record('questions');
+    // the routes on httpNode, served over real HTTP on loopback
+    const server = createServer(RED.httpNode as unknown as RequestListener);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/analytics/top/10`;
+    try {
+      const waiting = Array.from({ length: 64 }, () => fetch(url).then(async (r) => ({ status: r.status, body: await r.json() })));
+      for (let i = 0; i < 64; i++) assert.equal((await nextMessage('questions')).payload.type, 'top');
+      const refused = await fetch(url);
+      assert.equal(refused.status, 503);
+      assert.deepEqual(await refused.json(), { error: 'usage-store has 64 questions waiting: try again shortly' });
+      await helper.unload();
+      const answers = await Promise.all(waiting);
+      assert.deepEqual(new Set(answers.map((a) => `${a.status} ${a.body.error}`)), new Set(['503 the flow is being redeployed']));
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
+  it('an unexpected error answers 500 with a fixed reason (no stack, no path) and logs the detail', async () => {
+    await load([configNodeModule, capturingModule], flow);
+    const server = createServer(RED.httpNode as unknown as RequestListener);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      // a snapshot with a hole in its client list: mapping it throws a TypeError inside the route
+      const api = getNode('api');
+      const logged: string[] = [];
+      const error = api.error.bind(api);
+      api.error = (msg: unknown, ...rest: unknown[]) => {
+        logged.push(String(msg));
+        return error(msg as string, ...(rest as []));
+      };
+      api.receive({ topic: 'snapshot', payload: { ts: 0, clients: [null], allocation: { maxPriority: 5, minPercent: 10, down: {}, up: {} } } } as never);
+      const res = await fetch(`${base}/api/clients`);
+      assert.equal(res.status, 500);
+      assert.equal(res.headers.get('content-type')?.split(';')[0], 'application/json');
+      assert.deepEqual(await res.json(), { error: 'internal error: see the Node-RED log' });
+      assert.equal(logged.length, 1);
+      assert.match(logged[0], /^\/api: TypeError: .*\n\s+at /, 'the log has the stack');
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 });

@@ -1,6 +1,7 @@
 // The HTTP API of the original EqualNet Pro, served by a real Node-RED (started as `npm start`
 // starts it) from the HTTP API example flow, called over HTTP as a user's script would.
 import assert from 'node:assert/strict';
+import { request } from 'node:http';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -171,6 +172,132 @@ describe('HTTP API (equalnet-api in a real Node-RED)', function () {
       const { status, body } = await get('/api/analytics/report/7');
       assert.equal(status, 200);
       assert.equal(typeof body, 'object');
+    });
+  });
+
+  describe('writes from other sites, odd bodies and loose input are refused in JSON, changing nothing', () => {
+    // Where this block starts: the link at 200/20 Mbit/s, max priority 10, min 5 % (set above).
+    const LINK = { total_bandwidth: 200, upload_bandwidth: 20, max_priority: 10 };
+    const FOREIGN = 'http://evil.example';
+    /** An answer as a user's client sees it: status, headers, the text of the body. */
+    const send = async (path: string, init: RequestInit = {}) => {
+      const res = await fetch(base + path, init);
+      return { status: res.status, headers: res.headers, text: await res.text() };
+    };
+    /** A refusal: the status, JSON with a reason matching `reason`, no CORS header, no stack or path. */
+    const refused = (res: { status: number; headers: Headers; text: string }, status: number, reason: RegExp) => {
+      assert.equal(res.status, status, res.text.slice(0, 300));
+      assert.match(res.headers.get('content-type') ?? '', /^application\/json/);
+      const { error } = JSON.parse(res.text) as { error: string };
+      assert.match(error, reason);
+      assert.doesNotMatch(res.text, /node_modules|\/work\/|\bat [\w.<>]+ \(|\.js:\d+|<html|<pre/i);
+      assert.equal(res.headers.get('access-control-allow-origin'), null);
+    };
+    let barrier = 5;
+    /**
+     * Makes a real change through the same pipeline (the minimum guarantee, from a same-origin
+     * page) and waits for it: a refused write sent earlier would have reached the allocator first.
+     * Then the link and the priorities must be as they were.
+     */
+    const unchanged = async () => {
+      barrier += 1;
+      const ok = await send('/api/config', { method: 'POST', headers: { 'Content-Type': 'application/json', Origin: base }, body: JSON.stringify({ min_bandwidth_percent: barrier }) });
+      assert.equal(ok.status, 200, ok.text);
+      const status = await until('/api/status', (b) => b.min_bandwidth_percent === barrier);
+      assert.deepEqual({ total_bandwidth: status.total_bandwidth, upload_bandwidth: status.upload_bandwidth, max_priority: status.max_priority }, LINK);
+      assert.equal((await get('/api/device/192.168.1.13')).body.priority, 1);
+    };
+
+    it('a form on another site (urlencoded or text/plain, with its Origin): 403, nothing changed', async () => {
+      refused(await send('/api/config', { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded', Origin: FOREIGN }, body: 'total_bandwidth=1' }), 403, /^request: comes from a page on another site \(Origin "http:\/\/evil\.example" is not this host\)$/);
+      refused(await send('/api/config', { method: 'POST', headers: { 'Content-Type': 'text/plain', Origin: FOREIGN }, body: '{"total_bandwidth":1}' }), 403, /another site/);
+      refused(await send('/api/priority/192.168.1.13', { method: 'POST', headers: { 'Content-Type': 'text/plain;charset=UTF-8', Origin: 'null' }, body: '{"priority":9}' }), 403, /Origin "null"/);
+      await unchanged();
+    });
+
+    it('JSON from another site (foreign Origin, another port, Sec-Fetch-Site: cross-site): 403, nothing changed', async () => {
+      const json = (origin: Record<string, string>, path = '/api/config', body: unknown = { total_bandwidth: 1 }) =>
+        send(path, { method: 'POST', headers: { 'Content-Type': 'application/json', ...origin }, body: JSON.stringify(body) });
+      refused(await json({ Origin: FOREIGN }), 403, /another site/);
+      refused(await json({ Origin: base.replace(/:(\d+)$/, (_m, port) => `:${Number(port) + 1}`) }), 403, /another site/);
+      refused(await json({ 'Sec-Fetch-Site': 'cross-site' }), 403, /^request: comes from a page on another site \(Sec-Fetch-Site: cross-site\)$/);
+      refused(await json({ Origin: FOREIGN }, '/api/priority/192.168.1.13', { priority: 9 }), 403, /another site/);
+      refused(await json({ Origin: FOREIGN }, '/api/device/192.168.1.13', { priority: 9 }), 403, /another site/);
+      // reading from another site's page is refused as well, and no answer allows it by CORS
+      refused(await send('/api/clients', { headers: { Origin: FOREIGN } }), 403, /another site/);
+      assert.equal((await send('/api/status')).headers.get('access-control-allow-origin'), null);
+      await unchanged();
+    });
+
+    it('a write that is not application/json (even without Origin): 415 before it is read', async () => {
+      const reason = /^body: must be JSON, sent with Content-Type: application\/json$/;
+      refused(await send('/api/config', { method: 'POST', headers: { 'Content-Type': 'text/plain' }, body: '{"total_bandwidth":1}' }), 415, reason);
+      refused(await send('/api/config', { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: 'total_bandwidth=1' }), 415, reason);
+      refused(await send('/api/priority/192.168.1.13', { method: 'POST', headers: { 'Content-Type': 'text/plain', Origin: base }, body: '{"priority":9}' }), 415, reason);
+      refused(await send('/api/device/192.168.1.13', { method: 'POST', body: '{"priority":9}' }), 415, reason);
+      await unchanged();
+    });
+
+    it('an oversized body: 413 in JSON whatever its type (not a dropped connection), nothing changed', async () => {
+      const padding = 'x'.repeat(200 * 1024);
+      const over = /^body: must be at most 65536 bytes$/;
+      refused(await send('/api/config', { method: 'POST', headers: { 'Content-Type': 'text/plain' }, body: padding }), 413, over);
+      refused(await send('/api/config', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ total_bandwidth: 1, padding }) }), 413, over);
+      refused(await send('/api/config', { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: `total_bandwidth=1&padding=${padding}` }), 413, over);
+      // sent in chunks, without Content-Length: counted as it arrives
+      const chunked = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+        const req = request(`${base}/api/config`, { method: 'POST', headers: { 'Content-Type': 'text/plain' } }, (res) => {
+          let text = '';
+          res.on('data', (d) => (text += d));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+        });
+        req.on('error', reject);
+        for (let i = 0; i < 20; i++) req.write(padding.slice(0, 10 * 1024));
+        req.end();
+      });
+      assert.deepEqual({ status: chunked.status, body: JSON.parse(chunked.text) }, { status: 413, body: { error: 'body: must be at most 65536 bytes' } });
+      await unchanged();
+    });
+
+    it('a malformed %-escape in the path: 400 in JSON, not an HTML stack trace', async () => {
+      const reason = /^path: has a malformed %-escape/;
+      refused(await send('/api/device/%E0%A4%A'), 400, reason);
+      refused(await send('/api/analytics/%ZZ/1'), 400, reason);
+      refused(await send('/api/priority/%E0%A4%A', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{"priority":9}' }), 400, reason);
+      await unchanged();
+    });
+
+    it('inherited names (constructor, toString, __proto__) are unknown settings and reports, answered at once', async () => {
+      for (const key of ['constructor', 'toString', '__proto__', 'hasOwnProperty']) {
+        const res = await send('/api/config', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: `{${JSON.stringify(key)}: 1}` });
+        refused(res, 400, new RegExp(`^payload\\.${key}: unknown setting \\(known: downMbps, total_bandwidth`));
+        // before the fix this waited 10 s for usage-store and answered 503
+        refused(await send(`/api/analytics/${key}/1`), 400, /^kind: unknown report ".*" \(known: bandwidth, hourly, top, report\)$/);
+      }
+      await unchanged();
+    });
+
+    it('numbers Number() reads loosely, 1e-300 and a link too slow for the client cap: 400', async () => {
+      const config = (body: string) => send('/api/config', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body });
+      for (const text of ['0x10', '1e3', ' ', 'Infinity', ' 1e3', '']) {
+        refused(await config(JSON.stringify({ total_bandwidth: text })), 400, /^payload\.total_bandwidth: must be a number of Mbit\/s, got .*plain decimal/);
+        refused(await config(JSON.stringify({ max_priority: text })), 400, /^payload\.max_priority: must be a whole number/);
+        refused(await send('/api/priority/192.168.1.13', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ priority: text }) }), 400, /^priority: must be a whole number/);
+      }
+      refused(await send('/api/analytics/top/0x10'), 400, /^limit: must be a whole number from 1 to 10000 in plain decimal, got "0x10"$/);
+      refused(await send('/api/analytics/bandwidth/1e3'), 400, /^hours: must be a whole number/);
+      refused(await send('/api/alerts?limit=Infinity'), 400, /^limit: must be a whole number/);
+      refused(await config('{"total_bandwidth":1e-300}'), 400, /^payload\.total_bandwidth: must be at least 0\.016 Mbit\/s/);
+      refused(await config('{"upload_bandwidth":5}'), 400, /^payload\.upload_bandwidth: must be at least 8\.2 Mbit\/s for a client cap of 1024 .*lower the client cap$/);
+      refused(await config('{"total_bandwidth":0}'), 400, /greater than 0/);
+      await unchanged();
+    });
+
+    it('still takes plain decimal strings and JSON with a charset, from curl or the same origin', async () => {
+      const res = await send('/api/config', { method: 'POST', headers: { 'Content-Type': 'application/json; charset=utf-8', Origin: base }, body: JSON.stringify({ total_bandwidth: '200', upload_bandwidth: '20', max_priority: '10' }) });
+      assert.equal(res.status, 200, res.text);
+      assert.deepEqual((await get('/api/analytics/top/10')).status, 200);
+      await unchanged();
     });
   });
 

@@ -142,7 +142,7 @@ function parse(key: keyof Thresholds, value: unknown): Thresholds[keyof Threshol
 export function applyThresholds(base: Thresholds, changes: Record<string, unknown>, path: string): Thresholds {
   const next: Thresholds = { ...base };
   for (const [key, value] of Object.entries(changes)) {
-    if (!(key in base)) {
+    if (!Object.hasOwn(base, key)) {
       throw new InputError(`${path}.${key}`, `unknown threshold (known: ${Object.keys(base).join(', ')})`);
     }
     if (value === undefined || (value === '' && key !== 'severity')) continue;
