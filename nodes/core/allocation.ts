@@ -2,7 +2,7 @@ import { allocateDirection, CLIENT_HTB_PRIO, wantsMore, weightOf, type Allocatio
 import { InputError } from './errors';
 import { clientMac, normalizeMac } from './mac';
 import { parseRegistry } from './registry';
-import { bandwidthProblem, LIMITS, maxPriorityProblem, mbpsToBps, percentProblem, toNumber, type Settings } from './settings';
+import { bandwidthProblem, linkProblem, LIMITS, maxPriorityProblem, mbpsToBps, percentProblem, toNumber, type Settings } from './settings';
 import type { Client, Snapshot } from './types';
 
 /** What the allocator needs to know, in the units the editor shows. */
@@ -14,6 +14,8 @@ export interface AllocatorOptions {
   headroomPercent: number;
   /** Priority of a client nobody has set one for. */
   defaultPriority: number;
+  /** The config node's client cap: a link must carry 8 kbit/s for each of that many clients. */
+  clientCap?: number;
 }
 
 export function optionsFrom(settings: Settings, node: { headroomPercent: number; defaultPriority: number }): AllocatorOptions {
@@ -24,6 +26,7 @@ export function optionsFrom(settings: Settings, node: { headroomPercent: number;
     minPercent: settings.minPercent,
     headroomPercent: node.headroomPercent,
     defaultPriority: node.defaultPriority,
+    clientCap: settings.clientCap,
   };
 }
 
@@ -94,6 +97,8 @@ function optionProblem(field: keyof AllocatorOptions, value: unknown): string | 
     case 'defaultPriority':
       // checked against the new maxPriority once every key is read
       return priorityProblem(toNumber(value), LIMITS.maxMaxPriority);
+    case 'clientCap':
+      return 'is set in the EqualNet config node, not by a config command';
   }
 }
 
@@ -114,6 +119,15 @@ export function applyConfigCommand(current: AllocatorOptions, payload: unknown):
     const problem = optionProblem(field, value);
     if (problem) throw new InputError(`payload.${key}`, problem);
     next[field] = toNumber(value);
+  }
+  if (next.clientCap !== undefined) {
+    // a faster link may come in the same command: the bound applies to the result
+    for (const [key, value] of Object.entries(payload)) {
+      const field = Object.hasOwn(CONFIG_ALIASES, key) ? CONFIG_ALIASES[key] : undefined;
+      if (field !== 'downMbps' && field !== 'upMbps') continue;
+      const problem = linkProblem(value, next.clientCap);
+      if (problem) throw new InputError(`payload.${key}`, problem);
+    }
   }
   if (next.defaultPriority > next.maxPriority) {
     throw new InputError(

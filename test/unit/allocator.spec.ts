@@ -286,3 +286,17 @@ describe('allocator: the loop converges to the weighted shares from any starting
     assert.ok(history[7][1] >= 0.95 * LINK, `tick 7: ${history[7][1]}`);
   });
 });
+
+describe('allocator: config command bounds', () => {
+  const options = { downMbps: 100, upMbps: 20, maxPriority: 5, minPercent: 10, headroomPercent: 20, defaultPriority: 3, clientCap: 1024 };
+
+  it('refuses a link too slow for 8 kbit/s per client at the client cap, and says to lower the cap', () => {
+    const controller = new AllocatorController(options);
+    assert.throws(() => controller.configure({ upload_bandwidth: 5 }), /payload\.upload_bandwidth: must be at least 8\.2 Mbit\/s for a client cap of 1024.*lower the client cap/);
+    assert.throws(() => controller.configure({ downMbps: 1e-300 }), /payload\.downMbps: must be at least 0\.016 Mbit\/s/);
+    assert.throws(() => controller.configure({ clientCap: 10 }), /payload\.clientCap: unknown setting/);
+    assert.equal(controller.current.upMbps, 20, 'nothing changed');
+    const small = new AllocatorController({ ...options, clientCap: 100 });
+    assert.equal(small.configure({ upMbps: 5 }).options.upMbps, 5);
+  });
+});
