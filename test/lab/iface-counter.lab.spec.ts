@@ -224,7 +224,9 @@ describe('iface-counter on the lab LAN (nftables counters and interface counters
     // against iperf3's 40 was seen); the interface carries the same bytes plus the idle clients' chatter.
     for (const i of [1, 2]) {
       const link = linkRates[i]!;
-      assert.ok(rates[i]! <= link * 1.01 && rates[i]! >= link * 0.97, `after repair: ${mbps(rates[i])} Mbit/s, the interface ${mbps(link)} in the same tick`);
+      // ±5 %: the two are read one after the other (nft, then the link), each over its own interval,
+      // and a UDP sender on a busy machine sends in bursts (+3 % seen with a core kept busy)
+      assert.ok(Math.abs(rates[i]! / link - 1) <= 0.05, `after repair: ${mbps(rates[i])} Mbit/s, the interface ${mbps(link)} in the same tick`);
     }
     assert.ok(Math.abs(pct(rates[2]!, reference)) <= 15, `after repair: ${mbps(rates[2])} Mbit/s, iperf3 ${mbps(reference)}: counting real traffic`);
     await lab.routerExec(['nft', 'list', 'table', 'inet', table]);

@@ -217,9 +217,12 @@ describe('priority in the kernel: weighted shares under contention, the loop clo
       await sleep(8000);
       check('before: pi at priority 5', busy, await measure('down', 3000));
       // what equalnet-api's POST /api/priority/:id sends the allocator: a priority command
-      ticking = ticking.then(() => {
-        allocator.setPriority({ mac: lab.clients.get('pi')!.mac, priority: 1 });
+      // and, as the node does, the re-allocated last snapshot goes on to the shaper at once
+      ticking = ticking.then(async () => {
+        const { snapshot } = allocator.setPriority({ mac: lab.clients.get('pi')!.mac, priority: 1 });
         priorities.set('pi', 1);
+        const report = await shaper.shape(snapshot);
+        if (report.error) throw new Error(report.error);
       });
       await sleep(4000);
       check('pi 5 -> 1: 4 s later, over the next 2 s', busy, await measure('down', 2000));
