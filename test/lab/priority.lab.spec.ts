@@ -163,19 +163,27 @@ describe('priority in the kernel: weighted shares under contention, the loop clo
     for (const a of rows) for (const b of rows) if (a.w > b.w && a.share > b.share * 1.1) assert.ok(a.got > b.got, `${title}: priority ${a.p} got ${a.got}, priority ${b.p} got ${b.got}`);
   }
 
-  async function scenario(dir: Dir, prios: Record<string, number>, busy: Flow[], o: { settleMs?: number; windowMs?: number; title: string; tolerance?: number }): Promise<void> {
+  /** Runs `body` with the loop ticking at these priorities; every flow it starts is stopped after. */
+  async function withLoop(prios: Record<string, number>, body: (start: (f: Flow, dir: Dir, seconds: number) => void) => Promise<void>): Promise<void> {
     startLoop(prios);
-    const settle = o.settleMs ?? 8000;
-    const windowMs = o.windowMs ?? 6000;
-    const stops = busy.map((f) => flow(f, dir, Math.ceil((settle + windowMs) / 1000) + 3));
+    const stops: (() => void)[] = [];
     try {
-      await sleep(settle);
-      check(o.title, busy, await measure(dir, windowMs), o.tolerance);
+      await body((f, dir, seconds) => stops.push(flow(f, dir, seconds)));
     } finally {
       stops.forEach((s) => s());
       stopLoop();
       await ticking;
     }
+  }
+
+  async function scenario(dir: Dir, prios: Record<string, number>, busy: Flow[], o: { settleMs?: number; windowMs?: number; title: string; tolerance?: number }): Promise<void> {
+    const settle = o.settleMs ?? 8000;
+    const windowMs = o.windowMs ?? 6000;
+    await withLoop(prios, async (start) => {
+      for (const f of busy) start(f, dir, Math.ceil((settle + windowMs) / 1000) + 3);
+      await sleep(settle);
+      check(o.title, busy, await measure(dir, windowMs), o.tolerance);
+    });
   }
 
   const mixed = { iphone: 1, galaxy: 3, pi: 5, laptop: 2, extender: 4, plug: 3, echo: 5, sensor: 2 };
@@ -188,32 +196,25 @@ describe('priority in the kernel: weighted shares under contention, the loop clo
   }
 
   it('worst order (lowest priority first, the highest joins seconds later): converges within 10 s and stays', async () => {
-    startLoop(mixed);
-    const stops: (() => void)[] = [];
-    try {
-      stops.push(flow({ name: 'pi', family: 4 }, 'down', 40));
+    await withLoop(mixed, async (start) => {
+      start({ name: 'pi', family: 4 }, 'down', 40);
       await sleep(4000);
-      stops.push(flow({ name: 'galaxy', family: 4 }, 'down', 36));
+      start({ name: 'galaxy', family: 4 }, 'down', 36);
       await sleep(4000);
-      stops.push(flow({ name: 'iphone', family: 4 }, 'down', 32));
+      start({ name: 'iphone', family: 4 }, 'down', 32);
       const busy: Flow[] = [{ name: 'iphone', family: 4 }, { name: 'galaxy', family: 4 }, { name: 'pi', family: 4 }];
       // within 10 s (5 ticks) of the last one joining, and still there 8 s later
       await sleep(7000);
       check('worst order, 7-10 s after the last joined', busy, await measure('down', 3000));
       await sleep(1000);
       check('worst order, 14 s on', busy, await measure('down', 4000));
-    } finally {
-      stops.forEach((s) => s());
-      stopLoop();
-      await ticking;
-    }
+    });
   });
 
   it('a priority changed mid-flow (as the API sends it) moves the shares within 6 s', async () => {
-    startLoop(mixed);
     const busy: Flow[] = [{ name: 'iphone', family: 4 }, { name: 'galaxy', family: 4 }, { name: 'pi', family: 4 }];
-    const stops = busy.map((f) => flow(f, 'down', 30));
-    try {
+    await withLoop(mixed, async (start) => {
+      for (const f of busy) start(f, 'down', 30);
       await sleep(8000);
       check('before: pi at priority 5', busy, await measure('down', 3000));
       // what equalnet-api's POST /api/priority/:id sends the allocator: a priority command
@@ -226,11 +227,7 @@ describe('priority in the kernel: weighted shares under contention, the loop clo
       });
       await sleep(4000);
       check('pi 5 -> 1: 4 s later, over the next 2 s', busy, await measure('down', 2000));
-    } finally {
-      stops.forEach((s) => s());
-      stopLoop();
-      await ticking;
-    }
+    });
   });
 
   it('equal priorities, 8 flows against 1 and 1: each device gets a third ±5 %', async () => {
@@ -239,23 +236,16 @@ describe('priority in the kernel: weighted shares under contention, the loop clo
   });
 
   it('one busy client alone gets at least 90 % of the link; a second joining gets its share within 6 s', async () => {
-    startLoop(mixed);
-    const stops: (() => void)[] = [];
-    try {
-      stops.push(flow({ name: 'galaxy', family: 4 }, 'up', 30));
+    await withLoop(mixed, async (start) => {
+      start({ name: 'galaxy', family: 4 }, 'up', 30);
       await sleep(6000);
-      const alone = await measure('up', 3000);
-      const got = alone.byName.get('galaxy')!;
+      const got = (await measure('up', 3000)).byName.get('galaxy')!;
       tables.push(`      up: galaxy (p3) alone: ${(got / MBIT).toFixed(2)} Mbit/s of ${LINK_MBPS}`);
       assert.ok(got >= 0.9 * LINK_MBPS * MBIT, `alone: ${(got / MBIT).toFixed(2)} Mbit/s`);
-      stops.push(flow({ name: 'iphone', family: 4 }, 'up', 20));
+      start({ name: 'iphone', family: 4 }, 'up', 20);
       await sleep(4300);
       check('up: iphone (p1) joined galaxy (p3) 4 s ago, over the next 2 s', [{ name: 'iphone', family: 4 }, { name: 'galaxy', family: 4 }], await measure('up', 2000));
-    } finally {
-      stops.forEach((s) => s());
-      stopLoop();
-      await ticking;
-    }
+    });
   });
 
   for (const seed of [7, 21, 1999]) {
