@@ -92,14 +92,23 @@ export function headroomOf(policy: AllocationPolicy): number {
 }
 
 /**
- * Whether a client wants more than it has: it used at least the middle between a client that is
- * not busy (using 1 / (1 + headroom) of its rate) and its whole rate. Rates are what HTB counts
- * (frames); usage is counted at the IP layer, 1 % less for full frames: well inside the margin.
+ * A busy client stays busy while it uses at least this share of its rate: a TCP flow at its limit
+ * dips for a tick now and then (more so on a busy router), and losing its share for one tick would
+ * cost it far more than that dip. A client that stops falls far below and is given back at once.
  */
-export function wantsMore(usedBps: number | null, rateBps: number, policy: AllocationPolicy): boolean {
+export const STAY_BUSY = 0.75;
+
+/**
+ * Whether a client wants more than it has: it used at least the middle between a client that is
+ * not busy (using 1 / (1 + headroom) of its rate) and its whole rate, or, if it was busy last tick,
+ * at least STAY_BUSY of its rate. Rates are what HTB counts (frames); usage is counted at the IP
+ * layer, 1 % less for full frames: well inside the margin.
+ */
+export function wantsMore(usedBps: number | null, rateBps: number, policy: AllocationPolicy, wasBusy = false): boolean {
   if (usedBps === null) return true;
   const h = headroomOf(policy);
-  return usedBps >= (rateBps * (1 + h / 2)) / (1 + h);
+  const threshold = wasBusy ? Math.min(STAY_BUSY, 1 / (1 + h)) : (1 + h / 2) / (1 + h);
+  return usedBps >= rateBps * threshold;
 }
 
 /**

@@ -179,6 +179,10 @@ describe('allocator core: the fill level', () => {
     assert.equal(wantsMore(null, 1e6, policy), true);
     assert.equal(wantsMore(0.99e6, 1e6, policy), true, 'at its rate (IP bytes vs frames)');
     assert.equal(wantsMore(1e6 / 1.2, 1e6, policy), false, 'using what it was given headroom for');
+    // once busy, a dip to 80 % of its rate (a TCP flow on a busy router) keeps it busy; stopping does not
+    assert.equal(wantsMore(0.8e6, 1e6, policy, true), true);
+    assert.equal(wantsMore(0.8e6, 1e6, policy, false), false);
+    assert.equal(wantsMore(0.1e6, 1e6, policy, true), false);
     // headroom 0 still leaves a margin (MIN_HEADROOM): at its rate is busy, 10 % under is not
     const tight = { ...policy, headroomPercent: 0 };
     assert.equal(wantsMore(0.99e6, 1e6, tight), true);
