@@ -62,7 +62,7 @@ export class Shaper {
   constructor(
     readonly options: ShaperOptions,
     private readonly runner: CommandRunner,
-    rememberedIds: readonly [string, number][] = [],
+    rememberedIds: unknown = [],
   ) {
     this.ifb = ifbNameFor(options.iface);
     this.ids = new ClassIds(rememberedIds);
@@ -120,6 +120,7 @@ export class Shaper {
 
   /** The desired tree; throws an InputError (nothing applied) on invalid input. */
   plan(payload: unknown): TreePlan {
+    this.ids.begin(); // the clients of this snapshot keep their ids; ids of MACs long gone are recycled
     return planTree(payload, { iface: this.options.iface, leaf: this.leaf }, this.ids);
   }
 
