@@ -83,10 +83,11 @@ export = function (RED: NodeAPI) {
     /** Status and warnings after a scan; a warning is logged once, not on every tick. */
     const report = (result: ScanResult) => {
       const s = result.snapshot;
-      let text = `${countOf(s.clients.length, 'client')} on ${s.iface}`;
-      // the cap and the new-MAC limit are said in the status, not logged every tick
-      if (s.capped) text += ` · cap ${s.capped.limit}: ${s.capped.left} more left out`;
-      if (s.limited) text += ` · ${s.limited.ignored} new MAC${s.limited.ignored === 1 ? '' : 's'} held back (${s.limited.perMinute}/min)`;
+      // the cap and the new-MAC limit are said in the status, not logged every tick (kept short:
+      // the editor shows 60 characters, so the interface is left out then)
+      let text = `${countOf(s.clients.length, 'client')}${s.capped || s.limited ? '' : ` on ${s.iface}`}`;
+      if (s.capped) text += ` · ${s.capped.left} over cap ${s.capped.limit}`;
+      if (s.limited) text += ` · ${s.limited.ignored} new MAC${s.limited.ignored === 1 ? '' : 's'} waiting`;
       const warnings = result.warnings.join('; ');
       if (warnings) {
         showWarning(node, `${text} · ${result.warnings[0]}`);
