@@ -78,12 +78,13 @@ function flow(): FlowNode[] {
 type Client = { mac: string; ip: string | null };
 type Out = { payload: { clients: Client[]; capped?: { limit: number; seen: number; left: number }; limited?: { ignored: number }; shaping: { error: string | null; clients: number; applied: boolean } } };
 
-/** The class a filter sends `ip`'s download to, e.g. "eb:4a1f". */
+/** The class a filter sends `ip`'s download to, e.g. "eb:4a1f": the filter (one block of `tc filter show`) that matches its address. */
 function classOf(ip: string): string | null {
   const hex = ip.split('.').map((o) => Number(o).toString(16).padStart(2, '0')).join('');
-  const filters = inNs('tc', 'filter', 'show', 'dev', 'br0');
-  const m = new RegExp(`flowid (eb:[0-9a-f]+)[^\\n]*\\n(?:[^\\n]*\\n)*?\\s+match ${hex}/ffffffff at 16`).exec(filters);
-  return m ? m[1] : null;
+  const blocks = inNs('tc', 'filter', 'show', 'dev', 'br0').split(/\n(?=filter )/);
+  const mine = blocks.filter((b) => b.includes(`match ${hex}/ffffffff at 16`));
+  assert.ok(mine.length <= 1, `${ip}: ${mine.length} filters`);
+  return mine.length ? (/flowid (eb:[0-9a-f]+)/.exec(mine[0])?.[1] ?? null) : null;
 }
 
 const sentBytes = (classid: string) => Number(/Sent (\d+) bytes/.exec(inNs('tc', '-s', 'class', 'show', 'dev', 'br0', 'classid', classid))?.[1] ?? -1);
@@ -113,8 +114,15 @@ describe('spray lab: 100,000 MACs over time against the real pipeline, three rea
       const ping = spawn('ip', ['netns', 'exec', ns, 'ping', '-q', '-i', '0.2', '-s', '1000', '10.99.0.1'], { stdio: 'ignore' });
       pings.push(ping);
     });
-    // until the router's entries for them are confirmed (DELAY → REACHABLE takes up to 5 s)
-    await new Promise((r) => setTimeout(r, 6000));
+    // until the router's entries for all three are confirmed (DELAY → REACHABLE takes about 5 s;
+    // longer on a busy machine): polled, not a fixed wait
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const table = JSON.parse(inNs('ip', '-j', 'neigh', 'show', 'dev', 'br0')) as { dst: string; state: string[] }[];
+      if (KNOWN.every((k) => table.some((e) => e.dst === k.ip && e.state.includes('REACHABLE')))) break;
+      if (Date.now() > deadline) throw new Error(`the three devices' entries are not REACHABLE: ${JSON.stringify(table)}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
     await startServer();
   });
 
