@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import { DeviceTypeTable, validateDeviceTypeRules } from './core/device-type';
-import { Discovery, type DeviceSettings, type ScanResult } from './core/discovery';
+import { DEVICES_MAX, Discovery, type DeviceSettings, type ScanResult } from './core/discovery';
 import { defaultOuiIndex } from './core/oui';
 import { parseRegistry } from './core/registry';
 import type { CommandRunner, Watcher } from './core/runner';
@@ -20,6 +20,7 @@ interface ArpDiscoverDef extends NodeDef {
   watch: boolean;
   deviceTypes: string;
   netns: string;
+  newMacs: string | number;
 }
 
 const DEVICES_KEY = 'devices';
@@ -28,6 +29,7 @@ const WATCH_RESTART_MS = 5_000;
 // the editor's defaults, for flows written by hand or by an older version
 const DEFAULT_PROBE_INTERVAL_S = 30;
 const DEFAULT_ABSENCE_S = 300;
+const DEFAULT_NEW_MACS_PER_MINUTE = 60;
 
 
 export = function (RED: NodeAPI) {
@@ -62,6 +64,8 @@ export = function (RED: NodeAPI) {
           reverseDns: def.reverseDns === true,
           maxPriority: settings.maxPriority,
           deviceTypes: new DeviceTypeTable(rules),
+          clientCap: settings.clientCap,
+          newMacsPerMinute: def.newMacs === undefined || def.newMacs === '' ? DEFAULT_NEW_MACS_PER_MINUTE : toNumber(def.newMacs),
         },
         { runner, readFile: (path) => readFile(path, 'utf8'), now: Date.now, oui: defaultOuiIndex() },
         (node.context().get(DEVICES_KEY) as [string, DeviceSettings][] | undefined) ?? [],
@@ -79,11 +83,17 @@ export = function (RED: NodeAPI) {
     /** Status and warnings after a scan; a warning is logged once, not on every tick. */
     const report = (result: ScanResult) => {
       const s = result.snapshot;
-      const text = `${countOf(s.clients.length, 'client')} on ${s.iface}`;
+      // the cap and the new-MAC limit are said in the status, not logged every tick (kept short:
+      // the editor shows 60 characters, so the interface is left out then)
+      let text = `${countOf(s.clients.length, 'client')}${s.capped || s.limited ? '' : ` on ${s.iface}`}`;
+      if (s.capped) text += ` · ${s.capped.left} over cap ${s.capped.limit}`;
+      if (s.limited) text += ` · ${s.limited.ignored} new MAC${s.limited.ignored === 1 ? '' : 's'} waiting`;
       const warnings = result.warnings.join('; ');
       if (warnings) {
         showWarning(node, `${text} · ${result.warnings[0]}`);
         if (warnings !== lastWarnings) node.warn(warnings);
+      } else if (s.capped || s.limited) {
+        showWarning(node, text);
       } else {
         showOk(node, text);
       }
@@ -140,7 +150,10 @@ export = function (RED: NodeAPI) {
         // names and priorities kept by usage-store: applied to every MAC of each device
         try {
           const problems: string[] = [];
-          for (const device of parseRegistry(msg.payload)) {
+          const devices = parseRegistry(msg.payload);
+          const unknown = discovery.setKnown(devices.flatMap((d) => d.macs));
+          if (unknown > 0) problems.push(`${unknown} MACs beyond the ${DEVICES_MAX} known devices kept`);
+          for (const device of devices) {
             const settings = { ...(device.name !== null && { name: device.name }), ...(device.priority !== null && { priority: device.priority }) };
             if (Object.keys(settings).length === 0) continue;
             for (const mac of device.macs) {

@@ -36,7 +36,7 @@ export = function (RED: NodeAPI) {
       fast = netns ? null : openNetlinkReader();
       if (fast?.problem) node.log(fast.problem);
       core = new MeteringCore(
-        { iface: settings.iface, perClient: def.perClient === true, smoothingS: toNumber(def.smoothing ?? 0) },
+        { iface: settings.iface, perClient: def.perClient === true, smoothingS: toNumber(def.smoothing ?? 0), maxClients: settings.clientCap },
         { runner, reader: fast?.reader ?? null, now: () => performance.now() },
       );
       showOk(node, `ready · ${settings.iface}${def.perClient ? ' · per client' : ''}`);

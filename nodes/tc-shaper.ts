@@ -40,7 +40,8 @@ export = function (RED: NodeAPI) {
       const threshold = def.thresholdPercent === undefined || def.thresholdPercent === '' ? DEFAULT_THRESHOLD_PERCENT : toNumber(def.thresholdPercent);
       const problem = percentProblem(threshold);
       if (problem) throw new Error(`change threshold ${problem}`);
-      const remembered = (node.context().get(IDS_KEY) as [string, number][] | undefined) ?? [];
+      // whatever the context holds is sanitised and bounded by ClassIds
+      const remembered: unknown = node.context().get(IDS_KEY) ?? [];
       shaper = new Shaper({ iface: settings.iface, mode: settings.mode, thresholdPercent: threshold }, runnerFor((def.netns ?? '').trim()), remembered);
       const s = shaper;
       showOk(node, `${settings.mode} · ${settings.iface} · starting`);

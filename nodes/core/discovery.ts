@@ -36,6 +36,23 @@ export interface DiscoverySnapshot {
   ts: number;
   iface: string;
   clients: DiscoveredClient[];
+  /** Present only when more devices were present than the client cap: who was left out. */
+  capped?: CapReport;
+  /** Present only when new MACs were held back by the per-minute limit at this scan. */
+  limited?: LimitReport;
+}
+
+/** `limit`: the client cap; `seen`: devices present; `left`: present but not in `clients`. */
+export interface CapReport {
+  limit: number;
+  seen: number;
+  left: number;
+}
+
+/** `perMinute`: the new-MAC limit; `ignored`: new MACs held back at this scan (seen again later, they are counted again). */
+export interface LimitReport {
+  perMinute: number;
+  ignored: number;
 }
 
 export type PresenceEventKind = 'joined' | 'left';
@@ -76,6 +93,10 @@ export interface DiscoveryOptions {
   reverseDns: boolean;
   maxPriority: number;
   deviceTypes: DeviceTypeTable;
+  /** At most this many clients in a snapshot (the config's client cap); default 1,024. */
+  clientCap?: number;
+  /** At most this many MACs never seen before are taken in per minute; default 60. */
+  newMacsPerMinute?: number;
 }
 
 export interface DiscoveryDeps {
@@ -89,6 +110,12 @@ interface Presence {
   firstSeen: number;
   lastSeen: number;
   present: boolean;
+  /**
+   * The kernel confirmed it at least once (REACHABLE, DELAY, PROBE, PERMANENT) or it answered a
+   * probe. A MAC only ever listed STALE is what `ip neigh add ... nud stale` or one ARP request
+   * leaves behind: it is gone after STALE_ONLY_ABSENCE_MS, not after the full absence time.
+   */
+  confirmed: boolean;
 }
 
 const COMMAND_TIMEOUT_MS = 5_000;
@@ -97,13 +124,31 @@ const DNS_CACHE_MS = 10 * 60_000;
 const DNS_CACHE_MAX = 4096;
 const TEXT_LIMIT = 64;
 const FORGET_AFTER_MS = 7 * 24 * 3600_000;
+/** Presence of a MAC the kernel never confirmed lasts at most this long (see Presence.confirmed). */
+export const STALE_ONLY_ABSENCE_MS = 60_000;
+const RATE_WINDOW_MS = 60_000;
+/** Device settings (names, priorities) and registry MACs kept at most: the largest client cap. */
+export const DEVICES_MAX = 4096;
 
 export const DISCOVERY_LIMITS = Object.freeze({
   minAbsenceMs: 1_000,
   maxAbsenceMs: 24 * 3600_000,
   minProbeIntervalMs: 1_000,
   maxProbeIntervalMs: 3600_000,
+  minClientCap: 1,
+  maxClientCap: 4096,
+  defaultClientCap: 1024,
+  minNewMacsPerMinute: 1,
+  maxNewMacsPerMinute: 10_000,
+  defaultNewMacsPerMinute: 60,
 });
+
+/**
+ * MACs whose presence is tracked at most (present and recently absent): four times the cap, and
+ * at least 1,024. Absent ones are forgotten oldest first when it is full; when every tracked MAC
+ * is present, new ones wait (counted as held back).
+ */
+export const trackLimitFor = (clientCap: number): number => Math.max(1024, 4 * clientCap);
 
 function textProblem(value: unknown): string | null {
   if (typeof value !== 'string' || value.length > TEXT_LIMIT || /[\u0000-\u001f]/.test(value)) {
@@ -123,7 +168,15 @@ export function checkDiscoveryOptions(o: DiscoveryOptions): DiscoveryOptions {
     throw new InputError('probeInterval', `must be from ${DISCOVERY_LIMITS.minProbeIntervalMs / 1000} s to 1 h`);
   }
   if (o.leasesFile.includes('\0')) throw new InputError('leasesFile', 'must not contain NUL characters');
-  return o;
+  const cap = o.clientCap ?? DISCOVERY_LIMITS.defaultClientCap;
+  if (!Number.isInteger(cap) || cap < DISCOVERY_LIMITS.minClientCap || cap > DISCOVERY_LIMITS.maxClientCap) {
+    throw new InputError('clientCap', `must be a whole number from ${DISCOVERY_LIMITS.minClientCap} to ${DISCOVERY_LIMITS.maxClientCap}, got ${JSON.stringify(o.clientCap)}`);
+  }
+  const rate = o.newMacsPerMinute ?? DISCOVERY_LIMITS.defaultNewMacsPerMinute;
+  if (!Number.isInteger(rate) || rate < DISCOVERY_LIMITS.minNewMacsPerMinute || rate > DISCOVERY_LIMITS.maxNewMacsPerMinute) {
+    throw new InputError('newMacsPerMinute', `must be a whole number from ${DISCOVERY_LIMITS.minNewMacsPerMinute} to ${DISCOVERY_LIMITS.maxNewMacsPerMinute}, got ${JSON.stringify(o.newMacsPerMinute)}`);
+  }
+  return { ...o, clientCap: cap, newMacsPerMinute: rate };
 }
 
 /**
@@ -142,6 +195,15 @@ export class Discovery {
   private readonly deps: DiscoveryDeps;
   private readonly presence = new Map<string, Presence>();
   private readonly devices = new Map<string, DeviceSettings>();
+  /** MACs usage-store's registry knows (bounded by DEVICES_MAX): first in line for the cap, never rate limited. */
+  private readonly registryMacs = new Set<string>();
+  /** MACs in the last snapshot: they keep their place at the cap boundary (no flapping). */
+  private inSnapshot = new Set<string>();
+  private windowStart = -Infinity;
+  private windowCount = 0;
+  private readonly clientCap: number;
+  private readonly newMacsPerMinute: number;
+  private readonly trackLimit: number;
   private readonly dnsCache = new Map<string, { name: string | null; until: number }>();
   private previousPairs: Set<string> | null = null;
   private probeAnswers = new Map<string, number>(); // mac -> time it last answered a probe
@@ -153,11 +215,37 @@ export class Discovery {
 
   constructor(options: DiscoveryOptions, deps: DiscoveryDeps, devices: Iterable<[string, DeviceSettings]> = []) {
     this.options = checkDiscoveryOptions({ ...options });
+    this.clientCap = this.options.clientCap!;
+    this.newMacsPerMinute = this.options.newMacsPerMinute!;
+    this.trackLimit = trackLimitFor(this.clientCap);
     this.deps = deps;
     for (const [mac, d] of devices) {
+      if (this.devices.size >= DEVICES_MAX) break; // a context written by something else: keep the first ones
       const m = normalizeMac(mac);
-      if (m) this.devices.set(m, { ...d });
+      if (m && d && typeof d === 'object') this.devices.set(m, { ...d });
     }
+  }
+
+  /**
+   * MACs usage-store's registry knows: they go first when the cap chooses, and are never held back
+   * by the new-MAC limit. A registry message is the whole registry: it replaces the last one.
+   * Keeps at most DEVICES_MAX; returns how many did not fit.
+   */
+  setKnown(macs: Iterable<string>): number {
+    this.registryMacs.clear();
+    let skipped = 0;
+    for (const mac of macs) {
+      const m = normalizeMac(mac);
+      if (!m || this.registryMacs.has(m)) continue;
+      if (this.registryMacs.size >= DEVICES_MAX) skipped++;
+      else this.registryMacs.add(m);
+    }
+    return skipped;
+  }
+
+  /** Set by command, or in the registry: a device the owner knows. */
+  private isKnown(mac: string): boolean {
+    return this.devices.has(mac) || this.registryMacs.has(mac);
   }
 
   get iface(): string {
@@ -239,7 +327,12 @@ export class Discovery {
       } else next.priority = p.priority;
     }
     if (Object.keys(next).length === 0) this.devices.delete(mac);
-    else this.devices.set(mac, next);
+    else {
+      if (!this.devices.has(mac) && this.devices.size >= DEVICES_MAX) {
+        throw new InputError('payload.mac', `the device table is full (${DEVICES_MAX} MACs with a name, priority, type or icon); clear one first`);
+      }
+      this.devices.set(mac, next);
+    }
     if (this.last) {
       this.last = { ...this.last, clients: this.last.clients.map((c) => (c.mac === mac ? this.describe(c, c.hostname) : c)) };
     }
@@ -273,48 +366,114 @@ export class Discovery {
     const left: PresenceEvent[] = [];
     const initial = this.previousPairs === null;
     const presentNow: { mac: string; entries: Neighbour[] }[] = [];
+    // MACs never seen before: taken in at most newMacsPerMinute a minute (known devices always),
+    // and only while the presence table has room; confirmed entries before STALE-only ones
+    if (t - this.windowStart >= RATE_WINDOW_MS) {
+      this.windowStart = t;
+      this.windowCount = 0;
+    }
+    const fresh: string[] = [];
+    for (const mac of candidates) if (!this.presence.has(mac)) fresh.push(mac);
+    const confirmedEntry = (mac: string) => this.probeAnswers.has(mac) || (byMac.get(mac) ?? []).some((e) => e.state !== 'STALE');
+    fresh.sort((a, b) => Number(this.isKnown(b)) - Number(this.isKnown(a)) || Number(confirmedEntry(b)) - Number(confirmedEntry(a)) || (a < b ? -1 : 1));
+    let room = this.trackLimit - this.presence.size;
+    if (room < fresh.length) room += this.forgetAbsent(fresh.length - room);
+    let ignored = 0;
+    for (const mac of fresh) {
+      const known = this.isKnown(mac);
+      if (room <= 0 || (!known && this.windowCount >= this.newMacsPerMinute)) {
+        candidates.delete(mac);
+        ignored++;
+        continue;
+      }
+      room--;
+      if (!known) this.windowCount++;
+    }
     for (const mac of candidates) {
       const entries = byMac.get(mac) ?? [];
       let evidence = this.probeAnswers.get(mac) ?? -Infinity;
+      let confirmed = this.probeAnswers.has(mac);
       for (const e of entries) {
         const seenAt =
           e.state === 'PERMANENT' || e.confirmedS === null || (this.previousPairs && !this.previousPairs.has(`${e.mac} ${e.ip}`))
             ? t
             : t - e.confirmedS * 1000;
         evidence = Math.max(evidence, seenAt);
+        if (e.state !== 'STALE') confirmed = true;
       }
       const p = this.presence.get(mac);
+      confirmed = confirmed || (p?.confirmed ?? false) || this.isKnown(mac);
       const lastSeen = Math.max(p?.lastSeen ?? -Infinity, evidence);
-      const present = t - lastSeen <= this.options.absenceMs;
+      const absence = confirmed ? this.options.absenceMs : Math.min(this.options.absenceMs, STALE_ONLY_ABSENCE_MS);
+      const present = t - lastSeen <= absence;
       if (present) {
         // a presence begins at its oldest evidence: the kernel may have heard from it before our first scan
         const firstSeen = p?.present ? p.firstSeen : Math.min(t, lastSeen);
-        this.presence.set(mac, { firstSeen, lastSeen, present });
+        this.presence.set(mac, { firstSeen, lastSeen, present, confirmed });
         presentNow.push({ mac, entries: addressOf(mac, entries) });
-        if (!p?.present) joined.push(mac);
       } else if (p?.present) {
-        this.presence.set(mac, { ...p, lastSeen, present: false });
-        const before = this.last?.clients.find((c) => c.mac === mac);
-        left.push({ event: 'left', ts: t, iface, client: before ?? this.build(mac, [], leases, null, p), initial: false });
+        this.presence.set(mac, { ...p, lastSeen, present: false, confirmed });
+        if (this.inSnapshot.has(mac)) {
+          const before = this.last?.clients.find((c) => c.mac === mac);
+          left.push({ event: 'left', ts: t, iface, client: before ?? this.build(mac, [], leases, null, p), initial: false });
+        }
       } else if (t - lastSeen > FORGET_AFTER_MS) {
         this.presence.delete(mac); // randomized MACs rotate: do not keep every one ever seen
         this.probeAnswers.delete(mac);
       } else if (lastSeen > -Infinity) {
-        this.presence.set(mac, { firstSeen: p?.firstSeen ?? t, lastSeen, present: false });
+        this.presence.set(mac, { firstSeen: p?.firstSeen ?? t, lastSeen, present: false, confirmed });
       }
     }
     this.previousPairs = pairs;
+    // probe answers are kept only for MACs whose presence is tracked
+    for (const mac of this.probeAnswers.keys()) if (!this.presence.has(mac)) this.probeAnswers.delete(mac);
+    for (const mac of this.probeAddresses.keys()) if (!this.presence.has(mac)) this.probeAddresses.delete(mac);
 
-    const names = await this.reverseNames(presentNow, leases, t);
-    const clients = presentNow.map(({ mac, entries }) => this.build(mac, entries, leases, names.get(mac) ?? null, this.presence.get(mac)!));
+    // the cap: known devices first, then those already in the snapshot, then the longest present
+    const admitted = this.choose(presentNow);
+    const admittedNow = new Set(admitted.map((a) => a.mac));
+    for (const mac of admittedNow) if (!this.inSnapshot.has(mac)) joined.push(mac);
+    this.inSnapshot = admittedNow;
+
+    const names = await this.reverseNames(admitted, leases, t);
+    const clients = admitted.map(({ mac, entries }) => this.build(mac, entries, leases, names.get(mac) ?? null, this.presence.get(mac)!));
     clients.sort(compareClients);
+    const joinedSet = new Set(joined);
     const events: PresenceEvent[] = [
-      ...clients.filter((c) => joined.includes(c.mac)).map((client) => ({ event: 'joined' as const, ts: t, iface, client, initial })),
+      ...clients.filter((c) => joinedSet.has(c.mac)).map((client) => ({ event: 'joined' as const, ts: t, iface, client, initial })),
       ...left,
     ];
     const snapshot: DiscoverySnapshot = { ts: t, iface, clients };
+    if (presentNow.length > clients.length) snapshot.capped = { limit: this.clientCap, seen: presentNow.length, left: presentNow.length - clients.length };
+    if (ignored > 0) snapshot.limited = { perMinute: this.newMacsPerMinute, ignored };
     this.last = snapshot;
     return { snapshot, events, warnings };
+  }
+
+  /** At most clientCap of the present MACs, in a stable order of preference (see scanNow). */
+  private choose<T extends { mac: string }>(present: T[]): T[] {
+    if (present.length <= this.clientCap) return present;
+    const rank = (mac: string) => (this.isKnown(mac) ? 0 : 2) + (this.inSnapshot.has(mac) ? 0 : 1);
+    const keyed = present.map((item) => ({ item, rank: rank(item.mac), first: this.presence.get(item.mac)!.firstSeen }));
+    keyed.sort((a, b) => a.rank - b.rank || a.first - b.first || (a.item.mac < b.item.mac ? -1 : 1));
+    return keyed.slice(0, this.clientCap).map((k) => k.item);
+  }
+
+  /** Forgets up to `n` absent MACs, the longest gone first; returns how many. */
+  private forgetAbsent(n: number): number {
+    const absent = [...this.presence].filter(([, p]) => !p.present).sort((a, b) => a[1].lastSeen - b[1].lastSeen);
+    const gone = absent.slice(0, n);
+    for (const [mac] of gone) {
+      this.presence.delete(mac);
+      this.probeAnswers.delete(mac);
+      this.probeAddresses.delete(mac);
+    }
+    return gone.length;
+  }
+
+  /** How many MACs' presence is tracked now (bounded by trackLimitFor(clientCap)). */
+  get trackedCount(): number {
+    return this.presence.size;
   }
 
   private build(mac: string, entries: Neighbour[], leases: ParsedLeases | null, dnsName: string | null, p: Presence): DiscoveredClient {
@@ -391,6 +550,8 @@ export class Discovery {
       const t = now();
       this.probeAddresses = new Map();
       for (const a of parseArpScan(out)) {
+        // bounded like presence: answers beyond it are seen again at the next probe
+        if (!this.presence.has(a.mac) && this.probeAnswers.size >= this.trackLimit) continue;
         this.probeAnswers.set(a.mac, t);
         this.probeAddresses.set(a.mac, a.ip);
       }
@@ -406,7 +567,7 @@ export class Discovery {
       const t = now();
       for (const ip of replies) {
         const mac = macOf.get(ip);
-        if (mac) this.probeAnswers.set(mac, t);
+        if (mac && (this.presence.has(mac) || this.probeAnswers.size < this.trackLimit)) this.probeAnswers.set(mac, t);
       }
     })();
     const results = await Promise.allSettled([v4, v6]);

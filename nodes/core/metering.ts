@@ -9,7 +9,7 @@ import { InterfaceMissingError, type IfaceCounters } from './iface-stats';
 import { commandReader, type KernelReader } from './kernel-reader';
 import { isIPv4, isIPv6 } from './ip';
 import { clientMac } from './mac';
-import { addressKey, NftAccounting, type ElementCounter, type TableCounters } from './nft-accounting';
+import { addressKey, DEFAULT_MAX_ELEMENTS, NftAccounting, setBounds, type ElementCounter, type TableCounters } from './nft-accounting';
 import { CommandError, type CommandRunner } from './runner';
 import type { Client, Snapshot } from './types';
 
@@ -19,6 +19,12 @@ export interface MeteringOptions {
   perClient: boolean;
   /** EWMA time constant, s; 0 = off. */
   smoothingS: number;
+  /**
+   * Clients counted per client at most (the config's client cap, default 1,024): the nft sets hold
+   * this many IPv4 and four times as many IPv6 addresses. Clients beyond it, in snapshot order, get
+   * `rxBps: null` and a warning; a snapshot from anywhere cannot grow the kernel's sets past it.
+   */
+  maxClients?: number;
   /** How often to look for flowtables, and to retry nft after it was missing or refused. */
   recheckMs?: number;
   meter?: Partial<Omit<MeterOptions, 'smoothingS'>>;
@@ -135,6 +141,9 @@ export class MeteringCore {
   private flowtableCheckAt = 0;
   private flowtables: string[] = [];
   private readonly recheckMs: number;
+  private readonly maxClients: number;
+  /** Clients of the last snapshot not counted because the sets were full. */
+  private overCap = 0;
   private busy: Promise<unknown> = Promise.resolve();
   private closed = false;
   /** The commands path, always there; `reader` is the one in use (the faster one while it works). */
@@ -154,7 +163,8 @@ export class MeteringCore {
     this.downMeter = new RateMeter({ ...options.meter, smoothingS: options.smoothingS });
     this.upMeter = new RateMeter({ ...options.meter, smoothingS: options.smoothingS });
     this.ifaceMeter = new RateMeter({ ...options.meter, smoothingS: options.smoothingS });
-    this.nft = options.perClient ? new NftAccounting(deps.runner, options.iface, deps.now) : null;
+    this.maxClients = options.maxClients ?? DEFAULT_MAX_ELEMENTS;
+    this.nft = options.perClient ? new NftAccounting(deps.runner, options.iface, deps.now, this.maxClients) : null;
     this.recheckMs = options.recheckMs ?? DEFAULT_RECHECK_MS;
     this.commands = commandReader(deps.runner);
     this.reader = deps.reader ?? this.commands;
@@ -256,7 +266,41 @@ export class MeteringCore {
     return { stats, atMs: (before + this.deps.now()) / 2 };
   }
 
-  private async count(input: ReturnType<typeof validateSnapshot>): Promise<MeteredSnapshot> {
+  /**
+   * The addresses that fit in the sets, clients taken in snapshot order (arp-discover puts the cap's
+   * choice first); the clients left out are not counted per client.
+   */
+  private bounded(input: ReturnType<typeof validateSnapshot>): ReturnType<typeof validateSnapshot> {
+    const bounds = setBounds(this.maxClients);
+    let v4 = 0;
+    let v6 = 0;
+    if (input.addresses.length <= bounds[4] && input.clients.length <= this.maxClients) {
+      this.overCap = 0;
+      return input;
+    }
+    const addresses: string[] = [];
+    let counted = 0;
+    let over = 0;
+    const clients = input.clients.map((c) => {
+      const n4 = c.keys.filter((k) => !k.includes(':')).length;
+      const n6 = c.keys.length - n4;
+      if (c.keys.length === 0) return c;
+      if (counted >= this.maxClients || v4 + n4 > bounds[4] || v6 + n6 > bounds[6]) {
+        over++;
+        return { ...c, keys: [] };
+      }
+      counted++;
+      v4 += n4;
+      v6 += n6;
+      for (const k of c.keys) addresses.push(k);
+      return c;
+    });
+    this.overCap = over;
+    return { ...input, clients, addresses };
+  }
+
+  private async count(full: ReturnType<typeof validateSnapshot>): Promise<MeteredSnapshot> {
+    const input = this.bounded(full);
     const nftReady = await this.prepareNft(input.addresses);
     const [ifaceRead, nftRead] = await Promise.all([
       this.readIface().then(
@@ -334,6 +378,9 @@ export class MeteringCore {
       if (kind === 'missing') parts.push(`interface rates only: nft is not installed (Debian package nftables)`);
       else if (kind === 'permission') parts.push(`interface rates only: no privilege for nft (run Node-RED as root or give it CAP_NET_ADMIN)`);
       else parts.push(`per-client counters failed, interface rates only this tick: ${message}`);
+    }
+    if (this.nft && this.overCap > 0) {
+      parts.push(`${this.overCap} client${this.overCap === 1 ? '' : 's'} beyond the cap of ${this.maxClients} not counted per client`);
     }
     if (this.nft && this.flowtables.length > 0) {
       parts.push(`flow offloading is on (flowtable ${this.flowtables.join(', ')}): offloaded traffic bypasses the counters, per-client rates are too low`);

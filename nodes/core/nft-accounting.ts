@@ -78,23 +78,54 @@ function expandIPv6(address: string): string {
 
 const family = (address: string): 4 | 6 => (address.includes(':') ? 6 : 4);
 
+/** The default bound of the IPv4 sets (the config's default client cap); the IPv6 sets hold four times it. */
+export const DEFAULT_MAX_ELEMENTS = 1024;
+/** IPv6 addresses per client counted at most on average: a device has a few (SLAAC, privacy, DHCPv6). */
+export const IPV6_PER_CLIENT = 4;
+
+/** Elements each set may hold: `max` IPv4 addresses, IPV6_PER_CLIENT × `max` IPv6 ones (also declared to the kernel as the set's size). */
+export const setBounds = (max: number): { 4: number; 6: number } => ({ 4: max, 6: IPV6_PER_CLIENT * max });
+
+/** The table name as tableNameFor makes it; anything else could carry nft syntax. */
+function checkTable(table: unknown): string {
+  if (typeof table !== 'string' || !/^equalnet_acct_[A-Za-z0-9_]{1,16}$/.test(table)) {
+    throw new Error(`not an EqualNet accounting table name: ${JSON.stringify(table)?.slice(0, 60)}`);
+  }
+  return table;
+}
+
+/** Every address that goes into a script is checked here, whatever the caller did: nothing else may reach nft. */
+function checkAddresses(addresses: Iterable<unknown>, what: string): void {
+  for (const a of addresses) {
+    if (typeof a !== 'string' || (!isIPv4(a) && !isIPv6(a))) throw new Error(`not an IP address (${what}): ${JSON.stringify(a)?.slice(0, 60)}`);
+  }
+}
+
+function checkMax(max: number): number {
+  if (!Number.isInteger(max) || max < 1 || max > 65_536) throw new Error(`set bound must be a whole number from 1 to 65536, got ${max}`);
+  return max;
+}
+
 function elementsCommand(verb: 'add' | 'delete', table: string, set: SetName, addresses: readonly string[]): string {
   return `${verb} element inet ${table} ${set} { ${addresses.join(', ')} }`;
 }
 
 /** The batch that (re)creates the table from nothing, with these addresses already in it. */
-export function createScript(table: string, iface: string, addresses: readonly string[]): string {
+export function createScript(table: string, iface: string, addresses: readonly string[], max = DEFAULT_MAX_ELEMENTS): string {
+  checkTable(table);
   const problem = ifaceNameProblem(iface);
   if (problem) throw new Error(`interface ${problem}`);
-  for (const a of addresses) if (!isIPv4(a) && !isIPv6(a)) throw new Error(`not an IP address: ${JSON.stringify(a)}`);
+  checkAddresses(addresses, 'to add');
+  const bounds = setBounds(checkMax(max));
   const v4 = addresses.filter((a) => family(a) === 4);
   const v6 = addresses.filter((a) => family(a) === 6);
+  if (v4.length > bounds[4] || v6.length > bounds[6]) throw new Error(`${v4.length} IPv4 / ${v6.length} IPv6 addresses: the sets hold at most ${bounds[4]} / ${bounds[6]}`);
   const lines = [
     // "add" then "delete" then "add": removes a leftover of ours (a crash) without failing when there is none
     `add table inet ${table}`,
     `delete table inet ${table}`,
     `add table inet ${table}`,
-    ...SET_NAMES.map((s) => `add set inet ${table} ${s} { type ${s.endsWith('4') ? 'ipv4_addr' : 'ipv6_addr'}; counter; }`),
+    ...SET_NAMES.map((s) => `add set inet ${table} ${s} { type ${s.endsWith('4') ? 'ipv4_addr' : 'ipv6_addr'}; size ${bounds[s.endsWith('4') ? 4 : 6]}; counter; }`),
     `add chain inet ${table} lan_in { type filter hook prerouting priority -300; policy accept; }`,
     `add rule inet ${table} lan_in iifname "${iface}" ip saddr @up4`,
     `add rule inet ${table} lan_in iifname "${iface}" ip6 saddr @up6`,
@@ -109,9 +140,22 @@ export function createScript(table: string, iface: string, addresses: readonly s
 
 /**
  * The batch that brings the sets from `have` (addresses in the table now, by key) to `want`
- * (the addresses to count, as the snapshot spells them); null when nothing changes.
+ * (the addresses to count, as the snapshot spells them); null when nothing changes. Checks the
+ * table name and every address itself (throws on anything that is not one) and the sets' bound.
  */
-export function syncScript(table: string, have: ReadonlySet<string>, want: readonly string[]): { script: string | null; added: string[]; removed: string[] } {
+export function syncScript(
+  table: string,
+  have: ReadonlySet<string>,
+  want: readonly string[],
+  max = DEFAULT_MAX_ELEMENTS,
+): { script: string | null; added: string[]; removed: string[] } {
+  checkTable(table);
+  checkAddresses(want, 'to count');
+  checkAddresses(have, 'in the table');
+  const bounds = setBounds(checkMax(max));
+  const wanted = { 4: 0, 6: 0 };
+  for (const a of want) wanted[family(a)]++;
+  if (wanted[4] > bounds[4] || wanted[6] > bounds[6]) throw new Error(`${wanted[4]} IPv4 / ${wanted[6]} IPv6 addresses: the sets hold at most ${bounds[4]} / ${bounds[6]}`);
   const wantKeys = new Map(want.map((a) => [addressKey(a), a]));
   const added = [...wantKeys].filter(([key]) => !have.has(key)).map(([, a]) => a);
   const removed = [...have].filter((key) => !wantKeys.has(key));
@@ -184,8 +228,11 @@ export class NftAccounting {
     private readonly runner: CommandRunner,
     readonly iface: string,
     private readonly now: () => number,
+    /** IPv4 elements per set at most (the client cap); IPv6 sets: IPV6_PER_CLIENT times it. */
+    readonly maxElements = DEFAULT_MAX_ELEMENTS,
   ) {
     this.table = tableNameFor(iface);
+    checkMax(maxElements);
   }
 
   /** Epoch of an address's counters: changes whenever we added it anew. */
@@ -208,7 +255,7 @@ export class NftAccounting {
    */
   async sync(addresses: readonly string[], prime: (key: string, atMs: number, epoch: number) => void): Promise<void> {
     if (this.present) {
-      const { script, added, removed } = syncScript(this.table, this.present, addresses);
+      const { script, added, removed } = syncScript(this.table, this.present, addresses, this.maxElements);
       if (!script) return;
       try {
         const before = this.now();
@@ -227,7 +274,7 @@ export class NftAccounting {
       }
     }
     const before = this.now();
-    await runChecked(this.runner, ['nft', createScript(this.table, this.iface, addresses)]);
+    await runChecked(this.runner, ['nft', createScript(this.table, this.iface, addresses, this.maxElements)]);
     const at = (before + this.now()) / 2;
     this.created = true;
     this.present = new Set(addresses.map(addressKey));

@@ -2,7 +2,8 @@
  * The shaper's life: detect the leaf the kernel offers, read (adopt) what a previous run left,
  * plan each snapshot, send only the difference through one `tc -batch -` process, and on close
  * leave the interface as it was found. Dry-run plans against a simulated kernel and runs nothing
- * but the leaf probe (in a throwaway namespace, `unshare -n`).
+ * but the leaf probe (in a throwaway namespace, `unshare -n`); enforce probes the leaf on a
+ * throwaway IFB of its own (CAP_NET_ADMIN is enough).
  */
 import { CommandError, commandFailure, type CommandRunner } from './runner';
 import type { ShapingMode } from './settings';
@@ -62,33 +63,85 @@ export class Shaper {
   constructor(
     readonly options: ShaperOptions,
     private readonly runner: CommandRunner,
-    rememberedIds: readonly [string, number][] = [],
+    rememberedIds: unknown = [],
   ) {
     this.ifb = ifbNameFor(options.iface);
     this.ids = new ClassIds(rememberedIds);
   }
 
-  /** fq_codel, else sfq, tried on the loopback of a throwaway network namespace; else pfifo. */
+  /**
+   * fq_codel, else sfq, else pfifo: each tried as the root qdisc of a device that is ours alone.
+   *
+   * - enforce: a throwaway IFB (`eqt-…`, named like our IFB) created for the test and deleted
+   *   right after; needs only CAP_NET_ADMIN, which enforce needs anyway (a systemd service with
+   *   AmbientCapabilities=CAP_NET_ADMIN CAP_NET_RAW gets the right leaf, not a silent FIFO).
+   * - dry-run: the loopback of a throwaway network namespace (`unshare --net`), so nothing on the
+   *   machine is touched; without CAP_SYS_ADMIN it says the leaf was not checked.
+   *
+   * The kernel saying "unknown" for both gives FIFO with "not in this kernel"; a refusal for lack
+   * of privilege gives FIFO with "not checked (not permitted …)", never the other way round.
+   */
   async detectLeaf(): Promise<void> {
     const refusals: string[] = [];
-    for (const kind of LEAF_CANDIDATES) {
-      try {
-        const r = await this.runner.run(['unshare', '--net', 'tc', 'qdisc', 'add', 'dev', 'lo', 'root', kind]);
-        if (r.exitCode === 0) {
-          this.leaf = kind;
-          this.leafNote = null;
-          return;
-        }
-        refusals.push(`${kind}: ${r.stderr.trim().split('\n')[0]}`);
-        if (commandFailure(['unshare'], r).kind === 'permission') break;
-      } catch (err) {
-        refusals.push((err as Error).message);
-        break;
+    let permission = false;
+    let found: LeafKind | null = null;
+    const tryKind = async (argv: string[], kind: LeafKind): Promise<boolean> => {
+      const r = await this.runner.run(argv);
+      if (r.exitCode === 0) {
+        found = kind;
+        return true;
       }
+      const failure = commandFailure(argv, r);
+      refusals.push(`${kind}: ${r.stderr.trim().split('\n')[0]}`);
+      if (failure.kind === 'permission' || failure.kind === 'missing') {
+        permission ||= failure.kind === 'permission';
+        return true; // no point trying the next kind
+      }
+      return false;
+    };
+    try {
+      if (this.options.mode === 'enforce') {
+        const dev = this.probeDevice;
+        const add = ['ip', 'link', 'add', dev, 'type', 'ifb'];
+        let r = await this.runner.run(add);
+        if (r.exitCode !== 0 && /exists/i.test(r.stderr)) {
+          await this.runner.run(['ip', 'link', 'del', dev]); // left by a run that was killed mid-test
+          r = await this.runner.run(add);
+        }
+        if (r.exitCode !== 0) {
+          const failure = commandFailure(add, r);
+          permission = failure.kind === 'permission';
+          refusals.push(`no test device: ${r.stderr.trim().split('\n')[0] || `exit code ${r.exitCode}`}`);
+        } else {
+          try {
+            for (const kind of LEAF_CANDIDATES) if (await tryKind(['tc', 'qdisc', 'add', 'dev', dev, 'root', 'handle', '1:', kind], kind)) break;
+          } finally {
+            await this.runner.run(['ip', 'link', 'del', dev]);
+          }
+        }
+      } else {
+        for (const kind of LEAF_CANDIDATES) if (await tryKind(['unshare', '--net', 'tc', 'qdisc', 'add', 'dev', 'lo', 'root', kind], kind)) break;
+      }
+    } catch (err) {
+      refusals.push((err as Error).message);
+    }
+    if (found) {
+      this.leaf = found;
+      this.leafNote = null;
+      return;
     }
     this.leaf = 'pfifo';
-    const missing = refusals.every((r) => /unknown/i.test(r));
-    this.leafNote = missing ? 'no fq_codel or sfq in this kernel: FIFO leaves' : `leaf not checked (${refusals[refusals.length - 1] ?? '?'}): FIFO leaves`;
+    const missing = !permission && refusals.length === LEAF_CANDIDATES.length && refusals.every((r) => /unknown/i.test(r));
+    if (missing) this.leafNote = 'fq_codel and sfq not in this kernel: FIFO leaves';
+    else if (permission) {
+      const how = this.options.mode === 'enforce' ? 'CAP_NET_ADMIN' : 'CAP_SYS_ADMIN for a throwaway namespace in dry-run; enforce tests on a device of its own with CAP_NET_ADMIN';
+      this.leafNote = `leaf not checked (not permitted: ${how}; ${refusals[refusals.length - 1]}): FIFO leaves`;
+    } else this.leafNote = `leaf not checked (${refusals[refusals.length - 1] ?? '?'}): FIFO leaves`;
+  }
+
+  /** The throwaway device the leaf test uses in enforce: our IFB's name with `eqt-` for `eqn-`. */
+  get probeDevice(): string {
+    return `eqt-${this.ifb.slice(4)}`;
   }
 
   /** Leaf detection, and in enforce mode reading (adopting) what is installed. */
@@ -120,6 +173,7 @@ export class Shaper {
 
   /** The desired tree; throws an InputError (nothing applied) on invalid input. */
   plan(payload: unknown): TreePlan {
+    this.ids.begin(); // the clients of this snapshot keep their ids; ids of MACs long gone are recycled
     return planTree(payload, { iface: this.options.iface, leaf: this.leaf }, this.ids);
   }
 

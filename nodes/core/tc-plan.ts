@@ -12,7 +12,8 @@
  *     so a packet is matched against the few addresses of one bucket, not all of them.
  *
  * The minor of a client's class comes from its MAC (FNV-1a), so the same device gets the same class
- * across restarts; a collision probes to the next free minor and is remembered (ClassIds).
+ * across restarts; a collision probes to the next free minor and is remembered, for the MACs present and
+ * a bounded number of recent ones (ClassIds).
  */
 import { InputError } from './errors';
 import { ifaceNameProblem } from './iface';
@@ -100,31 +101,93 @@ export function preferredMinor(mac: string): number {
   return 2 + (fnv1a(mac) % 0xfffd);
 }
 
-/** Class minors by MAC: the hash of the MAC, or the next free one after a collision, kept for good. */
+/** Client class minors: 2 .. 0xfffe. */
+const FIRST_MINOR = 2;
+const LAST_MINOR = 0xfffe;
+const MINOR_COUNT = LAST_MINOR - FIRST_MINOR + 1;
+/** MACs no longer in the snapshot whose class id is kept (least recently used forgotten first). */
+export const RECENT_CLASS_IDS = 1024;
+/** Entries taken from a remembered table at most: the largest snapshot (client cap 4,096) and the recent ones. */
+export const REMEMBERED_CLASS_IDS_MAX = 4096 + RECENT_CLASS_IDS;
+
+/**
+ * Class minors by MAC: the hash of the MAC, or the next free one after a collision.
+ *
+ * Bounded: the table holds the MACs of the current snapshot (a round, begun with `begin()`) and at
+ * most `recent` MACs seen before, least recently used forgotten first, so its minors are recycled
+ * for devices long gone and a stream of new MACs cannot fill the 65,533 ids. A device present keeps
+ * its id from tick to tick (it is used every round, so never the least recently used) and across
+ * restarts (`entries()`, in the node's context, has it). The probe for a free minor is bounded; a
+ * snapshot that would need more ids than exist is an InputError, never an endless loop.
+ */
 export class ClassIds {
+  /** In use order: least recently used first. */
   private readonly byMac = new Map<string, number>();
   private readonly byMinor = new Map<number, string>();
+  private round = new Set<string>();
 
-  constructor(remembered: readonly [string, number][] = []) {
-    for (const [mac, minor] of remembered) {
+  /**
+   * `remembered`: what `entries()` gave before a restart, as the node's context holds it. Anything
+   * else in it (not a pair, a bad MAC, a minor out of range, a minor or MAC twice) is left out;
+   * of a longer list only the last REMEMBERED_CLASS_IDS_MAX (the most recently used) are taken.
+   */
+  constructor(
+    remembered: unknown = [],
+    readonly recent: number = RECENT_CLASS_IDS,
+  ) {
+    const list = Array.isArray(remembered) ? remembered.slice(-REMEMBERED_CLASS_IDS_MAX) : [];
+    for (const entry of list) {
+      if (!Array.isArray(entry) || entry.length !== 2) continue;
+      const [mac, minor] = entry as unknown[];
       const m = normalizeMac(mac);
-      if (!m || !Number.isInteger(minor) || minor < 2 || minor > 0xfffe || this.byMinor.has(minor)) continue;
+      if (!m || typeof minor !== 'number' || !Number.isInteger(minor) || minor < FIRST_MINOR || minor > LAST_MINOR) continue;
+      if (this.byMinor.has(minor) || this.byMac.has(m)) continue;
       this.byMac.set(m, minor);
       this.byMinor.set(minor, m);
     }
   }
 
+  /** Starts a snapshot: MACs asked for from now on are the current ones, never forgotten in this round. */
+  begin(): void {
+    this.round = new Set();
+  }
+
   minorFor(mac: string): number {
     const known = this.byMac.get(mac);
-    if (known !== undefined) return known;
+    if (known !== undefined) {
+      this.byMac.delete(mac); // most recently used now
+      this.byMac.set(mac, known);
+      this.round.add(mac);
+      return known;
+    }
+    this.forgetOld(1);
+    if (this.byMinor.size >= MINOR_COUNT) {
+      throw new InputError('payload.clients', `no free tc class id for ${mac}: ${this.round.size} clients in one snapshot use all ${MINOR_COUNT}; lower the client cap`);
+    }
     let minor = preferredMinor(mac);
-    while (this.byMinor.has(minor)) minor = minor >= 0xfffe ? 2 : minor + 1;
+    // bounded: at most MINOR_COUNT steps, and a free minor exists (checked above)
+    for (let step = 0; step < MINOR_COUNT && this.byMinor.has(minor); step++) minor = minor >= LAST_MINOR ? FIRST_MINOR : minor + 1;
     this.byMac.set(mac, minor);
     this.byMinor.set(minor, mac);
+    this.round.add(mac);
     return minor;
   }
 
-  /** For the node's context, so a collision's resolution survives a restart too. */
+  /** Forgets least recently used MACs outside this round until `room` more fit within round + recent. */
+  private forgetOld(room: number): void {
+    for (const [mac, minor] of this.byMac) {
+      if (this.byMac.size + room <= this.round.size + this.recent) return;
+      if (this.round.has(mac)) return; // in use order: every one after it is in this round too
+      this.byMac.delete(mac);
+      this.byMinor.delete(minor);
+    }
+  }
+
+  get size(): number {
+    return this.byMac.size;
+  }
+
+  /** For the node's context (least recently used first), so ids, and a collision's resolution, survive a restart. */
   entries(): [string, number][] {
     return [...this.byMac.entries()];
   }

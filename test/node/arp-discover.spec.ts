@@ -124,6 +124,36 @@ describe('arp-discover node (in a real Node-RED runtime)', () => {
     process.env.PATH = originalPath;
   });
 
+  describe('bounds (a MAC spray: the neighbour table is the stand-in\'s, 30 entries)', () => {
+    const sprayed = JSON.stringify(
+      Array.from({ length: 30 }, (_, i) => ({ dst: `10.77.1.${i + 1}`, lladdr: `02:00:00:00:01:${(i + 1).toString(16).padStart(2, '0')}`, confirmed: 0, state: ['REACHABLE'] })),
+    );
+
+    it('puts at most the config\'s client cap in the snapshot and says in the status how many were left out and held back', async () => {
+      stub({ neigh: sprayed });
+      await start(flow({ leasesFile: '', newMacs: '25' }, { clientCap: '10' }));
+      tick();
+      const snap = await nextMessage<Snap & { payload: { capped: unknown; limited: unknown } }>('snapshots');
+      assert.equal(snap.payload.clients.length, 10);
+      assert.deepEqual(snap.payload.capped, { limit: 10, seen: 25, left: 15 });
+      assert.deepEqual(snap.payload.limited, { perMinute: 25, ignored: 5 });
+      const s = await statusAfter((x) => /clients/.test(x.text));
+      assert.deepEqual([s.fill, s.text], ['yellow', '10 clients · 15 over cap 10 · 5 new MACs waiting']);
+    });
+
+    it('refuses a new-MAC limit out of range at deploy, with the reason', async () => {
+      stub({ neigh: sprayed });
+      await start(flow({ leasesFile: '', newMacs: '0' }));
+      tick();
+      const caught = await nextMessage<{ error: { message: string } }>('caught');
+      assert.match(caught.error.message, /newMacsPerMinute: must be a whole number from 1 to 10000, got 0/);
+      const s = await statusAfter(() => true);
+      assert.equal(s.fill, 'red');
+      await noMessage('snapshots', 200);
+      assert.deepEqual(calls(), [], 'no process was started');
+    });
+  });
+
   describe('a tick', () => {
     it('sends the snapshot of the LAN on output 1 and joined events on output 2', async () => {
       stub({});

@@ -179,6 +179,32 @@ describe('counter core: accuracy traps reported, not silently wrong (real kernel
       await core.close();
     });
   });
+  it('counts at most the client cap per client: the kernel sets never pass it, whatever snapshot comes in (real nft)', async () => {
+    const core = new MeteringCore({ iface: 'lan0', perClient: true, smoothingS: 0, maxClients: 5 }, { runner: real(), now: () => performance.now() });
+    try {
+      await core.start();
+      const clients = Array.from({ length: 40 }, (_, i) => ({
+        mac: `02:00:00:00:00:${(i + 1).toString(16).padStart(2, '0')}`,
+        ip: `10.77.1.${i + 1}`,
+        ip6: [`fd00:77::1:${(i + 1).toString(16)}`],
+      }));
+      await core.tick({ ts: 1, clients });
+      await sleep(150);
+      const out = await core.tick({ ts: 2, clients });
+      const elements = (set: string) => {
+        const doc = JSON.parse(sh(['ip', 'netns', 'exec', NS, 'nft', '-j', 'list', 'set', 'inet', 'equalnet_acct_lan0', set])) as { nftables: { set?: { elem?: unknown[]; size?: number } }[] };
+        const found = doc.nftables.find((i) => i.set)!.set!;
+        return { n: (found.elem ?? []).length, size: found.size };
+      };
+      assert.deepEqual(elements('up4'), { n: 5, size: 5 });
+      assert.deepEqual(elements('down6'), { n: 5, size: 20 });
+      assert.equal(out.clients.filter((c) => c.rxBps !== null).length, 5, 'the first five (the cap chose them upstream) are counted');
+      assert.ok(out.clients.slice(5).every((c) => c.rxBps === null && c.txBps === null));
+      assert.match(out.metering.warning ?? '', /35 clients beyond the cap of 5 not counted per client/);
+    } finally {
+      await core.close();
+    }
+  });
 });
 
 describe('counter core over netlink, as on a router: its own sockets in the namespace it runs in (real kernel, ping traffic)', function () {

@@ -29,13 +29,36 @@ describe('counter kernel objects: the nft table of our own', () => {
     const commands = script.split(/; (?![^{]*})/);
     assert.deepEqual(commands.slice(0, 3), [`add table inet ${T}`, `delete table inet ${T}`, `add table inet ${T}`]);
     for (const c of commands) assert.match(c, new RegExp(`^(add|delete) (table|set|chain|rule|element) inet ${T}( |$)`), c);
-    assert.ok(commands.includes(`add set inet ${T} up4 { type ipv4_addr; counter; }`));
+    assert.ok(commands.includes(`add set inet ${T} up4 { type ipv4_addr; size 1024; counter; }`));
+    assert.ok(commands.includes(`add set inet ${T} up6 { type ipv6_addr; size 4096; counter; }`));
     assert.ok(commands.includes(`add rule inet ${T} lan_in iifname "br-lan" ip saddr @up4`));
     assert.ok(commands.includes(`add rule inet ${T} lan_out oifname "br-lan" ip6 daddr @down6`));
     assert.ok(commands.includes(`add element inet ${T} down4 { 10.77.0.5 }`));
     assert.ok(commands.includes(`add element inet ${T} up6 { fd00:77::101 }`));
     assert.throws(() => createScript(T, 'br-lan', ['10.77.0.5; flush ruleset']), /not an IP address/);
     assert.throws(() => createScript(T, 'br lan', []), /interface/);
+  });
+
+  it('syncScript checks every address and the table name itself: hostile strings throw, nothing is built', () => {
+    const have = new Set(['10.77.0.5']);
+    const hostile = ['1.2.3.4; flush ruleset', '10.77.0.9\nflush ruleset', '10.77.0.9 }', '10.77.0.9 } ; delete table inet filter', '', 'fd00::1 }', '::1\n', '10.77.0.256', 'fd00::1/64', ' 10.77.0.9'];
+    for (const bad of hostile) {
+      assert.throws(() => syncScript(T, have, ['10.77.0.5', bad]), /not an IP address/, JSON.stringify(bad));
+      assert.throws(() => syncScript(T, new Set([bad]), ['10.77.0.5']), /not an IP address/, `in the table: ${JSON.stringify(bad)}`);
+    }
+    for (const bad of [5, null, { toString: () => '1.2.3.4' }] as unknown as string[]) assert.throws(() => syncScript(T, have, [bad]), /not an IP address/);
+    for (const table of ['filter', `${T}; flush ruleset`, `${T} }`, `${T}\n`, 'equalnet_acct_', '']) {
+      assert.throws(() => syncScript(table, have, ['10.77.0.5']), /table name/, JSON.stringify(table));
+      assert.throws(() => createScript(table, 'br-lan', []), /table name/, JSON.stringify(table));
+    }
+  });
+
+  it('keeps each set within its bound: the client cap for IPv4, four times it for IPv6', () => {
+    const v4 = Array.from({ length: 9 }, (_, i) => `10.0.0.${i + 1}`);
+    assert.throws(() => syncScript(T, new Set(), v4, 8), /at most 8 \/ 32/);
+    assert.throws(() => createScript(T, 'br-lan', v4, 8), /at most 8 \/ 32/);
+    assert.match(syncScript(T, new Set(), v4.slice(0, 8), 8).script!, /10\.0\.0\.8 }/);
+    assert.match(createScript(T, 'br-lan', [], 8), /type ipv4_addr; size 8; counter;.*type ipv6_addr; size 32; counter;/);
   });
 
   it('keeps the sets in step with the clients: adds who joined, deletes who left, nothing when nothing changed', () => {

@@ -166,4 +166,49 @@ describe('usage store: device registry', () => {
       });
     }
   });
+
+  describe('bounded against a MAC spray (maxDevices)', () => {
+    const spray = (i: number) => `02:00:00:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}:99`;
+
+    it('holds at most maxDevices: the unnamed, unprioritised device seen the longest ago goes first; named and prioritised ones stay', () => {
+      const small = openStore(dir.file('small.db'), clock, { maxPriority: 5, maxDevices: 5 });
+      try {
+        ticks(small.store, clock, clock.ms, clock.ms + 2000, [{ mac: A, rxBps: 0, txBps: 0 }, { mac: B, rxBps: 0, txBps: 0 }]);
+        small.store.command({ mac: A, name: 'Work laptop' });
+        small.store.command({ mac: B, priority: 1 });
+        // 40 sprayed MACs, one per minute (so each gets its own last_seen), while A stays
+        for (let i = 0; i < 40; i++) {
+          clock.ms += 60_000;
+          const r = small.store.ingest({ ts: clock.ms, clients: [{ mac: A, rxBps: 1000, txBps: 0 }, { mac: spray(i), rxBps: 1000, txBps: 0 }] });
+          assert.equal(r.unregistered, 0);
+          assert.ok(count(small.store, 'devices') <= 5, `after ${i}: ${count(small.store, 'devices')} devices`);
+        }
+        const macs = registry(small.queries).map((d) => d.mac).sort();
+        assert.deepEqual(macs, [A, B, spray(37), spray(38), spray(39)].sort());
+        assert.equal(count(small.store, 'device_macs'), 5);
+      } finally {
+        small.store.close();
+      }
+    });
+
+    it('does not register a new device when every one is named or prioritised, counts it in the totals, and says so', () => {
+      const tiny = openStore(dir.file('tiny.db'), clock, { maxPriority: 5, maxDevices: 2 });
+      try {
+        ticks(tiny.store, clock, clock.ms, clock.ms + 2000, [{ mac: A, rxBps: 0, txBps: 0 }, { mac: B, rxBps: 0, txBps: 0 }]);
+        tiny.store.command({ mac: A, name: 'A' });
+        tiny.store.command({ mac: B, name: 'B' });
+        clock.ms += 2000;
+        const r = tiny.store.ingest({ ts: clock.ms, clients: [{ mac: spray(1), rxBps: MBIT, txBps: 0 }] });
+        assert.equal(r.unregistered, 1);
+        assert.deepEqual(r.newDevices, []);
+        assert.equal(count(tiny.store, 'devices'), 2);
+      } finally {
+        tiny.store.close();
+      }
+    });
+
+    it('refuses a maxDevices that is not a whole number from 1', () => {
+      assert.throws(() => openStore(dir.file('bad.db'), clock, { maxDevices: 0 }), /maxDevices/);
+    });
+  });
 });

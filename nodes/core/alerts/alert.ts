@@ -41,6 +41,7 @@ const TITLES: Record<RuleKind, string> = {
   unusual_traffic: 'Unusual traffic',
   link_saturation: 'Link saturated',
   device_gone: 'Device gone',
+  client_cap: 'Client cap reached',
 };
 
 export const titleOf = (type: RuleKind, state: Alert['state']): string => `${TITLES[type]}${state === 'cleared' ? ' cleared' : ''}`;

@@ -3,7 +3,7 @@ import { normalizeMac } from '../mac';
 import type { Alert } from './alert';
 import { applyThresholds, DEFAULTS, kindProblem, type Direction, type RuleKind, type Thresholds } from './options';
 import { DeviceGoneRule, NewDeviceRule, type SeenClient } from './presence';
-import { AlertFactory, LinkSaturationRule, OverAllocationRule, PriorityStarvationRule, UnusualTrafficRule, type SnapshotRule } from './rules';
+import { AlertFactory, ClientCapRule, LinkSaturationRule, OverAllocationRule, PriorityStarvationRule, UnusualTrafficRule, type SnapshotRule } from './rules';
 import { labelOf, readSnapshot, timeOf } from './snapshot';
 
 export interface EngineDeps {
@@ -55,6 +55,9 @@ export class AlertEngine {
         break;
       case 'device_gone':
         this.gone = new DeviceGoneRule(this.factory, this.thresholdsNow);
+        break;
+      case 'client_cap':
+        this.snapshotRule = new ClientCapRule(this.factory);
         break;
     }
     this.now = deps.now;

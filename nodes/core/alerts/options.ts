@@ -2,7 +2,7 @@ import { InputError } from '../errors';
 import { toNumber } from '../settings';
 
 /** The rule an alert-rule node runs; also the alert's `type` (the usage-store `alert_type`). */
-export const RULE_KINDS = ['over_allocation', 'new_device', 'priority_starvation', 'unusual_traffic', 'link_saturation', 'device_gone'] as const;
+export const RULE_KINDS = ['over_allocation', 'new_device', 'priority_starvation', 'unusual_traffic', 'link_saturation', 'device_gone', 'client_cap'] as const;
 export type RuleKind = (typeof RULE_KINDS)[number];
 
 /** As in the original EqualNet Pro (and the usage-store's alerts table). */
@@ -92,6 +92,7 @@ export const DEFAULTS: Readonly<Record<RuleKind, Thresholds>> = Object.freeze({
   unusual_traffic: { ...COMMON, percent: 90, holdSec: 10, clearSec: 30 },
   link_saturation: { ...COMMON, percent: 95, holdSec: 30 },
   device_gone: { ...COMMON, percent: 90, holdSec: 0, clearSec: 0 },
+  client_cap: { ...COMMON, percent: 90, holdSec: 10, clearSec: 60 },
 });
 
 /** The severity an alert of each kind has unless the node sets one; "cleared" alerts are always success. */
@@ -102,6 +103,7 @@ export const DEFAULT_SEVERITY: Readonly<Record<RuleKind, Severity>> = Object.fre
   unusual_traffic: 'warning',
   link_saturation: 'error',
   device_gone: 'info',
+  client_cap: 'warning',
 });
 
 export function kindProblem(value: unknown): string | null {

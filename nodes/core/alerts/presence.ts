@@ -1,6 +1,6 @@
 import { duration, who, type Alert, type ClientInfo } from './alert';
 import type { Thresholds } from './options';
-import { AlertFactory, FORGET_AFTER_MS, timingOf } from './rules';
+import { AlertFactory, CLIENT_STATE_MAX, FORGET_AFTER_MS, timingOf, touch } from './rules';
 import type { SnapshotView } from './snapshot';
 import { Tracker } from './tracker';
 
@@ -32,13 +32,27 @@ export class NewDeviceRule {
     known: Iterable<string>,
     private readonly startedAt: number,
   ) {
-    this.known = new Set(known);
+    this.known = new Set();
+    for (const mac of known) this.remember(mac);
     this.ready = this.known.size > 0;
   }
 
   setThresholds(t: Thresholds): void {
     this.t = t;
     this.factory.thresholds = t;
+  }
+
+  /**
+   * Bounded: at most CLIENT_STATE_MAX MACs, the longest known forgotten first (a MAC forgotten
+   * that comes back is new again). Without it every MAC a spraying device made would be kept.
+   */
+  private remember(mac: string): void {
+    this.known.delete(mac);
+    this.known.add(mac);
+    for (const old of this.known) {
+      if (this.known.size <= CLIENT_STATE_MAX) break;
+      this.known.delete(old);
+    }
   }
 
   get knownMacs(): string[] {
@@ -56,9 +70,9 @@ export class NewDeviceRule {
   /** Clients present at `ts` (a snapshot's, or a `joined` event's); `now` is the clock, for the wait. */
   observe(clients: SeenClient[], ts: number, now: number): Alert[] {
     if (!this.ready) {
-      for (const c of clients) if (!this.known.has(c.mac) && !this.pending.has(c.mac)) this.pending.set(c.mac, { client: c, ts });
+      for (const c of clients) if (!this.known.has(c.mac) && !this.pending.has(c.mac) && this.pending.size < CLIENT_STATE_MAX) this.pending.set(c.mac, { client: c, ts });
       if (now - this.startedAt >= this.t.waitSec * 1000) {
-        for (const mac of this.pending.keys()) this.known.add(mac);
+        for (const mac of this.pending.keys()) this.remember(mac);
         this.changed ||= this.pending.size > 0;
         this.pending.clear();
         this.ready = true;
@@ -68,7 +82,7 @@ export class NewDeviceRule {
     const out: Alert[] = [];
     for (const c of clients) {
       if (this.known.has(c.mac)) continue;
-      this.known.add(c.mac);
+      this.remember(c.mac);
       this.changed = true;
       out.push(this.alert(c, ts));
     }
@@ -85,7 +99,7 @@ export class NewDeviceRule {
     for (const { mac, firstSeenTs } of devices) {
       if (firstSeenTs !== null && firstSeenTs >= startSecMs) continue;
       if (!this.known.has(mac)) {
-        this.known.add(mac);
+        this.remember(mac);
         this.changed = true;
       }
     }
@@ -97,7 +111,7 @@ export class NewDeviceRule {
     const out: Alert[] = [];
     for (const { client, ts } of this.pending.values()) {
       if (this.known.has(client.mac)) continue;
-      this.known.add(client.mac);
+      this.remember(client.mac);
       this.changed = true;
       out.push(this.alert(client, ts));
     }
@@ -159,12 +173,8 @@ export class DeviceGoneRule {
   evaluate(s: SnapshotView): Alert[] {
     const out: Alert[] = [];
     for (const c of s.clients) {
-      const p = this.seen.get(c.mac);
-      if (p) {
-        p.client = c;
-        p.lastSeen = s.ts;
-        p.left = false;
-      } else this.seen.set(c.mac, { client: c, lastSeen: s.ts, left: false });
+      // bounded: the client not seen the longest goes first (no "back" for it)
+      for (const gone of touch(this.seen, c.mac, { client: c, lastSeen: s.ts, left: false })) this.tracker.forget(`device_gone|${gone}`);
     }
     this.tracker.begin();
     const goneMs = this.t.goneSec * 1000;
@@ -195,7 +205,7 @@ export class DeviceGoneRule {
   left(client: SeenClient, ts: number): Alert[] {
     const p = this.seen.get(client.mac) ?? { client, lastSeen: ts, left: true };
     p.left = true;
-    this.seen.set(client.mac, p);
+    for (const gone of touch(this.seen, client.mac, p)) this.tracker.forget(`device_gone|${gone}`);
     this.tracker.begin();
     const tr = this.tracker.true(`device_gone|${client.mac}`, ts, p);
     return tr ? [this.gone(p, ts)] : [];
@@ -204,7 +214,7 @@ export class DeviceGoneRule {
   /** arp-discover's `joined` event. */
   joined(client: SeenClient, ts: number): Alert[] {
     const p = this.seen.get(client.mac);
-    this.seen.set(client.mac, { client, lastSeen: ts, left: false });
+    for (const gone of touch(this.seen, client.mac, { client, lastSeen: ts, left: false })) this.tracker.forget(`device_gone|${gone}`);
     this.tracker.begin();
     const tr = this.tracker.falseNow(`device_gone|${client.mac}`, ts);
     return tr && p ? [this.back({ ...p, client }, ts, tr.raisedMs)] : [];

@@ -223,6 +223,25 @@ interface Baseline {
 
 /** How long rules remember a client that is not seen any more. */
 export const FORGET_AFTER_MS = 7 * 86_400_000;
+/**
+ * Per-client state a rule keeps at most (baselines, presence, known MACs, held conditions): twice
+ * the largest client cap, so the clients of a snapshot and as many recent ones fit. Past it the
+ * client not seen the longest is forgotten first; a snapshot from anywhere cannot grow it.
+ */
+export const CLIENT_STATE_MAX = 8192;
+
+/** Moves `key` to the end of `map`'s order (most recently seen), then drops the oldest beyond `max`; returns the dropped keys. */
+export function touch<K, V>(map: Map<K, V>, key: K, value: V, max = CLIENT_STATE_MAX): K[] {
+  map.delete(key);
+  map.set(key, value);
+  const dropped: K[] = [];
+  for (const k of map.keys()) {
+    if (map.size <= max) break;
+    map.delete(k);
+    dropped.push(k);
+  }
+  return dropped;
+}
 const SWEEP_EVERY_MS = 3_600_000;
 
 /** Longest gap counted as observed time: after a restart or a pause, time off does not warm a baseline up. */
@@ -257,7 +276,7 @@ export class UnusualTrafficRule extends HeldRule {
     const dirs = directionsOf(t.directions);
     for (const c of s.clients) {
       const last = this.lastSample.get(c.mac);
-      this.lastSample.set(c.mac, s.ts);
+      for (const gone of touch(this.lastSample, c.mac, s.ts)) this.baselines.delete(gone);
       const dt = last === undefined ? 0 : Math.min(Math.max(s.ts - last, 0), MAX_SAMPLE_GAP_MS);
       let slots = this.baselines.get(c.mac);
       if (!slots) this.baselines.set(c.mac, (slots = []));
@@ -376,6 +395,41 @@ export class LinkSaturationRule extends HeldRule {
     const { direction: d, figures } = tr.data;
     return this.factory.make('cleared', tr.key, ts, null, d, `the ${noun(d)} link is back under ${this.t.percent} % (after ${duration(tr.raisedMs / 1000)})`, {
       ...figures,
+      raisedSec: round(tr.raisedMs / 1000),
+    });
+  }
+}
+
+/**
+ * arp-discover left devices out of the snapshot because more were present than the client cap
+ * (`payload.capped`): one alert for the whole condition, not one per device, held for `holdSec`,
+ * cleared when the cap is no longer reached for `clearSec`, not repeated within the cooldown.
+ * A MAC spray is the usual cause; the figures say how many were seen and how many new MACs the
+ * per-minute limit held back.
+ */
+export class ClientCapRule extends HeldRule {
+  readonly needsAlloc = false;
+
+  protected check(s: SnapshotView, holds: (key: string, data: Held | null) => void): void {
+    if (!s.capped || s.capped.left <= 0) return;
+    holds('client_cap', {
+      client: null as unknown as ClientSample,
+      direction: 'down',
+      figures: { limit: s.capped.limit, seen: s.capped.seen, left: s.capped.left, heldBack: s.limited?.ignored ?? 0 },
+    });
+  }
+
+  protected raised(tr: Transition<Held>, ts: number): Alert {
+    const f = tr.data.figures;
+    const held = (f.heldBack as number) > 0 ? `; ${f.heldBack} new MACs held back by the per-minute limit` : '';
+    const msg = `${f.seen} devices present, more than the client cap of ${f.limit}: ${f.left} are not shaped per client (they share the default class), for ${duration(tr.sinceMs / 1000)}${held}. A device spraying MAC addresses is the usual cause`;
+    return this.factory.make('raised', tr.key, ts, null, null, msg, { ...f, forSec: round(tr.sinceMs / 1000) });
+  }
+
+  protected cleared(tr: Transition<Held>, ts: number): Alert {
+    const f = tr.data.figures;
+    return this.factory.make('cleared', tr.key, ts, null, null, `every device present fits in the client cap of ${f.limit} again (after ${duration(tr.raisedMs / 1000)})`, {
+      limit: f.limit,
       raisedSec: round(tr.raisedMs / 1000),
     });
   }

@@ -20,6 +20,19 @@ export interface SnapshotView {
   /** Link speed per direction (allocation.*.totalBps), or null. */
   linkBps: Record<Direction, number> | null;
   guaranteeBps: Record<Direction, number> | null;
+  /** arp-discover's `capped` (more devices present than the client cap), or null. */
+  capped: { limit: number; seen: number; left: number } | null;
+  /** arp-discover's `limited` (new MACs held back by the per-minute limit), or null. */
+  limited: { perMinute: number; ignored: number } | null;
+}
+
+function counts<K extends string>(value: unknown, keys: readonly K[], path: string): Record<K, number> | null {
+  if (value === undefined || value === null) return null;
+  const v = value as Record<string, unknown>;
+  if (typeof value !== 'object' || keys.some((k) => typeof v[k] !== 'number' || !Number.isInteger(v[k]) || (v[k] as number) < 0)) {
+    throw new InputError(path, `must be { ${keys.join(', ')} } with whole numbers ≥ 0 (as arp-discover sends), got ${JSON.stringify(value)?.slice(0, 80)}`);
+  }
+  return Object.fromEntries(keys.map((k) => [k, v[k] as number])) as Record<K, number>;
 }
 
 const isRate = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v >= 0;
@@ -102,5 +115,7 @@ export function readSnapshot(payload: unknown, now: () => number, needsAlloc: bo
   const linkBps = a && isRate(a.down?.totalBps) && isRate(a.up?.totalBps) ? { down: a.down.totalBps, up: a.up.totalBps } : null;
   const guaranteeBps =
     a && isRate(a.down?.guaranteeBps) && isRate(a.up?.guaranteeBps) ? { down: a.down.guaranteeBps, up: a.up.guaranteeBps } : null;
-  return { ts, clients, totalBps, linkBps, guaranteeBps };
+  const capped = counts(p.capped, ['limit', 'seen', 'left'] as const, 'payload.capped');
+  const limited = counts(p.limited, ['perMinute', 'ignored'] as const, 'payload.limited');
+  return { ts, clients, totalBps, linkBps, guaranteeBps, capped, limited };
 }

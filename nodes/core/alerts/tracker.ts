@@ -28,7 +28,11 @@ export class Tracker<T> {
   private readonly states = new Map<string, KeyState<T>>();
   private tick = 0;
 
-  constructor(public timing: Timing) {}
+  /** `maxKeys`: conditions kept at most; past it, the ones not raised and reported the longest ago go first. */
+  constructor(
+    public timing: Timing,
+    readonly maxKeys = 8192,
+  ) {}
 
   /** Starts a tick at `now`; report true conditions with `true()`, then call `end()`. */
   begin(): void {
@@ -39,6 +43,7 @@ export class Tracker<T> {
   true(key: string, now: number, data: T): Transition<T> | null {
     let s = this.states.get(key);
     if (!s) {
+      if (this.states.size >= this.maxKeys && !this.makeRoom()) return null; // full of raised conditions: not tracked
       s = { since: now, raised: false, raisedAt: 0, falseSince: null, lastRaise: Number.NEGATIVE_INFINITY, tick: this.tick, data };
       this.states.set(key, s);
     }
@@ -91,6 +96,21 @@ export class Tracker<T> {
 
   get size(): number {
     return this.states.size;
+  }
+
+  /** Drops the not-raised condition reported the longest ago; false when every one is raised. */
+  private makeRoom(): boolean {
+    let oldest: string | null = null;
+    let oldestTick = Infinity;
+    for (const [key, s] of this.states) {
+      if (!s.raised && s.tick < oldestTick) {
+        oldest = key;
+        oldestTick = s.tick;
+      }
+    }
+    if (oldest === null) return false;
+    this.states.delete(oldest);
+    return true;
   }
 
   private false(key: string, s: KeyState<T>, now: number): Transition<T> | null {

@@ -36,7 +36,16 @@ export interface StoreOptions {
   maxPriority?: number;
   /** Called after each commit of usage, with the ticks (their ts) it made durable. */
   onCommit?: (tickTs: number[]) => void;
+  /**
+   * Devices the registry holds at most (default 8,192: twice the largest client cap). A new device
+   * past it makes room by removing, with its history, the device seen the longest ago that has
+   * no name and no priority and is not in the snapshot; when there is none, the new device is
+   * not registered (its traffic still counts in the totals). A MAC spray cannot grow the file.
+   */
+  maxDevices?: number;
 }
+
+export const DEFAULT_MAX_DEVICES = 8192;
 
 /** A row landing on a bucket a device already has: volumes add up, peaks keep the larger. */
 const ADD_TO_BUCKET = `ms = ms + excluded.ms, samples = samples + excluded.samples,
@@ -221,6 +230,7 @@ export class UsageStore {
   maxPriority: number;
   private readonly onCommit?: (ticks: number[]) => void;
   private readonly macToId = new Map<string, number>();
+  readonly maxDevices: number;
   /** Open connection sessions: their end moves every commit in memory, and is written when the
    *  device leaves, at each hourly rollup and at close (so a crash loses at most an hour of it). */
   private readonly sessions = new Map<number, OpenSession | null>();
@@ -249,6 +259,10 @@ export class UsageStore {
       }
     }
     this.maxPriority = options.maxPriority ?? 20;
+    this.maxDevices = options.maxDevices ?? DEFAULT_MAX_DEVICES;
+    if (!Number.isInteger(this.maxDevices) || this.maxDevices < 1 || this.maxDevices > 1_000_000) {
+      throw new InputError('maxDevices', `must be a whole number from 1 to 1000000, got ${options.maxDevices}`);
+    }
     this.onCommit = options.onCommit;
     this.db = openDatabase(this.file, this.calendar);
     this.stmt = this.prepare();
@@ -353,7 +367,7 @@ export class UsageStore {
    * Adds one snapshot. Returns whether a raw bucket was committed (the previous one, now over).
    * An invalid snapshot throws InputError and changes nothing.
    */
-  ingest(payload: unknown): { committed: boolean; newDevices: string[] } {
+  ingest(payload: unknown): { committed: boolean; newDevices: string[]; unregistered: number } {
     this.assertOpen();
     const snap = parseSnapshot(payload, this.clock());
     const sec = Math.floor(snap.ts / 1000);
@@ -361,8 +375,16 @@ export class UsageStore {
     let committed = false;
     if (this.pending && this.pending.bucket !== bucket) committed = this.flush();
 
-    const newDevices = snap.clients.filter((c) => !this.macToId.has(c.mac));
-    if (newDevices.length > 0) this.register(newDevices, sec);
+    let newDevices = snap.clients.filter((c) => !this.macToId.has(c.mac));
+    let unregistered = 0;
+    if (newDevices.length > 0) {
+      const room = this.makeRoom(newDevices.length, snap.clients);
+      unregistered = newDevices.length - room;
+      newDevices = newDevices.slice(0, room);
+      this.register(newDevices, sec);
+    }
+    // a device the full registry had no room for is counted in the totals only
+    const clients = unregistered > 0 ? snap.clients.filter((c) => this.macToId.has(c.mac)) : snap.clients;
 
     const dt = this.tickMs(snap.ts);
     const pending: Pending = (this.pending ??= { bucket, rows: new Map(), seen: new Map(), ticks: [] as number[] });
@@ -371,7 +393,7 @@ export class UsageStore {
     let tx = 0;
     let allocRx = 0;
     let allocTx = 0;
-    for (const c of snap.clients) {
+    for (const c of clients) {
       const id = this.macToId.get(c.mac) as number;
       add(pending.rows, id, c.rxBps, c.txBps, c.allocRxBps, c.allocTxBps, dt, 0, c.priority);
       rx += c.rxBps;
@@ -398,7 +420,34 @@ export class UsageStore {
     }
     const totals = snap.totals ?? { rxBps: rx, txBps: tx };
     add(pending.rows, 0, totals.rxBps, totals.txBps, allocRx, allocTx, dt, snap.clients.length * dt, null);
-    return { committed, newDevices: newDevices.map((c) => c.mac) };
+    return { committed, newDevices: newDevices.map((c) => c.mac), unregistered };
+  }
+
+  /**
+   * Room for `wanted` new devices within maxDevices: removes expired devices, then those seen the
+   * longest ago, that have no name and no priority and are not in `present`. Returns how many fit (≤ wanted).
+   */
+  private makeRoom(wanted: number, present: ParsedClient[]): number {
+    const total = (this.db.prepare('SELECT count(*) AS n FROM devices').get() as { n: number }).n;
+    const over = total + wanted - this.maxDevices;
+    if (over <= 0) return wanted;
+    const keep = new Set<number>();
+    for (const c of present) {
+      const id = this.macToId.get(c.mac);
+      if (id !== undefined) keep.add(id);
+    }
+    const candidates = this.db
+      .prepare('SELECT id FROM devices WHERE name IS NULL AND priority IS NULL ORDER BY expired_at IS NULL, last_seen ASC, id ASC LIMIT ?')
+      .all(over + keep.size) as { id: number }[];
+    const victims = candidates.map((r) => r.id).filter((id) => !keep.has(id)).slice(0, over);
+    this.db.transaction(() => {
+      for (const id of victims) {
+        this.deleteDevice(id);
+        this.pending?.rows.delete(id);
+        this.pending?.seen.delete(id);
+      }
+    })();
+    return wanted - (over - victims.length);
   }
 
   /** Time a tick stands for: since the previous tick, or the usual interval after a gap or restart. */
