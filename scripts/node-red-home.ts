@@ -144,15 +144,19 @@ function foreignOrigin(req) {
     }
 }
 
+// refusals in JSON, as every error of EqualNet's API is
 function refuse(res, status, text) {
     res.statusCode = status;
-    res.setHeader('Content-Type', 'text/plain; charset=utf-8');
-    res.end(text + '\\n');
+    res.setHeader('Content-Type', 'application/json; charset=utf-8');
+    res.end(JSON.stringify({ error: text }) + '\\n');
 }
 
 function guard(req, res, next) {
     if (!hostAllowed(req)) return refuse(res, 403, 'Host not allowed: without a login, open this from the machine itself (127.0.0.1)');
-    if (!['GET', 'HEAD', 'OPTIONS'].includes(req.method) && foreignOrigin(req)) return refuse(res, 403, 'cross-site request refused');
+    if (!['GET', 'HEAD', 'OPTIONS'].includes(req.method) && foreignOrigin(req)) {
+        // worded as EqualNet's API words it
+        return refuse(res, 403, 'request: comes from a page on another site (Origin ' + JSON.stringify(String(req.headers.origin).slice(0, 200)) + ' is not this host)');
+    }
     next();
 }
 

@@ -47,6 +47,9 @@ export interface AllocationSummary {
   up: DirectionSummary;
 }
 
+/** Priorities remembered by MAC at most: usage-store's registry keeps 8,192 devices. */
+export const MAX_REMEMBERED = 8_192;
+
 interface Handed {
   down: number;
   up: number;
@@ -163,7 +166,18 @@ export class AllocatorController {
 
   constructor(options: AllocatorOptions, priorities: Iterable<[string, number]> = []) {
     this.options = { ...options };
-    this.priorities = new Map(priorities);
+    this.priorities = new Map();
+    for (const [mac, p] of priorities) this.remember(mac, p);
+  }
+
+  /**
+   * Keeps a priority by MAC; the map holds at most MAX_REMEMBERED (the registry's own bound), the
+   * longest-unchanged dropped first, so whatever feeds it cannot grow the node's memory or context.
+   */
+  private remember(mac: string, priority: number): void {
+    this.priorities.delete(mac);
+    this.priorities.set(mac, priority);
+    if (this.priorities.size > MAX_REMEMBERED) this.priorities.delete(this.priorities.keys().next().value as string);
   }
 
   get current(): Readonly<AllocatorOptions> {
@@ -217,7 +231,7 @@ export class AllocatorController {
     const mac = this.resolveClient(p);
     const problem = priorityProblem(p.priority, this.options.maxPriority);
     if (problem) throw new InputError('payload.priority', problem);
-    this.priorities.set(mac, p.priority as number);
+    this.remember(mac, p.priority as number);
     return { mac, priority: p.priority as number, snapshot: this.last && this.compute(this.last) };
   }
 
@@ -236,7 +250,7 @@ export class AllocatorController {
         skipped.push(`${device.macs[0]} has priority ${device.priority}, above ${this.options.maxPriority}`);
         continue;
       }
-      for (const mac of device.macs) this.priorities.set(mac, device.priority);
+      for (const mac of device.macs) this.remember(mac, device.priority);
       applied++;
     }
     return { applied, skipped, snapshot: this.last && this.compute(this.last) };

@@ -66,8 +66,13 @@ describe('HTTP API (equalnet-api in a real Node-RED)', function () {
     assert.equal(laptop.friendly_name, 'work-laptop');
     assert.equal(laptop.priority, 1);
     assert.equal(laptop.usage, 60);
-    assert.equal(laptop.allocated, 40);
-    assert.equal(laptop.usage_percent, 150);
+    // the share it is expected to get (README's contended case: 5L + 4L + max(10, L) = 100, L = 10),
+    // its HTB rate (the share less its part of what the idle sensor leaves) and ceil apart
+    assert.equal(laptop.allocated, 50);
+    assert.equal(laptop.rate, 49.88);
+    assert.equal(laptop.ceil, 100);
+    assert.equal(laptop.busy, true);
+    assert.equal(laptop.usage_percent, 120);
     const { body: status } = await get('/api/status');
     assert.equal(status.total_clients, 4);
     assert.equal(status.total_allocated, 100);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { AllocatorController } from '../../nodes/core/allocation';
+import { AllocatorController, MAX_REMEMBERED } from '../../nodes/core/allocation';
 import { allocateDirection, fillLevels, guaranteeOf, wantsMore, weightOf, type AllocationPolicy, type DirectionDemand } from '../../nodes/core/allocator';
 
 const RUNS = { numRuns: 1000 };
@@ -302,5 +302,18 @@ describe('allocator: config command bounds', () => {
     assert.equal(controller.current.upMbps, 20, 'nothing changed');
     const small = new AllocatorController({ ...options, clientCap: 100 });
     assert.equal(small.configure({ upMbps: 5 }).options.upMbps, 5);
+  });
+});
+
+describe('allocator: remembered priorities are bounded', () => {
+  it('keeps at most MAX_REMEMBERED (8,192) priorities, the longest-unchanged dropped first', () => {
+    const mac = (i: number) => `02:00:${((i >> 16) & 255).toString(16).padStart(2, '0')}:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}:01`;
+    const remembered: [string, number][] = Array.from({ length: MAX_REMEMBERED + 500 }, (_, i) => [mac(i), 1 + (i % 5)]);
+    const controller = new AllocatorController({ downMbps: 100, upMbps: 20, maxPriority: 5, minPercent: 10, headroomPercent: 20, defaultPriority: 3 }, remembered);
+    assert.equal(controller.rememberedPriorities.length, MAX_REMEMBERED);
+    assert.ok(!controller.rememberedPriorities.some(([m]) => m === mac(0)), 'the oldest went');
+    controller.applyRegistry({ devices: [{ macs: [mac(999_999)], priority: 2 }] });
+    assert.equal(controller.rememberedPriorities.length, MAX_REMEMBERED);
+    assert.deepEqual(controller.rememberedPriorities.at(-1), [mac(999_999), 2]);
   });
 });
