@@ -63,7 +63,7 @@ function clearNamespace(ns: string): void {
 async function installCost(ns: string): Promise<void> {
   const total = 1e9;
   const snap = snapshotOf(fakeClients(CLIENTS, total), total);
-  const plan = planTree(snap, { iface: 'lan0', leaf: 'pfifo' }, new ClassIds());
+  const plan = planTree(snap, { iface: 'lan0', leaf: 'bfifo' }, new ClassIds());
   // one direction, the issue's "about 4,000 commands": class + leaf + IPv4 + IPv6 filter per client
   const downOnly: TreePlan = { ...plan, up: { ...plan.up, classes: new Map(), filters: [] } };
   const commands = diffTree(downOnly, emptyTree('lan0', 'eqn-lan0'), { thresholdPercent: 5 }).commands.filter((c) => !c.includes('eqn-lan0') && !c.includes('ingress') && !c.includes('ffff:'));
@@ -122,11 +122,11 @@ function planCost(): void {
   const clients = fakeClients(CLIENTS, total);
   const ids = new ClassIds();
   const snap = snapshotOf(clients, total);
-  const installed = diffTree(planTree(snap, { iface: 'lan0', leaf: 'pfifo' }, ids), emptyTree('lan0', 'eqn-lan0'), { thresholdPercent: 5 }).next;
+  const installed = diffTree(planTree(snap, { iface: 'lan0', leaf: 'bfifo' }, ids), emptyTree('lan0', 'eqn-lan0'), { thresholdPercent: 5 }).next;
   // the next tick: every rate moves a little, one client's a lot
   const moved = snapshotOf(clients.map((c, i) => ({ ...c, alloc: { down: { ...c.alloc.down, rateBps: Math.round(c.alloc.down.rateBps * (i === 7 ? 3 : 1.01)) }, up: c.alloc.up } })), total);
-  const steady = timeIt(() => diffTree(planTree(moved, { iface: 'lan0', leaf: 'pfifo' }, ids), installed, { thresholdPercent: 5 }), 200);
-  const fresh = timeIt(() => diffTree(planTree(snap, { iface: 'lan0', leaf: 'pfifo' }, ids), emptyTree('lan0', 'eqn-lan0'), { thresholdPercent: 5 }), 100);
+  const steady = timeIt(() => diffTree(planTree(moved, { iface: 'lan0', leaf: 'bfifo' }, ids), installed, { thresholdPercent: 5 }), 200);
+  const fresh = timeIt(() => diffTree(planTree(snap, { iface: 'lan0', leaf: 'bfifo' }, ids), emptyTree('lan0', 'eqn-lan0'), { thresholdPercent: 5 }), 100);
   printTable([
     { 'plan + diff, 1,000 clients': 'next tick (1 class really changed)', 'median ms': steady.medianMs.toFixed(2), 'p95 ms': steady.p95Ms.toFixed(2), goal: '< 10 ms (median)', ok: steady.medianMs < 10 ? 'yes' : 'NO' },
     { 'plan + diff, 1,000 clients': 'from nothing (full tree)', 'median ms': fresh.medianMs.toFixed(2), 'p95 ms': fresh.p95Ms.toFixed(2), goal: '< 10 ms (median)', ok: fresh.medianMs < 10 ? 'yes' : 'NO' },
@@ -178,7 +178,7 @@ async function forwardingAndLatency(): Promise<void> {
     await shaper.start();
     const rows: Record<string, string>[] = [];
     const missing = ['fq_codel', 'sfq'].filter((k) => k !== shaper.leaf);
-    for (const leaf of shaper.leaf === 'pfifo' ? (['pfifo'] as const) : ([shaper.leaf, 'pfifo'] as const)) {
+    for (const leaf of shaper.leaf === 'bfifo' ? (['bfifo'] as const) : ([shaper.leaf, 'bfifo'] as const)) {
       shaper.leaf = leaf;
       const report = await shaper.shape(snapshotOf([real(20e6, 19e6)], 20e6));
       if (report.error) throw new Error(report.error);
@@ -191,7 +191,7 @@ async function forwardingAndLatency(): Promise<void> {
       rows.push({ leaf, 'idle RTT ms': avg(idle), 'RTT under load ms (avg of 10 pings)': avg(busy) });
     }
     printTable(rows);
-    if (shaper.leaf === 'pfifo') console.log(`(this kernel has no ${missing.join(' or ')}: only the FIFO leaf can be measured; FIFO limit 1000 packets)`);
+    if (shaper.leaf === 'bfifo') console.log(`(this kernel has no ${missing.join(' or ')}: only the FIFO leaf can be measured; FIFO limit: 100 ms of the link, in bytes)`);
     await shaper.stop(false);
   } finally {
     await lab.destroy();

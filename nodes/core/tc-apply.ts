@@ -49,7 +49,7 @@ const TC_TIMEOUT_MS = 30_000;
 
 export class Shaper {
   readonly ifb: string;
-  leaf: LeafKind = 'pfifo';
+  leaf: LeafKind = 'bfifo';
   leafNote: string | null = null;
   readonly notes: string[] = [];
   readonly ids: ClassIds;
@@ -70,7 +70,7 @@ export class Shaper {
   }
 
   /**
-   * fq_codel, else sfq, else pfifo: each tried as the root qdisc of a device that is ours alone.
+   * fq_codel, else sfq, else a byte-limited FIFO (bfifo): each tried as the root qdisc of a device that is ours alone.
    *
    * - enforce: a throwaway IFB (`eqt-…`, named like our IFB) created for the test and deleted
    *   right after; needs only CAP_NET_ADMIN, which enforce needs anyway (a systemd service with
@@ -130,7 +130,7 @@ export class Shaper {
       this.leafNote = null;
       return;
     }
-    this.leaf = 'pfifo';
+    this.leaf = 'bfifo';
     const missing = !permission && refusals.length === LEAF_CANDIDATES.length && refusals.every((r) => /unknown/i.test(r));
     if (missing) this.leafNote = 'fq_codel and sfq not in this kernel: FIFO leaves';
     else if (permission) {

@@ -189,7 +189,7 @@ function diffDirection(plan: DirectionPlan, installedIn: InstalledDirection, lea
   for (const c of ordered) {
     const have = installed.classes.get(c.minor);
     if (!have) {
-      classWrites.push(classCommand('add', plan.dev, c), leafCommand('add', plan.dev, c.minor, leaf));
+      classWrites.push(classCommand('add', plan.dev, c), leafCommand('add', plan.dev, c.minor, leaf, plan.totalBps));
       next.classes.set(c.minor, { minor: c.minor, rateBps: c.rateBps, ceilBps: c.ceilBps, prio: c.prio, quantum: quantumFor(c.weight) });
       next.leaves.set(c.minor, leaf);
       counts.classesAdded++;
@@ -205,7 +205,7 @@ function diffDirection(plan: DirectionPlan, installedIn: InstalledDirection, lea
       next.classes.set(c.minor, have);
     }
     const leafNow = installed.leaves.get(c.minor);
-    if (leafNow !== leaf) classWrites.push(leafCommand(leafNow ? 'replace' : 'add', plan.dev, c.minor, leaf));
+    if (leafNow !== leaf) classWrites.push(leafCommand(leafNow ? 'replace' : 'add', plan.dev, c.minor, leaf, plan.totalBps));
     next.leaves.set(c.minor, leaf);
   }
   // Removing filters before their class, adding classes before the filters that point to them.

@@ -21,7 +21,7 @@ import { isIPv4, isIPv6, isLinkLocalIPv6 } from './ip';
 import { clientMac, normalizeMac } from './mac';
 
 export type Direction = 'down' | 'up';
-export type LeafKind = 'fq_codel' | 'sfq' | 'pfifo';
+export type LeafKind = 'fq_codel' | 'sfq' | 'bfifo';
 
 export const HTB_MAJOR = 'eb';
 export const ROOT_MINOR = 1;
@@ -31,8 +31,15 @@ export const MIN_RATE_BPS = 8_000;
 export const HASH_TABLE = { 4: '100', 6: '600' } as const;
 /** u32 filter priorities (tc "pref"): one protocol per priority. */
 export const FILTER_PREF = { 4: 10, 6: 11 } as const;
-/** Packets a FIFO leaf holds; the same as a default txqueuelen, but independent of the device's. */
-export const PFIFO_LIMIT = 1000;
+/**
+ * Bytes a FIFO leaf holds: 100 ms of the whole link, at least two 64 KB GSO packets. Counted in
+ * bytes, not packets: with GSO a "packet" is up to 64 KB, and a 1,000-packet pfifo (the default
+ * txqueuelen) held megabytes, seconds of queue in front of a 2 Mbit/s class: its TCP flow swung
+ * by ±20 % from tick to tick and the loop could not tell a busy client from a slowing one.
+ */
+export function fifoLimitBytes(totalBps: number): number {
+  return Math.max(2 * 65_536, Math.round((totalBps / 8) * 0.1));
+}
 
 export interface PlannedClass {
   minor: number;
@@ -396,9 +403,9 @@ export function classCommand(verb: 'add' | 'change', dev: string, c: PlannedClas
   return argv;
 }
 
-export function leafCommand(verb: 'add' | 'replace', dev: string, minor: number, leaf: LeafKind): string[] {
+export function leafCommand(verb: 'add' | 'replace', dev: string, minor: number, leaf: LeafKind, totalBps: number): string[] {
   const argv = ['qdisc', verb, 'dev', dev, 'parent', classIdOf(minor), leaf];
-  if (leaf === 'pfifo') argv.push('limit', String(PFIFO_LIMIT));
+  if (leaf === 'bfifo') argv.push('limit', String(fifoLimitBytes(totalBps)));
   return argv;
 }
 

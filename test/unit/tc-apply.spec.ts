@@ -30,7 +30,7 @@ describe('tc-shaper core: apply, failures, close', () => {
     assert.deepEqual(runner.calls.map((c) => c.slice(0, 2).join(' ')), ['unshare --net', 'unshare --net']);
     assert.equal(report.applied, false);
     assert.equal(report.commands.length, 40);
-    assert.equal(report.leaf, 'pfifo');
+    assert.equal(report.leaf, 'bfifo');
     assert.match(report.leafNote!, /fq_codel and sfq not in this kernel/);
     assert.deepEqual(report.setup, ['ip link add eqn-d0 type ifb', 'ip link set eqn-d0 up']);
     const again = await shaper.shape(snapshotOf(THREE));

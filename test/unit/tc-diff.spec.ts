@@ -7,7 +7,7 @@ import { manyClients, snapshotOf, THREE, tcFixture } from './tc-fixtures';
 
 const OPTS = { thresholdPercent: 5 };
 
-function planOf(payload: unknown, ids = new ClassIds(), leaf: 'pfifo' | 'fq_codel' = 'pfifo'): TreePlan {
+function planOf(payload: unknown, ids = new ClassIds(), leaf: 'bfifo' | 'fq_codel' = 'bfifo'): TreePlan {
   return planTree(payload, { iface: 'd0', leaf }, ids);
 }
 
@@ -20,7 +20,7 @@ function recordedTree(): InstalledTree {
     root: 'ours',
     ...parseClasses(tcFixture(`class-show-${suffix}.txt`)),
     ...parseFilters(tcFixture(`filter-show-${suffix}.txt`)),
-    leaves: direction === 'down' ? q.leaves : new Map([...parseClasses(tcFixture('class-show-up.txt')).classes.keys()].map((m) => [m, 'pfifo'])),
+    leaves: direction === 'down' ? q.leaves : new Map([...parseClasses(tcFixture('class-show-up.txt')).classes.keys()].map((m) => [m, 'bfifo'])),
   });
   return { ifbExists: true, ingress: 'ours', down: dir('down', 'd0', 'down'), up: dir('up', 'eqn-d0', 'up') };
 }

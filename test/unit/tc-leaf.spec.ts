@@ -42,7 +42,7 @@ function kernelLeaf(): string {
       /* not in this kernel */
     }
   }
-  return 'pfifo';
+  return 'bfifo';
 }
 
 describe('tc-shaper leaf detection without CAP_SYS_ADMIN (real kernel, a namespace of the test, only CAP_NET_ADMIN)', function () {
@@ -65,7 +65,7 @@ describe('tc-shaper leaf detection without CAP_SYS_ADMIN (real kernel, a namespa
     const found = detect('enforce', ',+net_admin');
     assert.equal(found.capEff, '0000000000001000', 'the child has CAP_NET_ADMIN and nothing else');
     assert.equal(found.leaf, expected);
-    if (expected === 'pfifo') {
+    if (expected === 'bfifo') {
       assert.equal(found.leafNote, 'fq_codel and sfq not in this kernel: FIFO leaves');
       assert.doesNotMatch(found.leafNote ?? '', /not permitted/);
     } else assert.equal(found.leafNote, null);
@@ -82,14 +82,14 @@ describe('tc-shaper leaf detection without CAP_SYS_ADMIN (real kernel, a namespa
   it('without CAP_NET_ADMIN it says "not permitted", not "not in this kernel"', () => {
     const found = detect('enforce', '');
     assert.equal(found.capEff, '0000000000000000');
-    assert.equal(found.leaf, 'pfifo');
+    assert.equal(found.leaf, 'bfifo');
     assert.match(found.leafNote ?? '', /^leaf not checked \(not permitted: CAP_NET_ADMIN; .*Operation not permitted.*\): FIFO leaves$/);
   });
 
   it('dry-run with only CAP_NET_ADMIN touches nothing and says the leaf was not checked (no namespace of its own)', () => {
     const before = sh(['ip', '-n', NS, '-o', 'link', 'show']);
     const found = detect('dry-run', ',+net_admin');
-    assert.equal(found.leaf, 'pfifo');
+    assert.equal(found.leaf, 'bfifo');
     assert.match(found.leafNote ?? '', /not permitted: CAP_SYS_ADMIN for a throwaway namespace in dry-run/);
     assert.equal(sh(['ip', '-n', NS, '-o', 'link', 'show']), before);
   });

@@ -14,7 +14,7 @@ import { manyClients, snapshotOf, THREE, tcFixture } from './tc-fixtures';
 import { diffTree } from '../../nodes/core/tc-diff';
 import { emptyTree } from '../../nodes/core/tc-read';
 
-const plan = (payload: unknown, ids = new ClassIds()) => planTree(payload, { iface: 'd0', leaf: 'pfifo' }, ids);
+const plan = (payload: unknown, ids = new ClassIds()) => planTree(payload, { iface: 'd0', leaf: 'bfifo' }, ids);
 
 describe('tc-plan: the desired HTB tree', () => {
   describe('the tree', () => {
@@ -132,7 +132,7 @@ describe('tc-plan: the desired HTB tree', () => {
     it('a snapshot without the allocator\'s totals', () => refuse((s) => delete (s as Record<string, unknown>).allocation, /allocation\.down\.totalBps/, /priority-allocator/));
     it('a hostile interface name', () => {
       for (const iface of ['eth0; reboot', '-dev', 'a\nqdisc del dev eth0 root', 'x'.repeat(16), '']) {
-        assert.throws(() => planTree(snapshotOf(THREE), { iface, leaf: 'pfifo' }, new ClassIds()), (err: Error) => err instanceof InputError && /iface/.test(err.message));
+        assert.throws(() => planTree(snapshotOf(THREE), { iface, leaf: 'bfifo' }, new ClassIds()), (err: Error) => err instanceof InputError && /iface/.test(err.message));
       }
     });
   });

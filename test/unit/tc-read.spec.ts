@@ -60,7 +60,7 @@ describe('tc-read: what the kernel holds, from iproute2 6.1 output recorded on t
     const q = parseQdiscs(tcFixture('qdisc-show-down.json'));
     assert.equal(q.root, 'ours');
     assert.equal(q.ingress, 'ingress');
-    assert.equal(q.leaves.get(0xc371), 'pfifo');
+    assert.equal(q.leaves.get(0xc371), 'bfifo');
     assert.equal(q.leaves.size, 4);
     assert.equal(parseQdiscs('[{"kind":"noqueue","handle":"0:","root":true,"refcnt":2,"options":{}}]').root, 'default');
     assert.deepEqual(parseQdiscs('[{"kind":"htb","handle":"1:","root":true,"options":{}}]').root, { foreign: 'htb 1:' });
