@@ -22,7 +22,7 @@ function snapshotOf(n: number, seed = 42): Snapshot {
 export async function bench(): Promise<void> {
   const rows: Record<string, string | number>[] = [];
   let previous: { n: number; median: number } | null = null;
-  for (const n of [100, 1_000, 10_000]) {
+  for (const n of [100, 1_000, 4_096, 10_000]) {
     const controller = new AllocatorController({ downMbps: 1000, upMbps: 100, maxPriority: 5, minPercent: 10, headroomPercent: 20, defaultPriority: 3 });
     const snapshot = snapshotOf(n);
     const runs = n >= 10_000 ? 200 : 1000;

@@ -106,9 +106,34 @@ export const STAY_BUSY = 0.75;
  */
 export function wantsMore(usedBps: number | null, rateBps: number, policy: AllocationPolicy, wasBusy = false): boolean {
   if (usedBps === null) return true;
+  const t = busyThresholds(policy);
+  return usedBps >= rateBps * (wasBusy ? t.stay : t.enter);
+}
+
+/** The fractions of its rate a client must use to become busy (`enter`) and to stay busy (`stay`). */
+export function busyThresholds(policy: AllocationPolicy): { enter: number; stay: number } {
   const h = headroomOf(policy);
-  const threshold = wasBusy ? Math.min(STAY_BUSY, 1 / (1 + h)) : (1 + h / 2) / (1 + h);
-  return usedBps >= rateBps * threshold;
+  return { enter: (1 + h / 2) / (1 + h), stay: Math.min(STAY_BUSY, 1 / (1 + h)) };
+}
+
+/** Working arrays of allocateArrays (inputs of its fill), kept between calls like fill's own. */
+let directionScratch = { weight: new Float64Array(0), lower: new Float64Array(0), upper: new Float64Array(0) };
+function directionScratchFor(n: number): typeof directionScratch {
+  if (directionScratch.weight.length < n) {
+    const size = Math.max(n, 2 * directionScratch.weight.length);
+    directionScratch = { weight: new Float64Array(size), lower: new Float64Array(size), upper: new Float64Array(size) };
+  }
+  return directionScratch;
+}
+
+/** Working arrays of fillLevels, kept between calls: a tick allocates nothing it can reuse. */
+let scratch = { active: new Int32Array(0), next: new Int32Array(0), atFloor: new Float64Array(0), atCap: new Float64Array(0) };
+function scratchFor(n: number): typeof scratch {
+  if (scratch.active.length < n) {
+    const size = Math.max(n, 2 * scratch.active.length);
+    scratch = { active: new Int32Array(size), next: new Int32Array(size), atFloor: new Float64Array(size), atCap: new Float64Array(size) };
+  }
+  return scratch;
 }
 
 /**
@@ -116,56 +141,85 @@ export function wantsMore(usedBps: number | null, rateBps: number, policy: Alloc
  * (everyone at cap when the caps add up to less). Requires floor ≤ cap and Σ floor ≤ amount.
  *
  * Each level is a nondecreasing piecewise-linear function of λ with breakpoints floor_i / w_i and
- * cap_i / w_i; λ is found by binary search over the sorted breakpoints (O(n log n)), then exactly:
- * used(λ) = Σ_{λ < f_i/w_i} floor_i + Σ_{λ ≥ c_i/w_i} cap_i + λ × Σ_{between} w_i.
- * Levels are rounded down: the sum falls short of `amount` by less than 1 bit/s per client.
+ * cap_i / w_i. λ is found by narrowing an interval (lo, hi) around it, as quickselect does: a client
+ * with no breakpoint left inside the interval is settled (at its floor, at its cap, or w_i × λ)
+ * and only summed from then on; the pivot is a sampled breakpoint of an unsettled client, so the
+ * unsettled ones halve each round and the whole is O(n) expected (no sort: 10,000 clients in a
+ * fraction of a millisecond). Levels are rounded down: the sum falls short of `amount` by less
+ * than 1 bit/s per client.
  */
 export function fillLevels(floor: Float64Array, cap: Float64Array, weight: Float64Array, amount: number): Float64Array {
+  return fill(floor, cap, weight, amount).level;
+}
+
+/** fillLevels, and the level λ it found (Infinity when everyone is at cap). */
+export function fill(floor: Float64Array, cap: Float64Array, weight: Float64Array, amount: number): { level: Float64Array; lambda: number } {
   const n = floor.length;
   const level = new Float64Array(n);
   let capSum = 0;
   for (let i = 0; i < n; i++) capSum += cap[i];
   if (capSum <= amount) {
     level.set(cap);
-    return level;
+    return { level, lambda: Number.POSITIVE_INFINITY };
   }
-  const points = new Float64Array(2 * n);
-  for (let i = 0; i < n; i++) {
-    points[2 * i] = floor[i] / weight[i];
-    points[2 * i + 1] = cap[i] / weight[i];
-  }
-  points.sort();
-  const used = (lambda: number) => {
-    let fixed = 0;
-    let freeWeight = 0;
-    for (let i = 0; i < n; i++) {
-      if (lambda * weight[i] <= floor[i]) fixed += floor[i];
-      else if (lambda * weight[i] >= cap[i]) fixed += cap[i];
-      else freeWeight += weight[i];
-    }
-    return { fixed, freeWeight };
-  };
-  // the last breakpoint at which no more than `amount` is used; λ lies between it and the next
   let lo = 0;
-  let hi = points.length - 1;
-  while (lo < hi) {
-    const mid = (lo + hi + 1) >>> 1;
-    const { fixed, freeWeight } = used(points[mid]);
-    if (fixed + points[mid] * freeWeight <= amount) lo = mid;
-    else hi = mid - 1;
-  }
-  const at = points[lo];
-  // between `at` and the next breakpoint the set of free clients is fixed: the ones free just above `at`
+  let hi = Number.POSITIVE_INFINITY;
+  // settled: a fixed part and a part that grows with λ
   let fixed = 0;
-  let freeWeight = 0;
+  let linearWeight = 0;
+  const scratch = scratchFor(n);
+  let active = scratch.active;
+  let next = scratch.next;
+  const atFloor = scratch.atFloor;
+  const atCap = scratch.atCap;
+  let count = 0;
   for (let i = 0; i < n; i++) {
-    const fb = floor[i] / weight[i];
-    const cb = cap[i] / weight[i];
-    if (at < fb) fixed += floor[i];
-    else if (at >= cb) fixed += cap[i];
-    else freeWeight += weight[i];
+    // a client whose floor is its cap (idle, or held) is a constant: settled from the start
+    if (floor[i] === cap[i]) fixed += floor[i];
+    else {
+      atFloor[i] = floor[i] / weight[i];
+      atCap[i] = cap[i] / weight[i];
+      active[count++] = i;
+    }
   }
-  const lambda = freeWeight > 0 ? (amount - fixed) / freeWeight : at;
+  let round = 0;
+  while (count > 0) {
+    // pivot: the median of three sampled breakpoints inside (lo, hi)
+    const sample = (k: number) => {
+      const h = Math.imul(round + k, 0x9e3779b1) >>> 0;
+      const i = active[h % count];
+      // either of its breakpoints inside the interval, chosen by the hash's top bit
+      const floorInside = atFloor[i] > lo && atFloor[i] < hi;
+      const capInside = atCap[i] > lo && atCap[i] < hi;
+      return floorInside && (!capInside || h >>> 31 === 0) ? atFloor[i] : atCap[i];
+    };
+    const [p1, p2, p3] = [sample(0), sample(1), sample(2)];
+    const pivot = Math.max(Math.min(p1, p2), Math.min(Math.max(p1, p2), p3));
+    round += 3;
+    let used = fixed + linearWeight * pivot;
+    for (let k = 0; k < count; k++) {
+      const i = active[k];
+      used += Math.min(cap[i], Math.max(floor[i], weight[i] * pivot));
+    }
+    if (used <= amount) lo = pivot;
+    else hi = pivot;
+    let kept = 0;
+    for (let k = 0; k < count; k++) {
+      const i = active[k];
+      const a = atFloor[i];
+      const b = atCap[i];
+      if (b <= lo) fixed += cap[i];
+      else if (a >= hi) fixed += floor[i];
+      else if (a <= lo && b >= hi) linearWeight += weight[i];
+      else next[kept++] = i;
+    }
+    const swap = active;
+    active = next;
+    next = swap;
+    count = kept;
+  }
+  let lambda = linearWeight > 0 ? (amount - fixed) / linearWeight : lo;
+  lambda = Math.min(Math.max(lambda, lo), hi);
   let sum = 0;
   for (let i = 0; i < n; i++) {
     level[i] = Math.floor(Math.min(cap[i], Math.max(floor[i], weight[i] * lambda)));
@@ -178,55 +232,87 @@ export function fillLevels(floor: Float64Array, cap: Float64Array, weight: Float
       sum -= 1;
     }
   }
-  return level;
+  return { level, lambda };
 }
 
 /** Allocates one direction. Inputs must already be validated (see allocation.ts). */
 export function allocateDirection(demands: readonly DirectionDemand[], policy: AllocationPolicy): DirectionResult {
   const n = demands.length;
+  const priority = new Float64Array(n);
+  const used = new Float64Array(n);
+  const wants = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    const d = demands[i];
+    priority[i] = d.priority;
+    used[i] = d.usedBps ?? Number.NaN;
+    wants[i] = d.wantsMore ? 1 : 0;
+  }
+  return allocateArrays(priority, used, wants, policy);
+}
+
+/**
+ * The same over arrays, one entry per client (what the node uses: no object per client):
+ * `used` is NaN where it is not measured, `wants` 1 where the client is busy.
+ */
+export function allocateArrays(priority: ArrayLike<number>, used: Float64Array, wants: Uint8Array, policy: AllocationPolicy): DirectionResult {
+  const n = priority.length;
   const total = Math.floor(policy.totalBps);
   const guaranteeBps = guaranteeOf(policy, n);
   const floorBps = floorOf(policy, guaranteeBps);
   const h = headroomOf(policy);
-  const weight = new Float64Array(n);
   const busy = new Uint8Array(n);
   // the policy: busy clients at max(g, w × L), the others at what they use (or their weighted share, if less)
-  const shareLower = new Float64Array(n);
-  const shareUpper = new Float64Array(n);
+  const work = directionScratchFor(n);
+  const weight = work.weight.subarray(0, n);
+  const shareLower = work.lower.subarray(0, n);
+  const shareUpper = work.upper.subarray(0, n);
   for (let i = 0; i < n; i++) {
-    const d = demands[i];
-    weight[i] = weightOf(d.priority, policy.maxPriority);
-    if (d.wantsMore || d.usedBps === null) {
+    weight[i] = weightOf(priority[i], policy.maxPriority);
+    if (wants[i] === 1 || Number.isNaN(used[i])) {
       busy[i] = 1;
       shareLower[i] = guaranteeBps;
       shareUpper[i] = total;
     } else {
-      shareUpper[i] = Math.min(total, Math.ceil(d.usedBps));
+      shareUpper[i] = Math.min(total, Math.ceil(used[i]));
       shareLower[i] = Math.min(shareUpper[i], guaranteeBps);
     }
   }
-  const share = fillLevels(shareLower, shareUpper, weight, total);
-  // the rates of the others: their share, and headroom above it (at least the floor) where the
-  // weights leave room for it; the busy ones' rates follow from their shares below
-  const rateLower = new Float64Array(n);
-  const rateUpper = new Float64Array(n);
-  let lowerSum = 0;
+  const { level: share, lambda } = fill(shareLower, shareUpper, weight, total);
+  // The rates of the others: their share, and headroom above it (what they use plus h, at least
+  // the floor), as far as a busy client of the same weight would get (w × L): headroom never
+  // takes more than a share. The busy ones' rates follow from their shares below.
+  const rateBps = new Float64Array(n);
+  // what a light client keeps for sure (its share, lifted to the floor) and what is headroom above
+  let base = 0;
+  let extra = 0;
+  let busyCount = 0;
   for (let i = 0; i < n; i++) {
     if (busy[i]) {
-      rateLower[i] = Math.min(floorBps, share[i]);
-      rateUpper[i] = total;
-    } else if (share[i] < shareUpper[i]) {
-      // held below its use by the weights: no headroom (it is busy next tick)
-      rateLower[i] = rateUpper[i] = share[i];
-    } else {
-      rateLower[i] = Math.max(share[i], floorBps);
-      rateUpper[i] = Math.max(rateLower[i], Math.min(total, Math.ceil((demands[i].usedBps as number) * (1 + h))));
+      busyCount++;
+      continue;
     }
-    lowerSum += rateLower[i];
+    if (share[i] < shareUpper[i]) {
+      // held below its use by the weights: no headroom (it is busy next tick)
+      rateBps[i] = share[i];
+      base += share[i];
+      continue;
+    }
+    const reserve = Math.min(total, Math.max(floorBps, Math.ceil(used[i] * (1 + h))));
+    rateBps[i] = Math.max(share[i], Math.min(reserve, Math.max(floorBps, Math.floor(weight[i] * lambda))));
+    const kept = Math.max(share[i], Math.min(floorBps, rateBps[i]));
+    base += kept;
+    extra += rateBps[i] - kept;
   }
-  // on a link barely above n floors, the floors of the light clients may not fit next to the shares
-  if (lowerSum > total) for (let i = 0; i < n; i++) if (!busy[i]) rateLower[i] = share[i];
-  const rateBps = fillLevels(rateLower, rateUpper, weight, total);
+  // the busy ones keep at least the floor: where the headroom does not fit next to that, it
+  // shrinks; where not even the light ones' floors fit (a link barely above n floors), they get their share
+  const room = total - busyCount * floorBps - base;
+  if (extra > room) {
+    for (let i = 0; i < n; i++) {
+      if (busy[i] || rateBps[i] <= share[i]) continue;
+      const kept = Math.max(share[i], Math.min(floorBps, rateBps[i]));
+      rateBps[i] = room >= 0 ? kept + Math.floor(((rateBps[i] - kept) * room) / extra) : share[i];
+    }
+  }
 
   let busyWeight = 0;
   let given = 0;
