@@ -1,4 +1,4 @@
-import { allocateArrays, busyThresholds, CLIENT_HTB_PRIO, floorOf, guaranteeOf, weightOf, type AllocationPolicy, type DirectionResult } from './allocator';
+import { allocateArrays, busyThresholds, CLIENT_HTB_PRIO, directionBuffers, floorOf, guaranteeOf, weightOf, type AllocationPolicy, type DirectionResult } from './allocator';
 import { InputError } from './errors';
 import { clientMac, normalizeMac } from './mac';
 import { parseRegistry } from './registry';
@@ -51,13 +51,19 @@ export interface AllocationSummary {
 export const MAX_REMEMBERED = 8_192;
 
 /**
- * What a client was handed last, updated in place tick after tick (no objects made per client):
- * [down rate, up rate, down busy (0/1), up busy (0/1), the tick it was written in].
+ * What a client was handed last, updated in place tick after tick (no object made per client per
+ * tick; a plain object, not a typed array: thousands of small ArrayBuffers weigh on every GC).
  */
-type Handed = Float64Array;
-const RATE = { down: 0, up: 1 } as const;
-const BUSY = { down: 2, up: 3 } as const;
-const STAMP = 4;
+interface Handed {
+  down: number;
+  up: number;
+  busyDown: number;
+  busyUp: number;
+  /** The allocation it was last written in. */
+  stamp: number;
+}
+const RATE = { down: 'down', up: 'up' } as const;
+const BUSY = { down: 'busyDown', up: 'busyUp' } as const;
 
 interface Validated {
   snapshot: Snapshot;
@@ -169,6 +175,8 @@ export class AllocatorController {
   /** The rates handed out last, and who was busy, by MAC: what a client's use is compared with to tell it is busy. */
   private rates = new Map<string, Handed>();
   private stamp = 0;
+  /** Work arrays of compute(), reused tick after tick (the results are copied into the output). */
+  private buffers = { priorities: new Float64Array(0), used: new Float64Array(0), down: directionBuffers(0), up: directionBuffers(0) };
 
   constructor(options: AllocatorOptions, priorities: Iterable<[string, number]> = []) {
     this.options = { ...options };
@@ -335,13 +343,18 @@ export class AllocatorController {
   private compute({ snapshot, macs, busy, handed }: Validated): AllocatedSnapshot {
     const o = this.options;
     const n = snapshot.clients.length;
-    const priorities = new Float64Array(n);
+    if (this.buffers.priorities.length < n) {
+      const size = Math.max(n, 2 * this.buffers.priorities.length);
+      this.buffers = { priorities: new Float64Array(size), used: new Float64Array(size), down: directionBuffers(size), up: directionBuffers(size) };
+    }
+    const buffers = this.buffers;
+    const priorities = buffers.priorities.subarray(0, n);
     for (let i = 0; i < n; i++) priorities[i] = this.effectivePriority(snapshot.clients[i], macs[i]);
     const direction = (dir: 'down' | 'up', totalMbps: number, field: 'rxBps' | 'txBps'): DirectionResult => {
-      const used = new Float64Array(n);
+      const used = buffers.used.subarray(0, n);
       for (let i = 0; i < n; i++) used[i] = snapshot.clients[i][field] ?? Number.NaN;
       // before the first allocate() (a command on nothing) every client counts as busy
-      return allocateArrays(priorities, used, busy[dir].length === n ? busy[dir] : new Uint8Array(n).fill(1), this.policy(totalMbps));
+      return allocateArrays(priorities, used, busy[dir].length === n ? busy[dir] : new Uint8Array(n).fill(1), this.policy(totalMbps), buffers[dir]);
     };
     const down = direction('down', o.downMbps, 'rxBps');
     const up = direction('up', o.upMbps, 'txBps');
@@ -361,14 +374,14 @@ export class AllocatorController {
       let h = handed[i];
       if (!h) {
         h = rates.get(macs[i]);
-        if (!h) rates.set(macs[i], (h = new Float64Array(5)));
+        if (!h) rates.set(macs[i], (h = { down: 0, up: 0, busyDown: 0, busyUp: 0, stamp: 0 }));
         handed[i] = h;
       }
-      h[RATE.down] = down.rateBps[i];
-      h[RATE.up] = up.rateBps[i];
-      h[BUSY.down] = down.busy[i];
-      h[BUSY.up] = up.busy[i];
-      h[STAMP] = stamp;
+      h.down = down.rateBps[i];
+      h.up = up.rateBps[i];
+      h.busyDown = down.busy[i];
+      h.busyUp = up.busy[i];
+      h.stamp = stamp;
       return Object.assign({}, c, {
         mac: macs[i],
         priority: priorities[i],
@@ -376,7 +389,7 @@ export class AllocatorController {
       });
     });
     // only the clients of this snapshot are kept
-    if (rates.size > clients.length) for (const [mac, handed] of rates) if (handed[STAMP] !== stamp) rates.delete(mac);
+    if (rates.size > clients.length) for (const [mac, handed] of rates) if (handed.stamp !== stamp) rates.delete(mac);
     const sum = (rates: Float64Array) => rates.reduce((a, b) => a + b, 0);
     const summary = (r: DirectionResult) => ({
       totalBps: r.ceilBps,

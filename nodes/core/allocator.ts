@@ -48,6 +48,18 @@ export interface DirectionDemand {
   wantsMore: boolean;
 }
 
+/** Arrays a caller lends allocateArrays for its results (at least n long), so a tick allocates none. */
+export interface DirectionBuffers {
+  busy: Uint8Array;
+  share: Float64Array;
+  rate: Float64Array;
+  expected: Float64Array;
+}
+
+export function directionBuffers(n: number): DirectionBuffers {
+  return { busy: new Uint8Array(n), share: new Float64Array(n), rate: new Float64Array(n), expected: new Float64Array(n) };
+}
+
 export interface DirectionResult {
   guaranteeBps: number;
   /** The rate a client that is not busy gets at least. */
@@ -153,9 +165,8 @@ export function fillLevels(floor: Float64Array, cap: Float64Array, weight: Float
 }
 
 /** fillLevels, and the level λ it found (Infinity when everyone is at cap). */
-export function fill(floor: Float64Array, cap: Float64Array, weight: Float64Array, amount: number): { level: Float64Array; lambda: number } {
+export function fill(floor: Float64Array, cap: Float64Array, weight: Float64Array, amount: number, level: Float64Array = new Float64Array(floor.length)): { level: Float64Array; lambda: number } {
   const n = floor.length;
-  const level = new Float64Array(n);
   let capSum = 0;
   for (let i = 0; i < n; i++) capSum += cap[i];
   if (capSum <= amount) {
@@ -254,13 +265,15 @@ export function allocateDirection(demands: readonly DirectionDemand[], policy: A
  * The same over arrays, one entry per client (what the node uses: no object per client):
  * `used` is NaN where it is not measured, `wants` 1 where the client is busy.
  */
-export function allocateArrays(priority: ArrayLike<number>, used: Float64Array, wants: Uint8Array, policy: AllocationPolicy): DirectionResult {
+export function allocateArrays(priority: ArrayLike<number>, used: Float64Array, wants: Uint8Array, policy: AllocationPolicy, out?: DirectionBuffers): DirectionResult {
   const n = priority.length;
+  // the caller's buffers (valid until its next call), or new arrays
+  const own = (have: Float64Array | undefined) => (have && have.length >= n ? have.subarray(0, n) : new Float64Array(n));
   const total = Math.floor(policy.totalBps);
   const guaranteeBps = guaranteeOf(policy, n);
   const floorBps = floorOf(policy, guaranteeBps);
   const h = headroomOf(policy);
-  const busy = new Uint8Array(n);
+  const busy = out && out.busy.length >= n ? out.busy.subarray(0, n).fill(0) : new Uint8Array(n);
   // the policy: busy clients at max(g, w × L), the others at what they use (or their weighted share, if less)
   const work = directionScratchFor(n);
   const weight = work.weight.subarray(0, n);
@@ -277,11 +290,11 @@ export function allocateArrays(priority: ArrayLike<number>, used: Float64Array, 
       shareLower[i] = Math.min(shareUpper[i], guaranteeBps);
     }
   }
-  const { level: share, lambda } = fill(shareLower, shareUpper, weight, total);
+  const { level: share, lambda } = fill(shareLower, shareUpper, weight, total, own(out?.share));
   // The rates of the others: their share, and headroom above it (what they use plus h, at least
   // the floor), as far as a busy client of the same weight would get (w × L): headroom never
   // takes more than a share. The busy ones' rates follow from their shares below.
-  const rateBps = new Float64Array(n);
+  const rateBps = own(out?.rate).fill(0);
   // what a light client keeps for sure (its share, lifted to the floor) and what is headroom above
   let base = 0;
   let extra = 0;
@@ -325,7 +338,8 @@ export function allocateArrays(priority: ArrayLike<number>, used: Float64Array, 
       spare += rateBps[i] - Math.min(rateBps[i], share[i]);
     }
   }
-  const expectedBps = Float64Array.from(rateBps);
+  const expectedBps = own(out?.expected);
+  expectedBps.set(rateBps);
   if (busyWeight > 0) {
     // A busy client's rate is its share less its part of what will be lent: with the lending, it
     // gets the share. (Rates that were the shares, with the spare lent on top, would give the
