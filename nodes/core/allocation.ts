@@ -1,4 +1,4 @@
-import { allocateArrays, BUSY_HTB_PRIO, busyThresholds, LIGHT_HTB_PRIO, directionBuffers, floorOf, guaranteeOf, weightOf, type AllocationPolicy, type DirectionResult } from './allocator';
+import { allocateArrays, busyThresholds, CLIENT_HTB_PRIO, directionBuffers, floorOf, guaranteeOf, weightOf, type AllocationPolicy, type DirectionResult } from './allocator';
 import { InputError } from './errors';
 import { clientMac, normalizeMac } from './mac';
 import { parseRegistry } from './registry';
@@ -363,7 +363,7 @@ export class AllocatorController {
     const one = (r: DirectionResult, i: number, weight: number) => ({
       rateBps: r.rateBps[i],
       ceilBps: r.ceilBps,
-      prio: r.busy[i] === 1 ? BUSY_HTB_PRIO : LIGHT_HTB_PRIO,
+      prio: CLIENT_HTB_PRIO,
       expectedBps: r.expectedBps[i],
       weight,
       busy: r.busy[i] === 1,

@@ -77,16 +77,8 @@ export interface DirectionResult {
 export const MIN_RATE_BPS = 8_000;
 /** Headroom is never below this, so that a client using its rate is told apart from one below it. */
 export const MIN_HEADROOM = 0.1;
-/**
- * HTB prio of a client's class: the same for every busy client (HTB lends to a lower prio number
- * first, in strict order, so prios by priority would lend everything to priority 1), and one lower
- * for the light ones (below their share: a client starting up, a video call). HTB serves and lends
- * to those first: a client that starts borrows what is spare ahead of the bulk until the next tick
- * makes it busy, instead of sitting at its floor with its TCP timing out behind a long queue.
- * 0 is left for what an operator may want ahead of all; 7 is the default class.
- */
-export const LIGHT_HTB_PRIO = 1;
-export const BUSY_HTB_PRIO = 2;
+/** Every client class has this HTB prio (0 is reserved for what an operator may want ahead of all). */
+export const CLIENT_HTB_PRIO = 1;
 
 /** The weight a priority carries: the highest priority (1) weighs maxPriority, the lowest 1. */
 export function weightOf(priority: number, maxPriority: number): number {
