@@ -1,4 +1,4 @@
-import { allocateArrays, busyThresholds, CLIENT_HTB_PRIO, directionBuffers, floorOf, guaranteeOf, weightOf, type AllocationPolicy, type DirectionResult } from './allocator';
+import { allocateArrays, busyThresholds, CLIENT_HTB_PRIO, GROWING, directionBuffers, floorOf, guaranteeOf, weightOf, type AllocationPolicy, type DirectionResult } from './allocator';
 import { InputError } from './errors';
 import { clientMac, normalizeMac } from './mac';
 import { parseRegistry } from './registry';
@@ -59,11 +59,14 @@ interface Handed {
   up: number;
   busyDown: number;
   busyUp: number;
+  usedDown: number;
+  usedUp: number;
   /** The allocation it was last written in. */
   stamp: number;
 }
 const RATE = { down: 'down', up: 'up' } as const;
 const BUSY = { down: 'busyDown', up: 'busyUp' } as const;
+const USED = { down: 'usedDown', up: 'usedUp' } as const;
 
 interface Validated {
   snapshot: Snapshot;
@@ -242,7 +245,11 @@ export class AllocatorController {
         const last = v.handed[i];
         const used = clients[i][field];
         if (used === null || used === undefined) busy[i] = 1;
-        else if (last) busy[i] = used >= last[rateAt] * (last[busyAt] === 1 ? stay : enter) ? 1 : 0;
+        else if (last) {
+          busy[i] = used >= last[rateAt] * (last[busyAt] === 1 ? stay : enter) ? 1 : 0;
+          // light, but using more than last tick and at least half its rate: growing (2)
+          if (busy[i] === 0 && used > last[USED[dir]] * GROWING && used >= 0.5 * last[rateAt]) busy[i] = 2;
+        }
         else busy[i] = used >= floor * enter ? 1 : 0;
       }
       v.busy[dir] = busy;
@@ -374,13 +381,15 @@ export class AllocatorController {
       let h = handed[i];
       if (!h) {
         h = rates.get(macs[i]);
-        if (!h) rates.set(macs[i], (h = { down: 0, up: 0, busyDown: 0, busyUp: 0, stamp: 0 }));
+        if (!h) rates.set(macs[i], (h = { down: 0, up: 0, busyDown: 0, busyUp: 0, usedDown: 0, usedUp: 0, stamp: 0 }));
         handed[i] = h;
       }
       h.down = down.rateBps[i];
       h.up = up.rateBps[i];
       h.busyDown = down.busy[i];
       h.busyUp = up.busy[i];
+      h.usedDown = snapshot.clients[i].rxBps ?? 0;
+      h.usedUp = snapshot.clients[i].txBps ?? 0;
       h.stamp = stamp;
       return Object.assign({}, c, {
         mac: macs[i],
