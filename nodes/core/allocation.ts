@@ -247,8 +247,10 @@ export class AllocatorController {
         if (used === null || used === undefined) busy[i] = 1;
         else if (last) {
           busy[i] = used >= last[rateAt] * (last[busyAt] === 1 ? stay : enter) ? 1 : 0;
-          // light, but using more than last tick and at least half its rate: growing (2)
-          if (busy[i] === 0 && used > last[USED[dir]] * GROWING && used >= 0.5 * last[rateAt]) busy[i] = 2;
+          // light, but using more than last tick and at least half its rate: growing, so treated
+          // as busy (given its share, which is what the policy owes a client that wants more; a
+          // client that starts, held at its floor, is one, and TCP stalls if it stays there)
+          if (busy[i] === 0 && used > last[USED[dir]] * GROWING && used >= 0.5 * last[rateAt]) busy[i] = 1;
         }
         else busy[i] = used >= floor * enter ? 1 : 0;
       }

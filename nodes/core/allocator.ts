@@ -110,9 +110,7 @@ export function headroomOf(policy: AllocationPolicy): number {
  */
 export const STAY_BUSY = 0.75;
 
-/** Room a light client that is growing gets: twice what it used (see allocateArrays). */
-export const GROWING_ROOM = 2;
-/** Growing: it used this much more than the tick before, and at least half its rate. */
+/** Growing: it used this much more than the tick before, and at least half its rate (then busy). */
 export const GROWING = 1.1;
 
 /**
@@ -268,8 +266,7 @@ export function allocateDirection(demands: readonly DirectionDemand[], policy: A
 
 /**
  * The same over arrays, one entry per client (what the node uses: no object per client):
- * `used` is NaN where it is not measured, `wants` 1 where the client is busy, 2 where it is light
- * but growing.
+ * `used` is NaN where it is not measured, `wants` 1 where the client is busy.
  */
 export function allocateArrays(priority: ArrayLike<number>, used: Float64Array, wants: Uint8Array, policy: AllocationPolicy, out?: DirectionBuffers): DirectionResult {
   const n = priority.length;
@@ -316,10 +313,7 @@ export function allocateArrays(priority: ArrayLike<number>, used: Float64Array, 
       base += share[i];
       continue;
     }
-    // a light client that is growing (wants 2) gets twice its use: an elastic flow held by its
-    // rate uses only ~85 % of it (TCP's sawtooth), too little to look busy, and would otherwise
-    // creep up by 2 % a tick; the room it gets never exceeds a busy client's share at its weight
-    const reserve = Math.min(total, Math.max(floorBps, Math.ceil(used[i] * (wants[i] === 2 ? GROWING_ROOM : 1 + h))));
+    const reserve = Math.min(total, Math.max(floorBps, Math.ceil(used[i] * (1 + h))));
     rateBps[i] = Math.max(share[i], Math.min(reserve, Math.max(floorBps, Math.floor(weight[i] * lambda))));
     const kept = Math.max(share[i], Math.min(floorBps, rateBps[i]));
     base += kept;
