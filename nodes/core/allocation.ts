@@ -1,4 +1,4 @@
-import { allocateArrays, busyThresholds, CLIENT_HTB_PRIO, GROWING, directionBuffers, floorOf, guaranteeOf, weightOf, type AllocationPolicy, type DirectionResult } from './allocator';
+import { allocateArrays, busyThresholds, CLIENT_HTB_PRIO, wantsMore, directionBuffers, floorOf, guaranteeOf, weightOf, type AllocationPolicy, type DirectionResult } from './allocator';
 import { InputError } from './errors';
 import { clientMac, normalizeMac } from './mac';
 import { parseRegistry } from './registry';
@@ -236,23 +236,13 @@ export class AllocatorController {
       const policy = this.policy(dir === 'down' ? o.downMbps : o.upMbps);
       const field = dir === 'down' ? 'rxBps' : 'txBps';
       const floor = floorOf(policy, guaranteeOf(policy, n));
-      // wantsMore() for every client, with its thresholds worked out once
-      const { enter, stay } = busyThresholds(policy);
+      // the thresholds worked out once per direction, not per client
+      const thresholds = busyThresholds(policy);
       const busy = new Uint8Array(n);
-      const rateAt = RATE[dir];
-      const busyAt = BUSY[dir];
       for (let i = 0; i < n; i++) {
-        const last = v.handed[i];
+        const h = v.handed[i];
         const used = clients[i][field];
-        if (used === null || used === undefined) busy[i] = 1;
-        else if (last) {
-          busy[i] = used >= last[rateAt] * (last[busyAt] === 1 ? stay : enter) ? 1 : 0;
-          // light, but using more than last tick and at least half its rate: growing, so treated
-          // as busy (given its share, which is what the policy owes a client that wants more; a
-          // client that starts, held at its floor, is one, and TCP stalls if it stays there)
-          if (busy[i] === 0 && used > last[USED[dir]] * GROWING && used >= 0.5 * last[rateAt]) busy[i] = 1;
-        }
-        else busy[i] = used >= floor * enter ? 1 : 0;
+        busy[i] = (h ? wantsMore(used, thresholds, h[RATE[dir]], h[BUSY[dir]] === 1, h[USED[dir]]) : wantsMore(used, thresholds, floor, false, Number.NaN)) ? 1 : 0;
       }
       v.busy[dir] = busy;
     }
@@ -362,8 +352,7 @@ export class AllocatorController {
     const direction = (dir: 'down' | 'up', totalMbps: number, field: 'rxBps' | 'txBps'): DirectionResult => {
       const used = buffers.used.subarray(0, n);
       for (let i = 0; i < n; i++) used[i] = snapshot.clients[i][field] ?? Number.NaN;
-      // before the first allocate() (a command on nothing) every client counts as busy
-      return allocateArrays(priorities, used, busy[dir].length === n ? busy[dir] : new Uint8Array(n).fill(1), this.policy(totalMbps), buffers[dir]);
+      return allocateArrays(priorities, used, busy[dir], this.policy(totalMbps), buffers[dir]);
     };
     const down = direction('down', o.downMbps, 'rxBps');
     const up = direction('up', o.upMbps, 'txBps');

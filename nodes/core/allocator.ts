@@ -15,17 +15,19 @@
  * measure -> allocate -> shape converges to the policy from any starting split.
  *
  * What goes to the kernel (HTB) is chosen so that the kernel, not the lending order, delivers it:
- *   - rate of a busy client = its weighted share max(g, w × L_r) of what the others have reserved;
  *   - rate of a client that is not busy = what it uses plus headroom, at least a small floor
- *     (min(g, 0.25 % of the link, ≥ 8 kbit/s)): not its whole guarantee, which would sit unused and
- *     could only reach the busy clients through HTB's lending;
+ *     (min(g, 0.25 % of the link, ≥ 8 kbit/s)) and at most a busy client's share at its weight:
+ *     not its whole guarantee, which would sit unused and could only reach the busy clients
+ *     through HTB's lending;
+ *   - rate of a busy client = its share less its weighted part of what the others were given and
+ *     do not use, which HTB lends back to it;
  *   - ceil = the whole link for everyone, so what is not used is lent at once;
  *   - the same HTB prio for every client (lending among equal prios goes by quantum, which the
  *     shaper sets in proportion to weight; different prios would lend in strict order).
- * The rates add up to the link (less than 1 bit/s per client of rounding).
+ * The rates add up to the link (less than 2 bit/s per client of rounding).
  *
- * `expectedBps` is what a client can count on now: for a busy client its rate plus its weighted
- * part of what the others leave unused, for the others their rate.
+ * `expectedBps` is what a client can count on now: for a busy client its share, for the others
+ * their rate.
  *
  * All quantities are whole bits per second held in doubles, so every sum is exact (< 2^53) and
  * the result depends neither on the order of the clients nor on anything but the input.
@@ -114,19 +116,28 @@ export const STAY_BUSY = 0.75;
 export const GROWING = 1.1;
 
 /**
- * Whether a client wants more than it has: it used at least the middle between a client that is
- * not busy (using 1 / (1 + headroom) of its rate) and its whole rate, or, if it was busy last tick,
- * at least STAY_BUSY of its rate. Rates are what HTB counts (frames); usage is counted at the IP
- * layer, 1 % less for full frames: well inside the margin.
+ * Whether a client wants more than it has: its use is not measured; or it used at least the
+ * middle between a client that is not busy (using 1 / (1 + headroom) of its rate) and its whole
+ * rate; or, busy last tick, at least STAY_BUSY of its rate; or it is growing (GROWING times last
+ * tick's use, and at least half its rate): a TCP flow held by its rate uses only ~85 % of it, and
+ * one that starts at its floor would otherwise stall there. Rates are what HTB counts (frames);
+ * usage is counted at the IP layer, 1 % less for full frames: well inside the margins.
+ * A client not seen before is compared with the floor (`rateBps`), and `usedBefore` is NaN.
+ * Scalars, not an object: it runs for every client and direction each tick.
  */
-export function wantsMore(usedBps: number | null, rateBps: number, policy: AllocationPolicy, wasBusy = false): boolean {
-  if (usedBps === null) return true;
-  const t = busyThresholds(policy);
-  return usedBps >= rateBps * (wasBusy ? t.stay : t.enter);
+export function wantsMore(usedBps: number | null | undefined, t: BusyThresholds, rateBps: number, wasBusy: boolean, usedBefore: number): boolean {
+  if (usedBps === null || usedBps === undefined) return true;
+  if (usedBps >= rateBps * (wasBusy ? t.stay : t.enter)) return true;
+  return usedBps > usedBefore * GROWING && usedBps >= 0.5 * rateBps;
+}
+
+export interface BusyThresholds {
+  enter: number;
+  stay: number;
 }
 
 /** The fractions of its rate a client must use to become busy (`enter`) and to stay busy (`stay`). */
-export function busyThresholds(policy: AllocationPolicy): { enter: number; stay: number } {
+export function busyThresholds(policy: AllocationPolicy): BusyThresholds {
   const h = headroomOf(policy);
   return { enter: (1 + h / 2) / (1 + h), stay: Math.min(STAY_BUSY, 1 / (1 + h)) };
 }
@@ -355,7 +366,7 @@ export function allocateArrays(priority: ArrayLike<number>, used: Float64Array, 
       sum += rateBps[i];
     }
     // where the floor lifted a rate, take it back from the others in proportion to what they have above it
-    let excess = given + sum - total;
+    const excess = given + sum - total;
     if (excess > 0) {
       let above = 0;
       for (let i = 0; i < n; i++) if (busy[i]) above += rateBps[i] - floorBps;
@@ -364,7 +375,6 @@ export function allocateArrays(priority: ArrayLike<number>, used: Float64Array, 
         const cut = Math.min(rateBps[i] - floorBps, Math.ceil((excess * (rateBps[i] - floorBps)) / above));
         rateBps[i] -= cut;
       }
-      excess = 0;
     }
   } else {
     // nobody busy and capacity left: hand it out by weight, so the rates add up to the link

@@ -5,7 +5,6 @@
  */
 import {
   classCommand,
-  quantumFor,
   classIdOf,
   FILTER_PREF,
   filterMatch,
@@ -16,15 +15,17 @@ import {
   ingressCommands,
   leafCommand,
   protocolOf,
+  quantumFor,
   ROOT_MINOR,
   skeletonCommands,
   bucketOf,
   type DirectionPlan,
   type LeafKind,
+  type PlannedClass,
   type PlannedFilter,
   type TreePlan,
 } from './tc-plan';
-import { emptyDirection, type InstalledDirection, type InstalledFilter, type InstalledTree } from './tc-read';
+import { emptyDirection, type InstalledClass, type InstalledDirection, type InstalledFilter, type InstalledTree } from './tc-read';
 
 export interface DiffOptions {
   /** Rate and ceil changes up to this share of the installed value are not sent. */
@@ -73,6 +74,11 @@ class ByAddress<T extends Pick<PlannedFilter, 'family' | 'address'>> {
   get size(): number {
     return this.v4.size + this.v6.size;
   }
+}
+
+/** A planned class as the kernel holds it once sent (what `tc -d class show` reads back). */
+function installedAs(c: PlannedClass): InstalledClass {
+  return { minor: c.minor, rateBps: c.rateBps, ceilBps: c.ceilBps, prio: c.prio, quantum: quantumFor(c.weight) };
 }
 
 function filterDelete(dev: string, f: InstalledFilter): string[] {
@@ -190,7 +196,7 @@ function diffDirection(plan: DirectionPlan, installedIn: InstalledDirection, lea
     const have = installed.classes.get(c.minor);
     if (!have) {
       classWrites.push(classCommand('add', plan.dev, c), leafCommand('add', plan.dev, c.minor, leaf, plan.totalBps));
-      next.classes.set(c.minor, { minor: c.minor, rateBps: c.rateBps, ceilBps: c.ceilBps, prio: c.prio, quantum: quantumFor(c.weight) });
+      next.classes.set(c.minor, installedAs(c));
       next.leaves.set(c.minor, leaf);
       counts.classesAdded++;
       continue;
@@ -199,7 +205,7 @@ function diffDirection(plan: DirectionPlan, installedIn: InstalledDirection, lea
     const change = have.prio !== c.prio || quantumMoved || differs(have.rateBps, c.rateBps, options.thresholdPercent) || differs(have.ceilBps, c.ceilBps, options.thresholdPercent);
     if (change) {
       classWrites.push(classCommand('change', plan.dev, c));
-      next.classes.set(c.minor, { minor: c.minor, rateBps: c.rateBps, ceilBps: c.ceilBps, prio: c.prio, quantum: quantumFor(c.weight) });
+      next.classes.set(c.minor, installedAs(c));
       counts.classesChanged++;
     } else {
       next.classes.set(c.minor, have);

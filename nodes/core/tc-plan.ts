@@ -392,7 +392,7 @@ export const QUANTUM_PER_WEIGHT = 8_000;
 
 /** HTB's quantum from the weight: spare capacity is lent in proportion to it (at most 160,000 bytes). */
 export function quantumFor(weight = 1): number {
-  return Math.min(200_000, QUANTUM_PER_WEIGHT * Math.max(1, Math.min(MAX_WEIGHT, weight)));
+  return QUANTUM_PER_WEIGHT * Math.max(1, Math.min(MAX_WEIGHT, weight));
 }
 
 export function classCommand(verb: 'add' | 'change', dev: string, c: PlannedClass): string[] {
