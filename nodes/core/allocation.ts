@@ -1,4 +1,4 @@
-import { allocateArrays, busyThresholds, CLIENT_HTB_PRIO, wantsMore, directionBuffers, floorOf, guaranteeOf, weightOf, type AllocationPolicy, type DirectionResult } from './allocator';
+import { allocateArrays, busyThresholds, CLIENT_HTB_PRIO, MIN_BUSY_TICKS, wantsMore, directionBuffers, floorOf, guaranteeOf, weightOf, type AllocationPolicy, type DirectionResult } from './allocator';
 import { InputError } from './errors';
 import { clientMac, normalizeMac } from './mac';
 import { parseRegistry } from './registry';
@@ -57,6 +57,7 @@ export const MAX_REMEMBERED = 8_192;
 interface Handed {
   down: number;
   up: number;
+  /** Ticks in a row it has been busy (0: not busy last tick). */
   busyDown: number;
   busyUp: number;
   usedDown: number;
@@ -242,7 +243,7 @@ export class AllocatorController {
       for (let i = 0; i < n; i++) {
         const h = v.handed[i];
         const used = clients[i][field];
-        busy[i] = (h ? wantsMore(used, thresholds, h[RATE[dir]], h[BUSY[dir]] === 1, h[USED[dir]]) : wantsMore(used, thresholds, floor, false, Number.NaN)) ? 1 : 0;
+        busy[i] = (h ? wantsMore(used, thresholds, h[RATE[dir]], h[BUSY[dir]], h[USED[dir]]) : wantsMore(used, thresholds, floor, 0, Number.NaN)) ? 1 : 0;
       }
       v.busy[dir] = busy;
     }
@@ -377,8 +378,9 @@ export class AllocatorController {
       }
       h.down = down.rateBps[i];
       h.up = up.rateBps[i];
-      h.busyDown = down.busy[i];
-      h.busyUp = up.busy[i];
+      // busy because it is not measured: no hold (MIN_BUSY_TICKS) once it is
+      h.busyDown = down.busy[i] === 0 ? 0 : typeof snapshot.clients[i].rxBps === 'number' ? h.busyDown + 1 : MIN_BUSY_TICKS;
+      h.busyUp = up.busy[i] === 0 ? 0 : typeof snapshot.clients[i].txBps === 'number' ? h.busyUp + 1 : MIN_BUSY_TICKS;
       h.usedDown = snapshot.clients[i].rxBps ?? 0;
       h.usedUp = snapshot.clients[i].txBps ?? 0;
       h.stamp = stamp;

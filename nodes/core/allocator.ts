@@ -112,22 +112,36 @@ export function headroomOf(policy: AllocationPolicy): number {
  */
 export const STAY_BUSY = 0.75;
 
+/**
+ * A client that became busy stays busy for at least this many ticks, whatever it uses: its flow
+ * started behind its small rate, and what it sent then may be lost (its class is made afresh, see
+ * tc-plan's freshClassNeeded) or long delayed, so for a second or two after it is given its share
+ * its TCP waits for a retransmission timer and uses next to nothing. Measured in the lab: judged
+ * on that tick, it was given back its floor, and started over, again and again.
+ */
+export const MIN_BUSY_TICKS = 3;
+
 /** Growing: it used this much more than the tick before, and at least half its rate (then busy). */
 export const GROWING = 1.1;
 
 /**
  * Whether a client wants more than it has: its use is not measured; or it used at least the
  * middle between a client that is not busy (using 1 / (1 + headroom) of its rate) and its whole
- * rate; or, busy last tick, at least STAY_BUSY of its rate; or it is growing (GROWING times last
+ * rate; or, busy last tick, at least STAY_BUSY of its rate if the tick before it used its rate
+ * (one dip, not two in a row: a client that keeps using 75-90 % of its share does not want it
+ * all), or anything in its first MIN_BUSY_TICKS busy ticks; or it is growing (GROWING times last
  * tick's use, and at least half its rate): a TCP flow held by its rate uses only ~85 % of it, and
  * one that starts at its floor would otherwise stall there. Rates are what HTB counts (frames);
  * usage is counted at the IP layer, 1 % less for full frames: well inside the margins.
  * A client not seen before is compared with the floor (`rateBps`), and `usedBefore` is NaN.
  * Scalars, not an object: it runs for every client and direction each tick.
  */
-export function wantsMore(usedBps: number | null | undefined, t: BusyThresholds, rateBps: number, wasBusy: boolean, usedBefore: number): boolean {
+export function wantsMore(usedBps: number | null | undefined, t: BusyThresholds, rateBps: number, busyTicks: number, usedBefore: number): boolean {
   if (usedBps === null || usedBps === undefined) return true;
-  if (usedBps >= rateBps * (wasBusy ? t.stay : t.enter)) return true;
+  if (busyTicks > 0 && busyTicks < MIN_BUSY_TICKS) return true;
+  if (usedBps >= rateBps * t.enter) return true;
+  // busy: a dip (down to STAY_BUSY) for one tick is not enough to leave; two in a row are
+  if (busyTicks > 0 && usedBps >= rateBps * t.stay && usedBefore >= rateBps * t.enter) return true;
   return usedBps > usedBefore * GROWING && usedBps >= 0.5 * rateBps;
 }
 

@@ -174,7 +174,7 @@ export class Shaper {
   /** The desired tree; throws an InputError (nothing applied) on invalid input. */
   plan(payload: unknown): TreePlan {
     this.ids.begin(); // the clients of this snapshot keep their ids; ids of MACs long gone are recycled
-    return planTree(payload, { iface: this.options.iface, leaf: this.leaf }, this.ids);
+    return planTree(payload, { iface: this.options.iface, leaf: this.leaf }, this.ids, this.installed);
   }
 
   async shape(payload: unknown): Promise<ShapingReport> {

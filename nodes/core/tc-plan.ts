@@ -19,6 +19,7 @@ import { InputError } from './errors';
 import { ifaceNameProblem } from './iface';
 import { isIPv4, isIPv6, isLinkLocalIPv6 } from './ip';
 import { clientMac, normalizeMac } from './mac';
+import type { InstalledTree } from './tc-read';
 
 export type Direction = 'down' | 'up';
 export type LeafKind = 'fq_codel' | 'sfq' | 'bfifo';
@@ -108,6 +109,41 @@ export function preferredMinor(mac: string): number {
   return 2 + (fnv1a(mac) % 0xfffd);
 }
 
+/**
+ * A client's class is made afresh (under another minor) when its rate is raised at least
+ * FRESH_CLASS_RAISE times from a rate at which one packet can leave a debt longer than
+ * MAX_CARRIED_DEBT_MS. HTB keeps a class's tokens as *time*: a packet sent at a small rate costs
+ * its length / that rate (a 64 KB GSO packet at a 50 kbit/s floor: 10 s), and a larger rate set
+ * later with `tc class change` does not shorten that debt; until it is paid the class cannot send
+ * at its own rate, only borrow, and borrowing among equal prios goes per packet, not by weight.
+ * Measured in the lab: a client raised from 50 kbit/s to 11 Mbit/s got 5.4 Mbit/s for 7 s while
+ * the others borrowed its rate, and its TCP flow, starved, fell back to its floor. A new class
+ * starts with full tokens. The old one goes with what it still queues (at the old rate, seconds of
+ * backlog that TCP will send again anyway).
+ * (Changing the HTB prio of the active class instead, so that it borrows first, was tried: this
+ * kernel then stalled the class.)
+ */
+export const FRESH_CLASS_RAISE = 1.5;
+/** The largest packet HTB may charge to a class, bytes: a GSO packet (gso_max_size 64 KiB). */
+export const MAX_PACKET_BYTES = 65_536;
+/** A debt up to this long is left to be paid (a 64 KB packet at 1 Mbit/s and more). */
+export const MAX_CARRIED_DEBT_MS = 500;
+
+/** Rates below this can carry a debt longer than MAX_CARRIED_DEBT_MS (1,048,576 bit/s). */
+export const DEBT_RATE_BPS = (MAX_PACKET_BYTES * 8 * 1000) / MAX_CARRIED_DEBT_MS;
+
+/**
+ * A busy client (the allocator's `busy`: it wants more than it has, so others contend for what it
+ * does not send) raised from a rate below DEBT_RATE_BPS to one at least that and FRESH_CLASS_RAISE
+ * times more: a client given its share of the link after it was held small. Other moves keep
+ * their class: small rates among themselves (ACKs, a light client's headroom) owe little, and a
+ * link nobody is busy on is lent to whoever asks.
+ */
+export function freshClassNeeded(installed: { rateBps: number } | undefined, next: { rateBps: number; busy?: boolean }): boolean {
+  if (!installed || !(installed.rateBps > 0) || next.busy !== true) return false;
+  return installed.rateBps < DEBT_RATE_BPS && next.rateBps >= DEBT_RATE_BPS && next.rateBps >= installed.rateBps * FRESH_CLASS_RAISE;
+}
+
 /** Client class minors: 2 .. 0xfffe. */
 const FIRST_MINOR = 2;
 const LAST_MINOR = 0xfffe;
@@ -132,6 +168,8 @@ export class ClassIds {
   private readonly byMac = new Map<string, number>();
   private readonly byMinor = new Map<number, string>();
   private round = new Set<string>();
+  /** Minors given up by `renew` in this round: their classes are being removed. */
+  private readonly retired = new Set<number>();
 
   /**
    * `remembered`: what `entries()` gave before a restart, as the node's context holds it. Anything
@@ -157,6 +195,27 @@ export class ClassIds {
   /** Starts a snapshot: MACs asked for from now on are the current ones, never forgotten in this round. */
   begin(): void {
     this.round = new Set();
+    this.retired.clear();
+  }
+
+  /**
+   * Gives `mac` another minor than the one it has (its class is to be made afresh; see
+   * `freshClassNeeded`); the old one is not handed out again in this round, while its class is
+   * removed. Returns the old minor when no other is free.
+   */
+  renew(mac: string): number {
+    const old = this.minorFor(mac);
+    let minor = old;
+    for (let step = 0; step < MINOR_COUNT; step++) {
+      minor = minor >= LAST_MINOR ? FIRST_MINOR : minor + 1;
+      if (minor === old) return old;
+      if (!this.byMinor.has(minor) && !this.retired.has(minor)) break;
+    }
+    this.byMinor.delete(old);
+    this.retired.add(old);
+    this.byMac.set(mac, minor);
+    this.byMinor.set(minor, mac);
+    return minor;
   }
 
   minorFor(mac: string): number {
@@ -173,7 +232,7 @@ export class ClassIds {
     }
     let minor = preferredMinor(mac);
     // bounded: at most MINOR_COUNT steps, and a free minor exists (checked above)
-    for (let step = 0; step < MINOR_COUNT && this.byMinor.has(minor); step++) minor = minor >= LAST_MINOR ? FIRST_MINOR : minor + 1;
+    for (let step = 0; step < MINOR_COUNT && (this.byMinor.has(minor) || this.retired.has(minor)); step++) minor = minor >= LAST_MINOR ? FIRST_MINOR : minor + 1;
     this.byMac.set(mac, minor);
     this.byMinor.set(minor, mac);
     this.round.add(mac);
@@ -249,8 +308,16 @@ interface ValidClient {
   mac: string;
   ip: string | null;
   ip6: string[];
-  down: { rateBps: number; ceilBps: number; prio: number; weight: number };
-  up: { rateBps: number; ceilBps: number; prio: number; weight: number };
+  down: ValidAlloc;
+  up: ValidAlloc;
+}
+
+interface ValidAlloc {
+  rateBps: number;
+  ceilBps: number;
+  prio: number;
+  weight: number;
+  busy: boolean;
 }
 
 const fmt = (bps: number) => `${(bps / 1e6).toFixed(3)} Mbit/s`;
@@ -280,7 +347,8 @@ function directionAlloc(value: unknown, path: string, totalBps: number) {
   if (typeof prio !== 'number' || !Number.isInteger(prio) || prio < 0 || prio > 7) throw new InputError(`${path}.prio`, `must be a whole number from 0 to 7 (HTB prio), got ${JSON.stringify(prio)}`);
   const weight = a.weight ?? 1;
   if (typeof weight !== 'number' || !Number.isInteger(weight) || weight < 1 || weight > MAX_WEIGHT) throw new InputError(`${path}.weight`, `must be a whole number from 1 to ${MAX_WEIGHT}, got ${JSON.stringify(weight)}`);
-  return { rateBps: Math.round(rateBps), ceilBps: Math.round(ceilBps), prio, weight };
+  // busy: the allocator found it wanting more than it has (see freshClassNeeded); anything but true is not
+  return { rateBps: Math.round(rateBps), ceilBps: Math.round(ceilBps), prio, weight, busy: a.busy === true };
 }
 
 /** Checks everything that will reach tc; throws an InputError naming the field, before anything runs. */
@@ -348,18 +416,26 @@ export interface PlanSettings {
 }
 
 /** The desired tree for a snapshot. Throws an InputError (nothing planned) on anything invalid. */
-export function planTree(payload: unknown, settings: PlanSettings, ids: ClassIds): TreePlan {
+export function planTree(payload: unknown, settings: PlanSettings, ids: ClassIds, installed?: InstalledTree | null): TreePlan {
   const problem = ifaceNameProblem(settings.iface);
   if (problem) throw new InputError('iface', problem);
   const { clients, downBps, upBps } = validateForShaping(payload);
   const ifb = ifbNameFor(settings.iface);
+  // sorted, so that who wins a hash collision does not depend on the order of the clients
+  const sorted = [...clients].sort((a, b) => (a.mac < b.mac ? -1 : 1));
+  const minors = sorted.map((c) => {
+    const minor = ids.minorFor(c.mac);
+    const fresh = installed && (freshClassNeeded(installed.down.classes.get(minor), c.down) || freshClassNeeded(installed.up.classes.get(minor), c.up));
+    return fresh ? ids.renew(c.mac) : minor;
+  });
   const direction = (dir: Direction, dev: string, totalBps: number): DirectionPlan => {
     const classes = new Map<number, PlannedClass>();
     const filters: PlannedFilter[] = [];
-    // sorted, so that who wins a hash collision does not depend on the order of the clients
-    for (const c of [...clients].sort((a, b) => (a.mac < b.mac ? -1 : 1))) {
-      const minor = ids.minorFor(c.mac);
-      classes.set(minor, { minor, mac: c.mac, ...c[dir] });
+    for (let i = 0; i < sorted.length; i++) {
+      const c = sorted[i];
+      const minor = minors[i];
+      const { rateBps, ceilBps, prio, weight } = c[dir];
+      classes.set(minor, { minor, mac: c.mac, rateBps, ceilBps, prio, weight });
       if (c.ip) filters.push({ family: 4, address: c.ip, minor });
       for (const a of c.ip6) filters.push({ family: 6, address: a, minor });
     }
@@ -388,7 +464,7 @@ export const MAX_WEIGHT = 20;
  * one packet per turn, and with GSO a packet is up to 64 KB (24 KB seen in the lab at 20 Mbit/s):
  * a quantum below the packet size would lend per packet, equally, whatever the weights.
  */
-export const QUANTUM_PER_WEIGHT = 8_000;
+export const QUANTUM_PER_WEIGHT = 65_536;
 
 /** HTB's quantum from the weight: spare capacity is lent in proportion to it (at most 160,000 bytes). */
 export function quantumFor(weight = 1): number {

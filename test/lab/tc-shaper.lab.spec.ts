@@ -216,7 +216,7 @@ describe('tc-shaper on the lab router (real kernel, HTB + IFB, iperf3 through th
     const laptopMinor = [...after.down.classes.values()].find((c) => c.mac === client('laptop').mac)!.minor.toString(16);
     const shown = await lab.routerExec(['tc', '-d', 'class', 'show', 'dev', lab.lanIface, 'classid', `eb:${laptopMinor}`]);
     // one prio for every client; its weight (5 at priority 1) is in the quantum
-    assert.match(shown, /prio 1 quantum 40000 /);
+    assert.match(shown, /prio 1 quantum 327680 /);
     const again = await shaper.shape(allocator.allocate({ ts: 3, clients: changed.map(([n, p]) => ({ mac: client(n).mac, ip: client(n).ipv4, ip6: [client(n).ipv6], priority: p, rxBps: 20e6, txBps: 20e6 })) }));
     assert.deepEqual(again.commands, [], 'the same input again: nothing sent');
   });

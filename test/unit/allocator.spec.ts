@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { AllocatorController, MAX_REMEMBERED } from '../../nodes/core/allocation';
-import { allocateDirection, busyThresholds, fillLevels, guaranteeOf, wantsMore, weightOf, type AllocationPolicy, type DirectionDemand } from '../../nodes/core/allocator';
+import { allocateDirection, busyThresholds, fillLevels, guaranteeOf, MIN_BUSY_TICKS, wantsMore, weightOf, type AllocationPolicy, type DirectionDemand } from '../../nodes/core/allocator';
 
 const RUNS = { numRuns: 1000 };
 
@@ -179,25 +179,30 @@ describe('allocator core: the fill level', () => {
     const policy: AllocationPolicy = { totalBps: 20e6, maxPriority: 5, minPercent: 10, headroomPercent: 20 };
     const t = busyThresholds(policy);
     // last tick: this rate, busy or not, and the same use as now (steady, not growing)
-    const steady = (used: number, rateBps: number, wasBusy = false) => wantsMore(used, t, rateBps, wasBusy, used);
-    assert.equal(wantsMore(null, t, 1e6, false, 0), true);
+    const steady = (used: number, rateBps: number, busyTicks = 0) => wantsMore(used, t, rateBps, busyTicks, used);
+    assert.equal(wantsMore(null, t, 1e6, 0, 0), true);
     assert.equal(steady(0.99e6, 1e6), true, 'at its rate (IP bytes vs frames)');
     assert.equal(steady(1e6 / 1.2, 1e6), false, 'using what it was given headroom for');
-    // once busy, a dip to 80 % of its rate (a TCP flow on a busy router) keeps it busy; stopping does not
-    assert.equal(steady(0.8e6, 1e6, true), true);
-    assert.equal(steady(0.8e6, 1e6, false), false);
-    assert.equal(steady(0.1e6, 1e6, true), false);
+    // once busy, a dip to 80 % of its rate (a TCP flow on a busy router) keeps it busy; a second
+    // dip in a row, or stopping, does not
+    assert.equal(wantsMore(0.8e6, t, 1e6, MIN_BUSY_TICKS, 0.99e6), true);
+    assert.equal(wantsMore(0.8e6, t, 1e6, MIN_BUSY_TICKS, 0.8e6), false);
+    assert.equal(steady(0.8e6, 1e6, 0), false);
+    assert.equal(steady(0.1e6, 1e6, MIN_BUSY_TICKS), false);
+    // just become busy: kept busy for its first MIN_BUSY_TICKS ticks, even using nothing (its TCP
+    // waiting for a retransmission after it was held at its floor)
+    for (let ticks = 1; ticks < MIN_BUSY_TICKS; ticks++) assert.equal(steady(0, 1e6, ticks), true);
     // headroom 0 still leaves a margin (MIN_HEADROOM): at its rate is busy, 10 % under is not
     const tight = busyThresholds({ ...policy, headroomPercent: 0 });
-    assert.equal(wantsMore(0.99e6, tight, 1e6, false, 0.99e6), true);
-    assert.equal(wantsMore(1e6 / 1.1, tight, 1e6, false, 1e6 / 1.1), false);
+    assert.equal(wantsMore(0.99e6, tight, 1e6, 0, 0.99e6), true);
+    assert.equal(wantsMore(1e6 / 1.1, tight, 1e6, 0, 1e6 / 1.1), false);
     // growing: 10 % more than last tick and at least half its rate (a flow held at its rate, or
     // starting at its floor); growing far below its rate is not
-    assert.equal(wantsMore(0.8e6, t, 1e6, false, 0.6e6), true);
-    assert.equal(wantsMore(0.3e6, t, 1e6, false, 0.1e6), false);
+    assert.equal(wantsMore(0.8e6, t, 1e6, 0, 0.6e6), true);
+    assert.equal(wantsMore(0.3e6, t, 1e6, 0, 0.1e6), false);
     // seen for the first time: compared with the floor, nothing to grow from
-    assert.equal(wantsMore(49_000, t, 50_000, false, Number.NaN), true);
-    assert.equal(wantsMore(10_000, t, 50_000, false, Number.NaN), false);
+    assert.equal(wantsMore(49_000, t, 50_000, 0, Number.NaN), true);
+    assert.equal(wantsMore(10_000, t, 50_000, 0, Number.NaN), false);
   });
 
 });

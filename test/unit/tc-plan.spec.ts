@@ -3,7 +3,9 @@ import { InputError } from '../../nodes/core/errors';
 import {
   canonicalIPv6,
   ClassIds,
+  DEBT_RATE_BPS,
   DEFAULT_MINOR,
+  freshClassNeeded,
   ifbNameFor,
   planTree,
   preferredMinor,
@@ -86,6 +88,72 @@ describe('tc-plan: the desired HTB tree', () => {
       const again = new ClassIds(ids.entries());
       plan(snapshotOf([...clients].reverse(), 1e10, 1e10), again);
       for (const c of clients) assert.equal(again.minorFor(c.mac), ids.minorFor(c.mac));
+    });
+
+    it('a busy client raised from a small rate to its share gets a class made afresh (HTB keeps its debt in time); nothing else does', () => {
+      // the rule: busy, from below DEBT_RATE_BPS (1 Mbit/s) to at least that and 1.5 times more
+      assert.equal(Math.round(DEBT_RATE_BPS), 1_048_576);
+      assert.equal(freshClassNeeded({ rateBps: 50_000 }, { rateBps: 11e6, busy: true }), true);
+      assert.equal(freshClassNeeded({ rateBps: 50_000 }, { rateBps: 11e6, busy: false }), false, 'not busy: nobody contends');
+      assert.equal(freshClassNeeded({ rateBps: 50_000 }, { rateBps: 11e6 }), false, 'an allocation without busy (not from the allocator)');
+      assert.equal(freshClassNeeded({ rateBps: 2.19e6 }, { rateBps: 11e6, busy: true }), false, 'a 64 KB packet at 2 Mbit/s owes 0.25 s: kept');
+      assert.equal(freshClassNeeded({ rateBps: 50_000 }, { rateBps: 900_000, busy: true }), false, 'small to small');
+      assert.equal(freshClassNeeded({ rateBps: 800_000 }, { rateBps: 1.1e6, busy: true }), false, 'less than 1.5 times');
+      assert.equal(freshClassNeeded(undefined, { rateBps: 11e6, busy: true }), false, 'no class yet: it is new anyway');
+
+      const ids = new ClassIds();
+      const snapshot = (downBps: number, busy: boolean) => {
+        const s = snapshotOf(THREE);
+        Object.assign(s.clients[1].alloc.down, { rateBps: downBps, busy });
+        return s;
+      };
+      const mac = THREE[1].mac;
+      const first = planTree(snapshot(50_000, false), { iface: 'd0', leaf: 'bfifo' }, ids);
+      const installed = diffTree(first, emptyTree('d0', first.ifb), { thresholdPercent: 5 }).next;
+      const old = ids.minorFor(mac);
+      // the others stay; the raised one moves to another minor, in both directions, with its filters
+      const raised = planTree(snapshot(11e6, true), { iface: 'd0', leaf: 'bfifo' }, ids, installed);
+      const now = ids.minorFor(mac);
+      assert.notEqual(now, old);
+      for (const c of [THREE[0], THREE[2]]) assert.equal(ids.minorFor(c.mac), preferredMinor(c.mac));
+      const diff = diffTree(raised, installed, { thresholdPercent: 5 });
+      const lines = diff.commands.map((c) => c.join(' '));
+      const hex = (m: number) => m.toString(16);
+      for (const dev of ['d0', raised.ifb]) {
+        assert.ok(lines.includes(`class del dev ${dev} classid eb:${hex(old)}`), `old class removed on ${dev}`);
+        assert.ok(lines.some((l) => l.startsWith(`class add dev ${dev} parent eb:1 classid eb:${hex(now)} `)), `new class on ${dev}`);
+      }
+      assert.ok(lines.some((l) => l.startsWith('filter add') && l.endsWith(`flowid eb:${hex(now)}`)));
+      // the filters leave the old class before it goes, the new class is there before they point to it
+      const firstIndex = (re: RegExp) => lines.findIndex((l) => re.test(l));
+      assert.ok(firstIndex(/^filter del/) < firstIndex(/^class del/));
+      assert.ok(firstIndex(/^class add/) < firstIndex(/^filter add/));
+      // next tick, same rate: it keeps its new class
+      planTree(snapshot(11e6, true), { iface: 'd0', leaf: 'bfifo' }, ids, diff.next);
+      assert.equal(ids.minorFor(mac), now);
+    });
+
+    it('a renewed id is not handed to another MAC in the same round, and survives a restart', () => {
+      const ids = new ClassIds();
+      ids.begin();
+      const a = ids.minorFor('02:00:00:00:00:01');
+      const renewed = ids.renew('02:00:00:00:00:01');
+      assert.notEqual(renewed, a);
+      // a MAC that hashes to `a` does not get it in this round (its class is being removed), and does in the next
+      let other = '';
+      for (let i = 0; i < 1 << 22 && !other; i++) {
+        const mac = `02:01:${[16, 8, 0].map((b) => ((i >> b) & 255).toString(16).padStart(2, '0')).join(':')}:00`;
+        if (preferredMinor(mac) === a) other = mac;
+      }
+      assert.ok(other, 'a MAC hashing to the renewed minor');
+      assert.notEqual(ids.minorFor(other), a);
+      const later = new ClassIds();
+      later.begin();
+      later.minorFor('02:00:00:00:00:01');
+      later.renew('02:00:00:00:00:01');
+      later.begin();
+      assert.equal(later.minorFor(other), a);
+      assert.equal(new ClassIds(ids.entries()).minorFor('02:00:00:00:00:01'), renewed);
     });
 
     it('names the IFB after the interface, hashed when that would pass 15 characters', () => {
