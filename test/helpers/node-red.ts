@@ -101,6 +101,13 @@ export function nextMessage<T extends NodeMessage = NodeMessage & { payload: any
   return inbox(id).next<T>(timeoutMs, id);
 }
 
+/** The messages that reached `id` and nobody took yet (after `ms` for stragglers), removed from its queue. */
+export async function drainMessages(id: string, ms = 100): Promise<unknown[]> {
+  const box = inbox(id);
+  await new Promise((resolve) => setTimeout(resolve, ms));
+  return box.drain();
+}
+
 /** Resolves once no message reached `id` for `ms`; rejects with the message if one did. */
 export async function noMessage(id: string, ms = 300): Promise<void> {
   const box = inbox(id);
