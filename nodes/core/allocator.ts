@@ -121,6 +121,9 @@ export const STAY_BUSY = 0.75;
  */
 export const MIN_BUSY_TICKS = 3;
 
+/** A busy client using at least this share of its rate stays busy, tick after tick. */
+export const NEAR_RATE = 0.85;
+
 /** Growing: it used this much more than the tick before, and at least half its rate (then busy). */
 export const GROWING = 1.1;
 
@@ -140,7 +143,9 @@ export function wantsMore(usedBps: number | null | undefined, t: BusyThresholds,
   if (usedBps === null || usedBps === undefined) return true;
   if (busyTicks > 0 && busyTicks < MIN_BUSY_TICKS) return true;
   if (usedBps >= rateBps * t.enter) return true;
-  // busy: a dip (down to STAY_BUSY) for one tick is not enough to leave; two in a row are
+  // busy: near its rate (a 2 Mbit/s class sends ~8 GSO packets a tick: ±12 % from one tick to
+  // the next), or one dip down to STAY_BUSY, is not enough to leave; two dips in a row are
+  if (busyTicks > 0 && usedBps >= rateBps * Math.min(t.enter, NEAR_RATE)) return true;
   if (busyTicks > 0 && usedBps >= rateBps * t.stay && usedBefore >= rateBps * t.enter) return true;
   return usedBps > usedBefore * GROWING && usedBps >= 0.5 * rateBps;
 }

@@ -160,7 +160,24 @@ describe('spray lab: 100,000 MACs over time against the real pipeline, three rea
     assert.equal(first.payload.shaping.error, null);
     const classes = KNOWN.map((k) => classOf(k.ip));
     for (const [i, c] of classes.entries()) assert.ok(c, `${KNOWN[i].ip} has a class`);
-    const bytesBefore = classes.map((c) => sentBytes(c!));
+    // what each real device's classes sent: a class is made afresh when its device is raised from a
+    // small rate to a share (tc-plan's freshClassNeeded), so a device may have had several
+    const sent = KNOWN.map(() => new Map<string, { first: number; last: number }>());
+    const count = () =>
+      KNOWN.forEach((k, i) => {
+        const c = classOf(k.ip);
+        if (!c) return;
+        const bytes = sentBytes(c);
+        const seen = sent[i].get(c);
+        if (seen) seen.last = Math.max(seen.last, bytes);
+        else sent[i].set(c, { first: bytes, last: bytes });
+      });
+    count();
+    /** The class id the shaper keeps for `mac` (its remembered table), as tc prints it. */
+    const keptClass = (mac: string) => {
+      const entry = (getNode('shaper').context().get('classIds') as [string, number][]).find(([m]) => m === mac);
+      return entry ? `eb:${entry[1].toString(16)}` : null;
+    };
 
     let previous: string[] = [];
     let heapAt10 = 0;
@@ -194,14 +211,20 @@ describe('spray lab: 100,000 MACs over time against the real pipeline, three rea
         for (const set of ['up4', 'down4']) assert.ok(nftElements(set) <= CAP, `wave ${w}: ${set}`);
         const ids = getNode('shaper').context().get('classIds') as unknown[];
         assert.ok(ids.length <= CAP + 1024, `wave ${w}: ${ids.length} class ids remembered`);
-        assert.deepEqual(KNOWN.map((k) => classOf(k.ip)), classes, `wave ${w}: the real devices keep their classes`);
+        // each real device is still classified into the class the shaper keeps for its MAC (read
+        // again for up to 2 s: a tick of arp-discover's own may be between its batch and its context)
+        const filtered = () => KNOWN.map((k) => classOf(k.ip));
+        const kept = () => KNOWN.map((k) => keptClass(k.mac));
+        for (let t = 0; t < 20 && JSON.stringify(filtered()) !== JSON.stringify(kept()); t++) await new Promise((r) => setTimeout(r, 100));
+        assert.deepEqual(filtered(), kept(), `wave ${w}: the real devices keep their classes`);
+        count();
       }
       if (w === 9) heapAt10 = heapMb();
       if (process.env.SPRAY_DEBUG && w % 10 === 9) console.log(`wave ${w + 1}: heap ${heapMb().toFixed(1)} MB`);
     }
     const seconds = (Date.now() - started) / 1000;
     const heapEnd = heapMb();
-    const bytesAfter = classes.map((c) => sentBytes(c!));
+    count();
     console.log(`      ${WAVES * WAVE} MACs in ${WAVES} ticks, ${seconds.toFixed(0)} s; most seen at once ${maxCapped}; held back ${ignored} (summed over ticks); ${shaped.size} different clients shaped; heap ${heapAt10.toFixed(1)} MB after 10 waves, ${heapEnd.toFixed(1)} MB after ${WAVES}`);
 
     assert.ok(maxCapped > CAP, 'the cap was reached');
@@ -210,7 +233,10 @@ describe('spray lab: 100,000 MACs over time against the real pipeline, three rea
     // memory: bounded, not growing with the MACs offered (90,000 more between the two readings)
     assert.ok(heapEnd - heapAt10 < 5, `heap grew ${(heapEnd - heapAt10).toFixed(1)} MB from wave 10 to ${WAVES}`);
     // the real devices were shaped all along: their download went through their own classes
-    for (let i = 0; i < KNOWN.length; i++) assert.ok(bytesAfter[i] > bytesBefore[i], `${KNOWN[i].ip}: ${bytesBefore[i]} → ${bytesAfter[i]} bytes in ${classes[i]}`);
+    for (let i = 0; i < KNOWN.length; i++) {
+      const through = [...sent[i].values()].reduce((sum, c) => sum + c.last - c.first, 0);
+      assert.ok(through > 0, `${KNOWN[i].ip}: ${through} bytes through its classes ${[...sent[i].keys()].join(', ')}`);
+    }
     // exactly one cap alert, raised (the condition lasted the whole run: no "cleared")
     const alerts: { alert: { type: string; state: string } }[] = [];
     for (;;) {

@@ -187,6 +187,8 @@ describe('allocator core: the fill level', () => {
     // dip in a row, or stopping, does not
     assert.equal(wantsMore(0.8e6, t, 1e6, MIN_BUSY_TICKS, 0.99e6), true);
     assert.equal(wantsMore(0.8e6, t, 1e6, MIN_BUSY_TICKS, 0.8e6), false);
+    // near its rate (GSO packets make a small class's tick-to-tick use jumpy) it stays, tick after tick
+    assert.equal(wantsMore(0.86e6, t, 1e6, MIN_BUSY_TICKS, 0.86e6), true);
     assert.equal(steady(0.8e6, 1e6, 0), false);
     assert.equal(steady(0.1e6, 1e6, MIN_BUSY_TICKS), false);
     // just become busy: kept busy for its first MIN_BUSY_TICKS ticks, even using nothing (its TCP
