@@ -160,7 +160,13 @@ describe('priority in the kernel: weighted shares under contention, the loop clo
       ].join('\n'),
     );
     assert.equal(lastError, null, `the loop failed: ${lastError?.message}`);
-    const problems = rows.filter((r) => Math.abs(r.off) > tolerance).map((r) => `${r.f.name}: ${(r.got / MBIT).toFixed(2)} Mbit/s, share ${(r.share / MBIT).toFixed(2)} (${(r.off * 100).toFixed(1)} %)`);
+    // Below its share while the link had room for the difference is its sender's doing, not the
+    // shaping's (ceil = the link: nothing held it; seen with a core kept busy, iperf3 starved). Below
+    // its share while the others took the link is what this test is for.
+    const unusedBps = LINK_MBPS * MBIT - m.totalBps;
+    const senderLimited = (r: (typeof rows)[number]) => r.off < -tolerance && r.share - r.got <= unusedBps;
+    for (const r of rows.filter(senderLimited)) tables.push(`      ${title}: ${r.f.name} sent ${(r.got / MBIT).toFixed(2)} of its ${(r.share / MBIT).toFixed(2)} Mbit/s with ${(unusedBps / MBIT).toFixed(2)} Mbit/s of the link unused: its sender's limit`);
+    const problems = rows.filter((r) => Math.abs(r.off) > tolerance && !senderLimited(r)).map((r) => `${r.f.name}: ${(r.got / MBIT).toFixed(2)} Mbit/s, share ${(r.share / MBIT).toFixed(2)} (${(r.off * 100).toFixed(1)} %)`);
     assert.deepEqual(problems, [], title);
     // priority order strict: a higher weight gets more whenever its share is larger
     for (const a of rows) for (const b of rows) if (a.w > b.w && a.share > b.share * 1.1) assert.ok(a.got > b.got, `${title}: priority ${a.p} got ${a.got}, priority ${b.p} got ${b.got}`);
