@@ -15,7 +15,7 @@ import { fillLevels, weightOf } from '../../nodes/core/allocator';
 import { MeteringCore } from '../../nodes/core/metering';
 import { inNetns } from '../../nodes/core/runner';
 import { Shaper } from '../../nodes/core/tc-apply';
-import { DEFAULT_MINOR, ifbNameFor } from '../../nodes/core/tc-plan';
+import { DEFAULT_MINOR, ifbNameFor, MAX_PACKET_BYTES } from '../../nodes/core/tc-plan';
 import { execaRunner } from '../../nodes/lib/execa-runner';
 import { htbClassRates } from './htb-stats';
 import { DEFAULT_CLIENTS, Lab, WAN } from './lab';
@@ -124,7 +124,7 @@ describe('priority in the kernel: weighted shares under contention, the loop clo
   }
 
   /** What each client's class carried over `ms`, bit/s of frames, and what all classes carried. */
-  async function measure(dir: Dir, ms: number): Promise<{ byName: Map<string, number>; totalBps: number }> {
+  async function measure(dir: Dir, ms: number): Promise<{ byName: Map<string, number>; totalBps: number; seconds: number }> {
     const rates = await htbClassRates(lab, dir === 'down' ? lab.lanIface : ifbNameFor(lab.lanIface), ms);
     const byName = new Map<string, number>();
     let totalBps = 0;
@@ -138,11 +138,11 @@ describe('priority in the kernel: weighted shares under contention, the loop clo
       totalBps += bps;
       if (name) byName.set(name, bps);
     }
-    return { byName, totalBps };
+    return { byName, totalBps, seconds: ms / 1000 };
   }
 
   /** Compares the busy clients with their policy shares; returns the rows for the table. */
-  function check(title: string, busy: Flow[], m: { byName: Map<string, number>; totalBps: number }, tolerance = TOLERANCE): void {
+  function check(title: string, busy: Flow[], m: { byName: Map<string, number>; totalBps: number; seconds: number }, tolerance = TOLERANCE): void {
     const names = busy.map((f) => f.name);
     const othersBps = m.totalBps - names.reduce((s, n) => s + (m.byName.get(n) ?? 0), 0);
     const g = Math.floor(Math.min(0.1 * LINK_MBPS * MBIT, (LINK_MBPS * MBIT) / NAMES.length));
@@ -160,13 +160,20 @@ describe('priority in the kernel: weighted shares under contention, the loop clo
       ].join('\n'),
     );
     assert.equal(lastError, null, `the loop failed: ${lastError?.message}`);
+    // HTB counts a class's bytes a whole packet at a time, and a GSO packet is up to 64 KB: over a
+    // window of a few seconds one packet more or less at its edge is 64 KB whatever the share
+    // (a 2.22 Mbit/s client sends ~17 in 4 s), so that much is allowed on top of the tolerance
+    const edge = (MAX_PACKET_BYTES * 8) / m.seconds;
+    const beyond = (r: (typeof rows)[number]) => Math.abs(r.got - r.share) > tolerance * r.share + edge;
     // Below its share while the link had room for the difference is its sender's doing, not the
     // shaping's (ceil = the link: nothing held it; seen with a core kept busy, iperf3 starved). Below
     // its share while the others took the link is what this test is for.
     const unusedBps = LINK_MBPS * MBIT - m.totalBps;
-    const senderLimited = (r: (typeof rows)[number]) => r.off < -tolerance && r.share - r.got <= unusedBps;
-    for (const r of rows.filter(senderLimited)) tables.push(`      ${title}: ${r.f.name} sent ${(r.got / MBIT).toFixed(2)} of its ${(r.share / MBIT).toFixed(2)} Mbit/s with ${(unusedBps / MBIT).toFixed(2)} Mbit/s of the link unused: its sender's limit`);
-    const problems = rows.filter((r) => Math.abs(r.off) > tolerance && !senderLimited(r)).map((r) => `${r.f.name}: ${(r.got / MBIT).toFixed(2)} Mbit/s, share ${(r.share / MBIT).toFixed(2)} (${(r.off * 100).toFixed(1)} %)`);
+    const senderLimited = (r: (typeof rows)[number]) => r.got < r.share && r.share - r.got <= unusedBps;
+    for (const r of rows.filter((r) => beyond(r) && senderLimited(r))) {
+      tables.push(`      ${title}: ${r.f.name} sent ${(r.got / MBIT).toFixed(2)} of its ${(r.share / MBIT).toFixed(2)} Mbit/s with ${(unusedBps / MBIT).toFixed(2)} Mbit/s of the link unused: its sender's limit`);
+    }
+    const problems = rows.filter((r) => beyond(r) && !senderLimited(r)).map((r) => `${r.f.name}: ${(r.got / MBIT).toFixed(2)} Mbit/s, share ${(r.share / MBIT).toFixed(2)} (${(r.off * 100).toFixed(1)} %)`);
     assert.deepEqual(problems, [], title);
     // priority order strict: a higher weight gets more whenever its share is larger
     for (const a of rows) for (const b of rows) if (a.w > b.w && a.share > b.share * 1.1) assert.ok(a.got > b.got, `${title}: priority ${a.p} got ${a.got}, priority ${b.p} got ${b.got}`);
@@ -216,7 +223,7 @@ describe('priority in the kernel: weighted shares under contention, the loop clo
       await sleep(7000);
       check('worst order, 7-10 s after the last joined', busy, await measure('down', 3000));
       await sleep(1000);
-      check('worst order, 14 s on', busy, await measure('down', 4000));
+      check('worst order, 11-19 s after the last joined', busy, await measure('down', 8000));
     });
   });
 
