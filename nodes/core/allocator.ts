@@ -130,9 +130,9 @@ export const GROWING = 1.1;
 /**
  * Whether a client wants more than it has: its use is not measured; or it used at least the
  * middle between a client that is not busy (using 1 / (1 + headroom) of its rate) and its whole
- * rate; or, busy last tick, at least STAY_BUSY of its rate if the tick before it used its rate
- * (one dip, not two in a row: a client that keeps using 75-90 % of its share does not want it
- * all), or anything in its first MIN_BUSY_TICKS busy ticks; or it is growing (GROWING times last
+ * rate; or, busy last tick, at least NEAR_RATE of its rate, or STAY_BUSY if the tick before it
+ * used its rate (one dip, not two in a row: a client that keeps using 75-85 % of its share does
+ * not want it all), or anything in its first MIN_BUSY_TICKS busy ticks; or it is growing (GROWING times last
  * tick's use, and at least half its rate): a TCP flow held by its rate uses only ~85 % of it, and
  * one that starts at its floor would otherwise stall there. Rates are what HTB counts (frames);
  * usage is counted at the IP layer, 1 % less for full frames: well inside the margins.
