@@ -18,7 +18,7 @@ import { AllocatorController } from '../../nodes/core/allocation';
 import { inNetns } from '../../nodes/core/runner';
 import { Shaper, type ShapingReport } from '../../nodes/core/tc-apply';
 import { differs } from '../../nodes/core/tc-diff';
-import { ifbNameFor } from '../../nodes/core/tc-plan';
+import { ifbNameFor, MAX_PACKET_BYTES } from '../../nodes/core/tc-plan';
 import { execaRunner } from '../../nodes/lib/execa-runner';
 import { htbClassRates } from './htb-stats';
 import { DEFAULT_CLIENTS, Lab, WAN, type LabClient } from './lab';
@@ -114,11 +114,15 @@ describe('tc-shaper on the lab router (real kernel, HTB + IFB, iperf3 through th
    * HTB class sent (frames, as the kernel counted them, from 2 s to 5.5 s into the run) against
    * its rate, ±5 %. iperf3's payload figure is shown next to it (expected: rate x payload/frame).
    */
+  /** What the classes sent is read over this window; HTB counts whole packets, so one GSO packet (64 KB) more or less at its edge is allowed. */
+  const WINDOW_MS = 3500;
+  const EDGE_BPS = (MAX_PACKET_BYTES * 8) / (WINDOW_MS / 1000);
+
   async function measureAll(what: string, runs: { name: string; family: 4 | 6; rateBps: number }[], download: boolean, exact: boolean): Promise<number[]> {
     const dev = download ? lab.lanIface : ifbNameFor(lab.lanIface);
     const counted = (async () => {
       await new Promise((r) => setTimeout(r, 2000));
-      return htbClassRates(lab, dev, 3500);
+      return htbClassRates(lab, dev, WINDOW_MS);
     })();
     const results = await Promise.all(runs.map((r, i) => iperf(r.name, PORTS[i], { download, family: r.family })));
     const classes = await counted;
@@ -129,7 +133,7 @@ describe('tc-shaper on the lab router (real kernel, HTB + IFB, iperf3 through th
       const expected = r.rateBps * PAYLOAD_PER_FRAME[r.family];
       const off = sent / r.rateBps - 1;
       table.push({ test: what, client: `${r.name} (IPv${r.family})`, 'HTB rate Mbit/s': (r.rateBps / MBIT).toFixed(2), 'class sent Mbit/s': (sent / MBIT).toFixed(2), 'off %': (off * 100).toFixed(1), 'iperf3 payload': (m.bps / MBIT).toFixed(2), 'expected payload': (expected / MBIT).toFixed(2) });
-      if (exact && Math.abs(off) > TOLERANCE) problems.push(`${r.name}: its class sent ${(sent / MBIT).toFixed(2)} Mbit/s, rate ${(r.rateBps / MBIT).toFixed(2)} ±5 % (${(off * 100).toFixed(1)} %)`);
+      if (exact && Math.abs(sent - r.rateBps) > TOLERANCE * r.rateBps + EDGE_BPS) problems.push(`${r.name}: its class sent ${(sent / MBIT).toFixed(2)} Mbit/s, rate ${(r.rateBps / MBIT).toFixed(2)} ±5 % (${(off * 100).toFixed(1)} %)`);
       return sent;
     });
     assert.deepEqual(problems, []);
@@ -157,7 +161,8 @@ describe('tc-shaper on the lab router (real kernel, HTB + IFB, iperf3 through th
       // HTB frames against the guarantee, with the same ±5 % as the exact cases: the lowest class
       // is a 2 Mbit/s TCP flow, which swings by a few percent over a 3.5 s window (−2.8 % seen)
       const guarantee = alloc.get('iphone')!.guarantee;
-      measured.forEach((bps, i) => assert.ok(bps >= guarantee * (1 - TOLERANCE), `${prios[i][0]}: ${bps} below the guarantee's ${guarantee} bit/s`));
+      // (and one GSO packet at the window's edge: 0.15 Mbit/s over 3.5 s, 7 % of a 2 Mbit/s class)
+      measured.forEach((bps, i) => assert.ok(bps >= guarantee * (1 - TOLERANCE) - EDGE_BPS, `${prios[i][0]}: ${bps} below the guarantee's ${guarantee} bit/s`));
     });
 
     it(`${label}: the IPv6-only client (priority 1, over IPv6) and an IPv4 one (priority 3): each within ±5 %`, async () => {
@@ -216,7 +221,7 @@ describe('tc-shaper on the lab router (real kernel, HTB + IFB, iperf3 through th
     const laptopMinor = [...after.down.classes.values()].find((c) => c.mac === client('laptop').mac)!.minor.toString(16);
     const shown = await lab.routerExec(['tc', '-d', 'class', 'show', 'dev', lab.lanIface, 'classid', `eb:${laptopMinor}`]);
     // one prio for every client; its weight (5 at priority 1) is in the quantum
-    assert.match(shown, /prio 1 quantum 327680 /);
+    assert.match(shown, /prio 1 quantum 40000 /);
     const again = await shaper.shape(allocator.allocate({ ts: 3, clients: changed.map(([n, p]) => ({ mac: client(n).mac, ip: client(n).ipv4, ip6: [client(n).ipv6], priority: p, rxBps: 20e6, txBps: 20e6 })) }));
     assert.deepEqual(again.commands, [], 'the same input again: nothing sent');
   });

@@ -116,7 +116,7 @@ describe('tc-shaper node (in a real Node-RED runtime)', function () {
       assert.equal(s.mode, 'dry-run');
       assert.equal(s.applied, false);
       assert.ok(s.commands.length > 20, `${s.commands.length} commands`);
-      assert.ok(s.commands.some((c) => /^class add dev lan0 parent eb:1 classid eb:[0-9a-f]+ htb rate \d+bit ceil 20000000bit prio 1 quantum 327680/.test(c)));
+      assert.ok(s.commands.some((c) => /^class add dev lan0 parent eb:1 classid eb:[0-9a-f]+ htb rate \d+bit ceil 20000000bit prio 1 quantum 40000/.test(c)));
       assert.match(rootQdisc('lan0'), /noqueue/);
       assert.equal(linkExists('eqn-lan0'), false);
       assert.match(await lastStatus(), /dry-run · 2 clients · \d+ tc cmds planned/);

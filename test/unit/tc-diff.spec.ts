@@ -43,7 +43,7 @@ describe('tc-diff: the fewest commands from what is installed to the plan', () =
     const clients = structuredClone(THREE);
     clients[1].down[0] = 9e6;
     const out = lines(diffTree(planOf(snapshotOf(clients)), recordedTree(), OPTS).commands);
-    assert.deepEqual(out, ['class change dev d0 parent eb:1 classid eb:bae3 htb rate 9000000bit ceil 20000000bit prio 2 quantum 65536']);
+    assert.deepEqual(out, ['class change dev d0 parent eb:1 classid eb:bae3 htb rate 9000000bit ceil 20000000bit prio 2 quantum 8000']);
   });
 
   it('a change within the threshold: nothing; with threshold 0: sent', () => {
@@ -60,7 +60,7 @@ describe('tc-diff: the fewest commands from what is installed to the plan', () =
     const clients = structuredClone(THREE);
     clients[2].up[2] = 3;
     const out = lines(diffTree(planOf(snapshotOf(clients)), recordedTree(), OPTS).commands);
-    assert.deepEqual(out, ['class change dev eqn-d0 parent eb:1 classid eb:b2b htb rate 18000000bit ceil 20000000bit prio 3 quantum 65536']);
+    assert.deepEqual(out, ['class change dev eqn-d0 parent eb:1 classid eb:b2b htb rate 18000000bit ceil 20000000bit prio 3 quantum 8000']);
   });
 
   it('a client gone: its filters, then its class, removed; nothing else', () => {
