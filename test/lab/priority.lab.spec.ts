@@ -176,7 +176,8 @@ describe('priority in the kernel: weighted shares under contention, the loop clo
     const problems = rows.filter((r) => beyond(r) && !senderLimited(r)).map((r) => `${r.f.name}: ${(r.got / MBIT).toFixed(2)} Mbit/s, share ${(r.share / MBIT).toFixed(2)} (${(r.off * 100).toFixed(1)} %)`);
     assert.deepEqual(problems, [], title);
     // priority order strict: a higher weight gets more whenever its share is larger
-    for (const a of rows) for (const b of rows) if (a.w > b.w && a.share > b.share * 1.1) assert.ok(a.got > b.got, `${title}: priority ${a.p} got ${a.got}, priority ${b.p} got ${b.got}`);
+    // (a sender-limited client took less than it was let: not the order's doing)
+    for (const a of rows) for (const b of rows) if (a.w > b.w && a.share > b.share * 1.1 && !(beyond(a) && senderLimited(a))) assert.ok(a.got > b.got, `${title}: priority ${a.p} got ${a.got}, priority ${b.p} got ${b.got}`);
   }
 
   /** Runs `body` with the loop ticking at these priorities; every flow it starts is stopped after. */
