@@ -205,12 +205,9 @@ export class ClassIds {
    */
   renew(mac: string): number {
     const old = this.minorFor(mac);
-    let minor = old;
-    for (let step = 0; step < MINOR_COUNT; step++) {
-      minor = minor >= LAST_MINOR ? FIRST_MINOR : minor + 1;
-      if (minor === old) return old;
-      if (!this.byMinor.has(minor) && !this.retired.has(minor)) break;
-    }
+    // the old one is still taken here, so a free one found is another
+    const minor = this.freeFrom(old >= LAST_MINOR ? FIRST_MINOR : old + 1);
+    if (minor === null) return old;
     this.byMinor.delete(old);
     this.retired.add(old);
     this.byMac.set(mac, minor);
@@ -230,13 +227,23 @@ export class ClassIds {
     if (this.byMinor.size >= MINOR_COUNT) {
       throw new InputError('payload.clients', `no free tc class id for ${mac}: ${this.round.size} clients in one snapshot use all ${MINOR_COUNT}; lower the client cap`);
     }
-    let minor = preferredMinor(mac);
-    // bounded: at most MINOR_COUNT steps, and a free minor exists (checked above)
-    for (let step = 0; step < MINOR_COUNT && (this.byMinor.has(minor) || this.retired.has(minor)); step++) minor = minor >= LAST_MINOR ? FIRST_MINOR : minor + 1;
+    // a free minor exists (checked above), unless all the others were retired in this round
+    const minor = this.freeFrom(preferredMinor(mac));
+    if (minor === null) throw new InputError('payload.clients', `no free tc class id for ${mac} in this round`);
     this.byMac.set(mac, minor);
     this.byMinor.set(minor, mac);
     this.round.add(mac);
     return minor;
+  }
+
+  /** The first minor from `start` on (wrapping) neither in use nor retired in this round; bounded: MINOR_COUNT steps. */
+  private freeFrom(start: number): number | null {
+    let minor = start;
+    for (let step = 0; step < MINOR_COUNT; step++) {
+      if (!this.byMinor.has(minor) && !this.retired.has(minor)) return minor;
+      minor = minor >= LAST_MINOR ? FIRST_MINOR : minor + 1;
+    }
+    return null;
   }
 
   /** Forgets least recently used MACs outside this round until `room` more fit within round + recent. */
