@@ -7,7 +7,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { inNetns } from '../nodes/core/runner';
 import { Shaper } from '../nodes/core/tc-apply';
 import { diffTree } from '../nodes/core/tc-diff';
-import { ClassIds, planTree, toBatch, type TreePlan } from '../nodes/core/tc-plan';
+import { planTree, TreeIds, toBatch, type TreePlan } from '../nodes/core/tc-plan';
 import { emptyTree } from '../nodes/core/tc-read';
 import { execaRunner } from '../nodes/lib/execa-runner';
 import { Lab, WAN, type ClientSpec } from '../test/lab/lab';
@@ -63,7 +63,7 @@ function clearNamespace(ns: string): void {
 async function installCost(ns: string): Promise<void> {
   const total = 1e9;
   const snap = snapshotOf(fakeClients(CLIENTS, total), total);
-  const plan = planTree(snap, { iface: 'lan0', leaf: 'bfifo' }, new ClassIds());
+  const plan = planTree(snap, { iface: 'lan0', leaf: 'bfifo' }, new TreeIds());
   // one direction, the "about 4,000 commands": class + leaf + IPv4 + IPv6 filter per client
   const downOnly: TreePlan = { ...plan, up: { ...plan.up, classes: new Map(), filters: [] } };
   const commands = diffTree(downOnly, emptyTree('lan0', 'eqn-lan0'), { thresholdPercent: 5 }).commands.filter((c) => !c.includes('eqn-lan0') && !c.includes('ingress') && !c.includes('ffff:'));
@@ -120,7 +120,7 @@ async function installCost(ns: string): Promise<void> {
 function planCost(): void {
   const total = 1e9;
   const clients = fakeClients(CLIENTS, total);
-  const ids = new ClassIds();
+  const ids = new TreeIds();
   const snap = snapshotOf(clients, total);
   const installed = diffTree(planTree(snap, { iface: 'lan0', leaf: 'bfifo' }, ids), emptyTree('lan0', 'eqn-lan0'), { thresholdPercent: 5 }).next;
   // the next tick: every rate moves a little, one client's a lot

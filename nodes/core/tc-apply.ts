@@ -8,7 +8,7 @@
 import { CommandError, commandFailure, type CommandRunner } from './runner';
 import type { ShapingMode } from './settings';
 import { diffTree, teardownCommands, type DirectionCounts } from './tc-diff';
-import { ClassIds, planTree, type LeafKind, type TreePlan } from './tc-plan';
+import { planTree, TreeIds, type LeafKind, type TreePlan } from './tc-plan';
 import { emptyTree, readInstalled, type InstalledTree } from './tc-read';
 import { ifbNameFor } from './tc-plan';
 
@@ -52,7 +52,7 @@ export class Shaper {
   leaf: LeafKind = 'bfifo';
   leafNote: string | null = null;
   readonly notes: string[] = [];
-  readonly ids: ClassIds;
+  readonly ids: TreeIds;
   private installed: InstalledTree | null = null;
   private lastGood: TreePlan | null = null;
   private starting: Promise<void> | null = null;
@@ -63,10 +63,10 @@ export class Shaper {
   constructor(
     readonly options: ShaperOptions,
     private readonly runner: CommandRunner,
-    rememberedIds: unknown = [],
+    rememberedIds: unknown = {},
   ) {
     this.ifb = ifbNameFor(options.iface);
-    this.ids = new ClassIds(rememberedIds);
+    this.ids = new TreeIds(rememberedIds);
   }
 
   /**

@@ -266,6 +266,35 @@ export class ClassIds {
   }
 }
 
+/**
+ * Class ids per direction. The download tree (on the LAN interface) and the upload tree (on the
+ * IFB) are separate HTB trees, so a client's class is made afresh in one of them without touching
+ * the other: a download's class, and what it queues, stays when its ACKs' class is renewed (in
+ * the lab that dropped a downloading client's queue mid-flow, -20 % over 10 s). Both start from
+ * the MAC's hash, so the two minors are the same until one is renewed or collides.
+ */
+export class TreeIds {
+  readonly down: ClassIds;
+  readonly up: ClassIds;
+
+  /** `remembered`: what `entries()` gave, `{ down, up }`; a plain list (before ids per direction) seeds both. */
+  constructor(remembered: unknown = {}) {
+    const r = remembered as { down?: unknown; up?: unknown } | null;
+    const list = (dir: Direction) => (Array.isArray(remembered) ? remembered : typeof r === 'object' && r !== null ? (r[dir] ?? []) : []);
+    this.down = new ClassIds(list('down'));
+    this.up = new ClassIds(list('up'));
+  }
+
+  begin(): void {
+    this.down.begin();
+    this.up.begin();
+  }
+
+  entries(): { down: [string, number][]; up: [string, number][] } {
+    return { down: this.down.entries(), up: this.up.entries() };
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // addresses
 
@@ -423,24 +452,22 @@ export interface PlanSettings {
 }
 
 /** The desired tree for a snapshot. Throws an InputError (nothing planned) on anything invalid. */
-export function planTree(payload: unknown, settings: PlanSettings, ids: ClassIds, installed?: InstalledTree | null): TreePlan {
+export function planTree(payload: unknown, settings: PlanSettings, ids: TreeIds, installed?: InstalledTree | null): TreePlan {
   const problem = ifaceNameProblem(settings.iface);
   if (problem) throw new InputError('iface', problem);
   const { clients, downBps, upBps } = validateForShaping(payload);
   const ifb = ifbNameFor(settings.iface);
   // sorted, so that who wins a hash collision does not depend on the order of the clients
   const sorted = [...clients].sort((a, b) => (a.mac < b.mac ? -1 : 1));
-  const minors = sorted.map((c) => {
-    const minor = ids.minorFor(c.mac);
-    const fresh = installed && (freshClassNeeded(installed.down.classes.get(minor), c.down) || freshClassNeeded(installed.up.classes.get(minor), c.up));
-    return fresh ? ids.renew(c.mac) : minor;
-  });
   const direction = (dir: Direction, dev: string, totalBps: number): DirectionPlan => {
     const classes = new Map<number, PlannedClass>();
     const filters: PlannedFilter[] = [];
+    // every client's id first, then the renewals: a renewed class never takes the id another
+    // client of this snapshot already has
+    const known = sorted.map((c) => ids[dir].minorFor(c.mac));
     for (let i = 0; i < sorted.length; i++) {
       const c = sorted[i];
-      const minor = minors[i];
+      const minor = installed && freshClassNeeded(installed[dir].classes.get(known[i]), c[dir]) ? ids[dir].renew(c.mac) : known[i];
       const { rateBps, ceilBps, prio, weight } = c[dir];
       classes.set(minor, { minor, mac: c.mac, rateBps, ceilBps, prio, weight });
       if (c.ip) filters.push({ family: 4, address: c.ip, minor });

@@ -55,6 +55,8 @@ describe('priority in the kernel: weighted shares under contention, the loop clo
   let lastError: Error | null = null;
   const tables: string[] = [];
   let port = 5300;
+  /** Per client, what the loop saw and did on each tick: shown with a failure, so a CI log explains it. */
+  const trace = new Map<string, string[]>();
 
   before(async () => {
     lab = await Lab.create({ clients: DEFAULT_CLIENTS.filter((c) => NAMES.includes(c.name)) });
@@ -85,10 +87,23 @@ describe('priority in the kernel: weighted shares under contention, the loop clo
     const report = await shaper.shape(allocated);
     if (report.error) throw new Error(report.error);
     ticks++;
+    const t = ((performance.now() - loopStart) / 1000).toFixed(1);
+    NAMES.forEach((n, i) => {
+      const c = allocated.clients[i];
+      const mb = (bps: number | null | undefined) => (bps === undefined || bps === null ? '-' : (bps / MBIT).toFixed(2));
+      const dir = (used: number | null | undefined, a: { rateBps: number; busy?: boolean }) => `${mb(used)}/${mb(a.rateBps)}${a.busy ? '*' : ''}`;
+      const lines = trace.get(n) ?? [];
+      lines.push(`${t}s down ${shaper.ids.down.minorFor(c.mac).toString(16)} ${dir(c.rxBps, c.alloc!.down)} up ${shaper.ids.up.minorFor(c.mac).toString(16)} ${dir(c.txBps, c.alloc!.up)}`);
+      if (lines.length > 16) lines.shift();
+      trace.set(n, lines);
+    });
   }
 
+  let loopStart = 0;
   function startLoop(prios: Record<string, number>): void {
     stopLoop();
+    trace.clear();
+    loopStart = performance.now();
     priorities.clear();
     for (const n of NAMES) priorities.set(n, prios[n] ?? 3);
     allocator = new AllocatorController({ downMbps: LINK_MBPS, upMbps: LINK_MBPS, maxPriority: 5, minPercent: 10, headroomPercent: 20, defaultPriority: 3 });
@@ -128,7 +143,7 @@ describe('priority in the kernel: weighted shares under contention, the loop clo
     const rates = await htbClassRates(lab, dir === 'down' ? lab.lanIface : ifbNameFor(lab.lanIface), ms);
     const byName = new Map<string, number>();
     let totalBps = 0;
-    const current = new Map(NAMES.map((n) => [shaper.ids.minorFor(lab.clients.get(n)!.mac), n]));
+    const current = new Map(NAMES.map((n) => [shaper.ids[dir].minorFor(lab.clients.get(n)!.mac), n]));
     for (const [minor, bps] of rates) {
       if (minor === 1) continue; // the root class counts everything again
       const name = current.get(minor);
@@ -164,6 +179,8 @@ describe('priority in the kernel: weighted shares under contention, the loop clo
     // window of a few seconds one packet more or less at its edge is 64 KB whatever the share
     // (a 2.22 Mbit/s client sends ~17 in 4 s), so that much is allowed on top of the tolerance
     const edge = (MAX_PACKET_BYTES * 8) / m.seconds;
+    // with a failure, the last ticks of each client it names: used/rate Mbit/s, * busy, class minor
+    const traced = (names: string[]) => names.map((n) => `\n${n}, tick by tick (used/rate Mbit/s, * busy; class minor):\n  ${(trace.get(n) ?? []).join('\n  ')}`).join('');
     const beyond = (r: (typeof rows)[number]) => Math.abs(r.got - r.share) > tolerance * r.share + edge;
     // Below its share while the link had room for the difference is its sender's doing, not the
     // shaping's (ceil = the link: nothing held it; seen with a core kept busy, iperf3 starved). Below
@@ -171,13 +188,15 @@ describe('priority in the kernel: weighted shares under contention, the loop clo
     const unusedBps = LINK_MBPS * MBIT - m.totalBps;
     const senderLimited = (r: (typeof rows)[number]) => r.got < r.share && r.share - r.got <= unusedBps;
     for (const r of rows.filter((r) => beyond(r) && senderLimited(r))) {
-      tables.push(`      ${title}: ${r.f.name} sent ${(r.got / MBIT).toFixed(2)} of its ${(r.share / MBIT).toFixed(2)} Mbit/s with ${(unusedBps / MBIT).toFixed(2)} Mbit/s of the link unused: its sender's limit`);
+      tables.push(`      ${title}: ${r.f.name} sent ${(r.got / MBIT).toFixed(2)} of its ${(r.share / MBIT).toFixed(2)} Mbit/s with ${(unusedBps / MBIT).toFixed(2)} Mbit/s of the link unused: its sender's limit${traced([r.f.name])}`);
     }
+    if (process.env.EQUALNET_LAB_TRACE) tables.push(traced(names));
     const problems = rows.filter((r) => beyond(r) && !senderLimited(r)).map((r) => `${r.f.name}: ${(r.got / MBIT).toFixed(2)} Mbit/s, share ${(r.share / MBIT).toFixed(2)} (${(r.off * 100).toFixed(1)} %)`);
-    assert.deepEqual(problems, [], title);
+    const problemNames = rows.filter((r) => beyond(r) && !senderLimited(r)).map((r) => r.f.name);
+    assert.deepEqual(problems, [], `${title}${traced(problemNames)}`);
     // priority order strict: a higher weight gets more whenever its share is larger
     // (a sender-limited client took less than it was let: not the order's doing)
-    for (const a of rows) for (const b of rows) if (a.w > b.w && a.share > b.share * 1.1 && !(beyond(a) && senderLimited(a))) assert.ok(a.got > b.got, `${title}: priority ${a.p} got ${a.got}, priority ${b.p} got ${b.got}`);
+    for (const a of rows) for (const b of rows) if (a.w > b.w && a.share > b.share * 1.1 && !(beyond(a) && senderLimited(a))) assert.ok(a.got > b.got, `${title}: priority ${a.p} got ${a.got}, priority ${b.p} got ${b.got}${traced([a.f.name, b.f.name])}`);
   }
 
   /** Runs `body` with the loop ticking at these priorities; every flow it starts is stopped after. */

@@ -173,9 +173,10 @@ describe('spray lab: 100,000 MACs over time against the real pipeline, three rea
         else sent[i].set(c, { first: bytes, last: bytes });
       });
     count();
-    /** The class id the shaper keeps for `mac` (its remembered table), as tc prints it. */
+    /** The download class id the shaper keeps for `mac` (its remembered table), as tc prints it. */
+    const remembered = () => getNode('shaper').context().get('classIds') as { down: [string, number][]; up: [string, number][] };
     const keptClass = (mac: string) => {
-      const entry = (getNode('shaper').context().get('classIds') as [string, number][]).find(([m]) => m === mac);
+      const entry = remembered().down.find(([m]) => m === mac);
       return entry ? `eb:${entry[1].toString(16)}` : null;
     };
 
@@ -209,8 +210,7 @@ describe('spray lab: 100,000 MACs over time against the real pipeline, three rea
       if (w % 10 === 9) {
         assert.ok(htbClasses() <= CAP + 2, `wave ${w}: ${htbClasses()} HTB classes`);
         for (const set of ['up4', 'down4']) assert.ok(nftElements(set) <= CAP, `wave ${w}: ${set}`);
-        const ids = getNode('shaper').context().get('classIds') as unknown[];
-        assert.ok(ids.length <= CAP + 1024, `wave ${w}: ${ids.length} class ids remembered`);
+        for (const dir of ['down', 'up'] as const) assert.ok(remembered()[dir].length <= CAP + 1024, `wave ${w}: ${remembered()[dir].length} ${dir} class ids remembered`);
         // each real device is still classified into the class the shaper keeps for its MAC (read
         // again for up to 2 s: a tick of arp-discover's own may be between its batch and its context)
         const filtered = () => KNOWN.map((k) => classOf(k.ip));

@@ -129,7 +129,7 @@ describe('tc-shaper on the lab router (real kernel, HTB + IFB, iperf3 through th
     const problems: string[] = [];
     const frames = runs.map((r, i) => {
       const m = results[i];
-      const sent = classes.get(shaper.ids.minorFor(client(r.name).mac)) ?? 0;
+      const sent = classes.get(shaper.ids[download ? 'down' : 'up'].minorFor(client(r.name).mac)) ?? 0;
       const expected = r.rateBps * PAYLOAD_PER_FRAME[r.family];
       const off = sent / r.rateBps - 1;
       table.push({ test: what, client: `${r.name} (IPv${r.family})`, 'HTB rate Mbit/s': (r.rateBps / MBIT).toFixed(2), 'class sent Mbit/s': (sent / MBIT).toFixed(2), 'off %': (off * 100).toFixed(1), 'iperf3 payload': (m.bps / MBIT).toFixed(2), 'expected payload': (expected / MBIT).toFixed(2) });
@@ -176,7 +176,7 @@ describe('tc-shaper on the lab router (real kernel, HTB + IFB, iperf3 through th
 
   it('stop one of two saturating downloads: the other borrows up to its ceil within 2 s', async () => {
     const { alloc } = await shape([['iphone', 1], ['galaxy', 3]]);
-    const minor = shaper.ids.minorFor(client('galaxy').mac);
+    const minor = shaper.ids.down.minorFor(client('galaxy').mac);
     const rate = alloc.get('galaxy')!.down;
     const ceil = LINK_MBPS * MBIT;
     // galaxy's class as the kernel counted it (frames): while both run (1 to 2.5 s), and from 1 s to

@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { AllocatorController } from '../../nodes/core/allocation';
 import { diffTree, differs } from '../../nodes/core/tc-diff';
-import { ClassIds, planTree, type TreePlan } from '../../nodes/core/tc-plan';
+import { planTree, TreeIds, type TreePlan } from '../../nodes/core/tc-plan';
 import { emptyTree, parseClasses, parseFilters, parseQdiscs, type InstalledTree } from '../../nodes/core/tc-read';
 import { manyClients, snapshotOf, THREE, tcFixture } from './tc-fixtures';
 
 const OPTS = { thresholdPercent: 5 };
 
-function planOf(payload: unknown, ids = new ClassIds(), leaf: 'bfifo' | 'fq_codel' = 'bfifo'): TreePlan {
+function planOf(payload: unknown, ids = new TreeIds(), leaf: 'bfifo' | 'fq_codel' = 'bfifo'): TreePlan {
   return planTree(payload, { iface: 'd0', leaf }, ids);
 }
 
@@ -33,7 +33,7 @@ describe('tc-diff: the fewest commands from what is installed to the plan', () =
   });
 
   it('the same snapshot twice: zero commands (the node then starts no process)', () => {
-    const ids = new ClassIds();
+    const ids = new TreeIds();
     const first = diffTree(planOf(snapshotOf(THREE), ids), emptyTree('d0', 'eqn-d0'), OPTS);
     assert.equal(first.commands.length, 40);
     assert.deepEqual(diffTree(planOf(snapshotOf(THREE), ids), first.next, OPTS).commands, []);
@@ -97,7 +97,7 @@ describe('tc-diff: the fewest commands from what is installed to the plan', () =
   });
 
   it('a better leaf than the installed one: `qdisc replace` under every class', () => {
-    const out = lines(diffTree(planOf(snapshotOf(THREE), new ClassIds(), 'fq_codel'), recordedTree(), OPTS).commands);
+    const out = lines(diffTree(planOf(snapshotOf(THREE), new TreeIds(), 'fq_codel'), recordedTree(), OPTS).commands);
     assert.equal(out.length, 8);
     assert.ok(out.every((l) => /^qdisc replace dev \S+ parent eb:[0-9a-f]+ fq_codel$/.test(l)));
   });
@@ -116,7 +116,7 @@ describe('tc-diff: the fewest commands from what is installed to the plan', () =
     const controller = new AllocatorController({ downMbps: 1000, upMbps: 100, maxPriority: 5, minPercent: 1, headroomPercent: 20, defaultPriority: 3 });
     // 200 clients: half idle, half busy; the busy ones are contended
     const clients = manyClients(200).map((c, i) => ({ mac: c.mac, ip: c.ip, ip6: c.ip6, priority: 1 + (i % 5), rxBps: i % 2 ? 0 : 20e6, txBps: i % 2 ? 0 : 2e6 }));
-    const ids = new ClassIds();
+    const ids = new TreeIds();
     const before = planOf(controller.allocate({ ts: 1, clients }), ids);
     const installed = diffTree(before, emptyTree('d0', 'eqn-d0'), OPTS).next;
     // a busy one (priority 3 -> 1): its share moves, and so do the other busy clients' shares

@@ -3,6 +3,7 @@ import { InputError } from '../../nodes/core/errors';
 import {
   canonicalIPv6,
   ClassIds,
+  TreeIds,
   DEBT_RATE_BPS,
   DEFAULT_MINOR,
   freshClassNeeded,
@@ -16,7 +17,7 @@ import { manyClients, snapshotOf, THREE, tcFixture } from './tc-fixtures';
 import { diffTree } from '../../nodes/core/tc-diff';
 import { emptyTree } from '../../nodes/core/tc-read';
 
-const plan = (payload: unknown, ids = new ClassIds()) => planTree(payload, { iface: 'd0', leaf: 'bfifo' }, ids);
+const plan = (payload: unknown, ids = new TreeIds()) => planTree(payload, { iface: 'd0', leaf: 'bfifo' }, ids);
 
 describe('tc-plan: the desired HTB tree', () => {
   describe('the tree', () => {
@@ -77,17 +78,21 @@ describe('tc-plan: the desired HTB tree', () => {
     });
 
     it('resolves hash collisions among 5,000 clients to distinct ids, and remembers the resolution', () => {
-      const ids = new ClassIds();
+      const ids = new TreeIds();
       const clients = manyClients(5000, 1e10);
       const p = plan(snapshotOf(clients, 1e10, 1e10), ids);
       const minors = [...p.down.classes.keys()];
       assert.equal(new Set(minors).size, 5001);
-      const collided = clients.filter((c) => ids.minorFor(c.mac) !== preferredMinor(c.mac));
+      const collided = clients.filter((c) => ids.down.minorFor(c.mac) !== preferredMinor(c.mac));
       assert.ok(collided.length > 0, 'expected some hash collisions among 5,000 MACs in 65,533 ids');
+      for (const c of clients) assert.equal(ids.up.minorFor(c.mac), ids.down.minorFor(c.mac), 'both directions resolve alike');
       // a restart with the remembered ids gives every client the same class again, even in another order
-      const again = new ClassIds(ids.entries());
+      const again = new TreeIds(JSON.parse(JSON.stringify(ids.entries())));
       plan(snapshotOf([...clients].reverse(), 1e10, 1e10), again);
-      for (const c of clients) assert.equal(again.minorFor(c.mac), ids.minorFor(c.mac));
+      for (const c of clients) for (const dir of ['down', 'up'] as const) assert.equal(again[dir].minorFor(c.mac), ids[dir].minorFor(c.mac));
+      // a list remembered before ids per direction seeds both
+      const old = new TreeIds(ids.down.entries());
+      for (const c of clients.slice(0, 100)) assert.equal(old.up.minorFor(c.mac), ids.down.minorFor(c.mac));
     });
 
     it('a busy client raised from a small rate to its share gets a class made afresh (HTB keeps its debt in time); nothing else does', () => {
@@ -101,36 +106,47 @@ describe('tc-plan: the desired HTB tree', () => {
       assert.equal(freshClassNeeded({ rateBps: 800_000 }, { rateBps: 1.1e6, busy: true }), false, 'less than 1.5 times');
       assert.equal(freshClassNeeded(undefined, { rateBps: 11e6, busy: true }), false, 'no class yet: it is new anyway');
 
-      const ids = new ClassIds();
-      const snapshot = (downBps: number, busy: boolean) => {
+      const ids = new TreeIds();
+      const snapshot = (dir: 'down' | 'up', bps: number, busy: boolean) => {
         const s = snapshotOf(THREE);
-        Object.assign(s.clients[1].alloc.down, { rateBps: downBps, busy });
+        Object.assign(s.clients[1].alloc[dir], { rateBps: bps, busy });
         return s;
       };
       const mac = THREE[1].mac;
-      const first = planTree(snapshot(50_000, false), { iface: 'd0', leaf: 'bfifo' }, ids);
+      const hex = (m: number) => m.toString(16);
+      const first = planTree(snapshot('down', 50_000, false), { iface: 'd0', leaf: 'bfifo' }, ids);
       const installed = diffTree(first, emptyTree('d0', first.ifb), { thresholdPercent: 5 }).next;
-      const old = ids.minorFor(mac);
-      // the others stay; the raised one moves to another minor, in both directions, with its filters
-      const raised = planTree(snapshot(11e6, true), { iface: 'd0', leaf: 'bfifo' }, ids, installed);
-      const now = ids.minorFor(mac);
+      const old = ids.down.minorFor(mac);
+      // the others stay; the raised one moves to another minor in that direction only, with its filters
+      const raised = planTree(snapshot('down', 11e6, true), { iface: 'd0', leaf: 'bfifo' }, ids, installed);
+      const now = ids.down.minorFor(mac);
       assert.notEqual(now, old);
-      for (const c of [THREE[0], THREE[2]]) assert.equal(ids.minorFor(c.mac), preferredMinor(c.mac));
+      for (const c of [THREE[0], THREE[2]]) assert.equal(ids.down.minorFor(c.mac), preferredMinor(c.mac));
+      assert.equal(ids.up.minorFor(mac), old, 'the upload class (another tree) keeps its id');
       const diff = diffTree(raised, installed, { thresholdPercent: 5 });
       const lines = diff.commands.map((c) => c.join(' '));
-      const hex = (m: number) => m.toString(16);
-      for (const dev of ['d0', raised.ifb]) {
-        assert.ok(lines.includes(`class del dev ${dev} classid eb:${hex(old)}`), `old class removed on ${dev}`);
-        assert.ok(lines.some((l) => l.startsWith(`class add dev ${dev} parent eb:1 classid eb:${hex(now)} `)), `new class on ${dev}`);
-      }
+      assert.ok(lines.includes(`class del dev d0 classid eb:${hex(old)}`), 'old class removed');
+      assert.ok(lines.some((l) => l.startsWith(`class add dev d0 parent eb:1 classid eb:${hex(now)} `)), 'new class');
       assert.ok(lines.some((l) => l.startsWith('filter add') && l.endsWith(`flowid eb:${hex(now)}`)));
+      assert.ok(!lines.some((l) => l.includes(` dev ${raised.ifb} `)), `nothing on the upload side: ${lines.filter((l) => l.includes(raised.ifb)).join('; ')}`);
       // the filters leave the old class before it goes, the new class is there before they point to it
       const firstIndex = (re: RegExp) => lines.findIndex((l) => re.test(l));
       assert.ok(firstIndex(/^filter del/) < firstIndex(/^class del/));
       assert.ok(firstIndex(/^class add/) < firstIndex(/^filter add/));
       // next tick, same rate: it keeps its new class
-      planTree(snapshot(11e6, true), { iface: 'd0', leaf: 'bfifo' }, ids, diff.next);
-      assert.equal(ids.minorFor(mac), now);
+      planTree(snapshot('down', 11e6, true), { iface: 'd0', leaf: 'bfifo' }, ids, diff.next);
+      assert.equal(ids.down.minorFor(mac), now);
+
+      // its ACKs' class (upload) raised the same way: renewed on the IFB alone; the download class,
+      // and what it queues, stays (in the lab a renewal in both trees dropped a download mid-flow)
+      const upIds = new TreeIds();
+      const upFirst = planTree(snapshot('up', 50_000, false), { iface: 'd0', leaf: 'bfifo' }, upIds);
+      const upInstalled = diffTree(upFirst, emptyTree('d0', upFirst.ifb), { thresholdPercent: 5 }).next;
+      const upRaised = diffTree(planTree(snapshot('up', 11e6, true), { iface: 'd0', leaf: 'bfifo' }, upIds, upInstalled), upInstalled, { thresholdPercent: 5 });
+      const upLines = upRaised.commands.map((c) => c.join(' '));
+      assert.notEqual(upIds.up.minorFor(mac), upIds.down.minorFor(mac));
+      assert.ok(upLines.includes(`class del dev ${upFirst.ifb} classid eb:${hex(upIds.down.minorFor(mac))}`));
+      assert.ok(!upLines.some((l) => l.includes(' dev d0 ')), `nothing on the download side: ${upLines.filter((l) => l.includes(' dev d0 ')).join('; ')}`);
     });
 
     it('a renewed id is not handed to another MAC in the same round, and survives a restart', () => {
@@ -200,7 +216,7 @@ describe('tc-plan: the desired HTB tree', () => {
     it('a snapshot without the allocator\'s totals', () => refuse((s) => delete (s as Record<string, unknown>).allocation, /allocation\.down\.totalBps/, /priority-allocator/));
     it('a hostile interface name', () => {
       for (const iface of ['eth0; reboot', '-dev', 'a\nqdisc del dev eth0 root', 'x'.repeat(16), '']) {
-        assert.throws(() => planTree(snapshotOf(THREE), { iface, leaf: 'bfifo' }, new ClassIds()), (err: Error) => err instanceof InputError && /iface/.test(err.message));
+        assert.throws(() => planTree(snapshotOf(THREE), { iface, leaf: 'bfifo' }, new TreeIds()), (err: Error) => err instanceof InputError && /iface/.test(err.message));
       }
     });
   });
