@@ -6,7 +6,7 @@ import { defaultOuiIndex } from './core/oui';
 import { parseRegistry } from './core/registry';
 import type { CommandRunner, Watcher } from './core/runner';
 import { toNumber } from './core/settings';
-import { settingsOf } from './lib/config-node';
+import { configOf } from './lib/config-node';
 import { runnerFor } from './lib/execa-runner';
 import { countOf, showError, showOk, showWarning } from './lib/status';
 
@@ -46,7 +46,8 @@ export = function (RED: NodeAPI) {
     let lastWatchProblem = '';
 
     try {
-      const settings = settingsOf(RED, def.config);
+      const config = configOf(RED, def.config);
+      const settings = config.settings!;
       runner = runnerFor((def.netns ?? '').trim());
       let rules;
       try {
@@ -71,6 +72,12 @@ export = function (RED: NodeAPI) {
         (node.context().get(DEVICES_KEY) as [string, DeviceSettings][] | undefined) ?? [],
       );
       showOk(node, `ready · ${settings.iface}${def.probe ? ' · probing' : ''}`);
+      const d = discovery;
+      d.setMaxPriority(settings.maxPriority);
+      // fewer priorities: the ones kept here move to the new lowest (usage-store says so once)
+      config.listen(node, (next) => {
+        if (d.setMaxPriority(next.maxPriority) > 0) node.context().set(DEVICES_KEY, d.rememberedDevices);
+      });
     } catch (err) {
       setupProblem = (err as Error).message;
       showError(node, setupProblem);

@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
-import { applyConfigCommand, type AllocatedSnapshot } from './core/allocation';
-import { alertsQuery, analyticsQuery, apiErrorAnswer, clientView, configBody, crossSiteProblem, deviceBody, findClient, isJsonContentType, priorityBody, statusView, tooLarge, type BodyError } from './core/api';
+import type { AllocatedSnapshot } from './core/allocation';
+import { alertsQuery, analyticsQuery, apiErrorAnswer, clientView, crossSiteProblem, deviceBody, findClient, isJsonContentType, priorityBody, statusView, tooLarge, type BodyError } from './core/api';
 import { InputError } from './core/errors';
 import type { Settings } from './core/settings';
-import { settingsOf } from './lib/config-node';
+import { configOf, type EqualnetConfigNode } from './lib/config-node';
 import { showError, showOk } from './lib/status';
 
 interface ApiDef extends NodeDef {
@@ -104,7 +104,7 @@ export = function (RED: NodeAPI) {
     const paths: string[] = [];
     const pending = new Map<string, { res: Res; timer: NodeJS.Timeout }>();
     let latest: AllocatedSnapshot | null = null;
-    let settings: Settings | null = null;
+    let config: EqualnetConfigNode | null = null;
 
     /** Thrown when a request arrives while the config node is invalid. */
     class NotConfigured extends Error {}
@@ -133,14 +133,14 @@ export = function (RED: NodeAPI) {
             if (!('body' in read)) return void res.status(read.status).json({ error: read.error });
             body = read.body;
           }
-          if (!settings) throw new NotConfigured('the EqualNet API is not configured: see the equalnet-config node');
-          await handler(req, res, settings, body);
+          // the settings in force now: a config command changes them for every node at once
+          if (!config?.settings) throw new NotConfigured('the EqualNet API is not configured: see the equalnet-config node');
+          await handler(req, res, config.settings, body);
         } catch (err) {
           fail(res, err);
         }
       });
     };
-    const maxPriority = (s: Settings) => latest?.allocation.maxPriority ?? s.maxPriority;
     const clientOr404 = (res: Res, id: string) => {
       const client = findClient(latest, id);
       if (!client) res.status(404).json({ error: `unknown client ${JSON.stringify(id)}: not on the LAN in the last snapshot` });
@@ -162,9 +162,9 @@ export = function (RED: NodeAPI) {
     };
 
     try {
-      settings = settingsOf(RED, def.config);
+      config = configOf(RED, def.config);
       if (!BASE_PATH.test(base)) throw new Error(`base path ${JSON.stringify(def.basePath)} must look like /api (letters, digits, _ and -)`);
-      route('get', '/status', (_req, res, s) => res.json(statusView(latest, s)));
+      route('get', '/status', (_req, res, s) => res.json({ ...statusView(latest, s), mode: s.mode, settings_source: config!.source }));
       route('get', '/clients', (_req, res) => res.json((latest?.clients ?? []).map(clientView)));
       route('get', '/analytics/:kind/:n', (req, res) => ask(res, analyticsQuery(req.params.kind, req.params.n)));
       route('get', '/alerts', (req, res) => ask(res, alertsQuery(req.query)));
@@ -172,25 +172,14 @@ export = function (RED: NodeAPI) {
         const client = clientOr404(res, req.params.id);
         if (client) res.json(clientView(client));
       });
-      route('post', '/config', (_req, res, s, raw) => {
-        const body = configBody(raw, s.clientCap);
-        const current = latest?.allocation;
-        const options = applyConfigCommand(
-          {
-            downMbps: current ? current.down.totalBps / 1e6 : s.downMbps,
-            upMbps: current ? current.up.totalBps / 1e6 : s.upMbps,
-            maxPriority: maxPriority(s),
-            minPercent: current?.minPercent ?? s.minPercent,
-            headroomPercent: 0,
-            defaultPriority: 1,
-          },
-          body,
-        );
-        node.send([{ topic: 'config', payload: body } as NodeMessage, null]);
-        res.json({ status: 'success', total_bandwidth: options.downMbps, upload_bandwidth: options.upMbps, max_priority: options.maxPriority, min_bandwidth_percent: options.minPercent });
+      route('post', '/config', (_req, res, _s, body) => {
+        // validated once by the config node, applied to every node at once and kept across
+        // restarts; its answer (or its InputError: 400 with the reason) is ours
+        const { settings: next } = config!.applyCommand(body);
+        res.json({ status: 'success', total_bandwidth: next.downMbps, upload_bandwidth: next.upMbps, max_priority: next.maxPriority, min_bandwidth_percent: next.minPercent, mode: next.mode, settings_source: config!.source });
       });
       route('post', '/priority/:id', (req, res, s, body) => {
-        const priority = priorityBody(body, maxPriority(s));
+        const priority = priorityBody(body, s.maxPriority);
         const client = clientOr404(res, req.params.id);
         if (!client) return;
         // at once in the allocator, and kept in the registry so it survives restarts
@@ -198,7 +187,7 @@ export = function (RED: NodeAPI) {
         res.json({ status: 'success', mac: client.mac, ip: client.ip ?? null, priority });
       });
       route('post', '/device/:id', (req, res, s, body) => {
-        const change = deviceBody(body, maxPriority(s));
+        const change = deviceBody(body, s.maxPriority);
         const client = clientOr404(res, req.params.id);
         if (!client) return;
         const toAllocator = change.priority !== undefined ? ({ topic: 'priority', payload: { mac: client.mac, priority: change.priority } } as NodeMessage) : null;
@@ -208,7 +197,7 @@ export = function (RED: NodeAPI) {
       });
       showOk(node, `serving ${base}/…`);
     } catch (err) {
-      settings = null;
+      config = null;
       showError(node, (err as Error).message);
       node.error((err as Error).message);
     }

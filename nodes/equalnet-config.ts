@@ -1,7 +1,7 @@
 import { networkInterfaces } from 'node:os';
 import type { NodeAPI } from 'node-red';
 import { describeProblems, validateSettings } from './core/settings';
-import type { EqualnetConfigDef, EqualnetConfigNode } from './lib/config-node';
+import { ownSettings, type EqualnetConfigDef, type EqualnetConfigNode } from './lib/config-node';
 
 export = function (RED: NodeAPI) {
   function EqualnetConfig(this: EqualnetConfigNode, def: EqualnetConfigDef) {
@@ -15,13 +15,19 @@ export = function (RED: NodeAPI) {
       downMbps: typed(def.downMbps, def.downMbpsType),
       upMbps: typed(def.upMbps, def.upMbpsType),
     });
+    this.source = 'deployed';
     if ('problems' in result) {
       this.settings = null;
       this.problem = describeProblems(result.problems);
       this.error(`invalid settings: ${this.problem}`);
+      this.applyCommand = () => {
+        throw new Error(`EqualNet config "${this.name || this.id}" is invalid: ${this.problem}`);
+      };
+      this.listen = () => undefined;
     } else {
-      this.settings = result.settings;
       this.problem = null;
+      // the settings in force: these, or a config command kept since (see docs/settings.md)
+      ownSettings(RED, this, result.settings);
     }
   }
   RED.nodes.registerType('equalnet-config', EqualnetConfig);

@@ -1,7 +1,7 @@
-import type { Node, NodeAPI, NodeDef } from 'node-red';
-import { AllocatorController, optionsFrom, priorityProblem } from './core/allocation';
+import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
+import { ALLOCATOR_KEYS, AllocatorController, applyConfigCommand, optionsFrom, priorityProblem, type AllocatedSnapshot } from './core/allocation';
 import { percentProblem, toNumber } from './core/settings';
-import { settingsOf } from './lib/config-node';
+import { configOf, type EqualnetConfigNode } from './lib/config-node';
 import { countOf, formatMbps, showError, showOk } from './lib/status';
 
 interface PriorityAllocatorDef extends NodeDef {
@@ -17,9 +17,19 @@ export = function (RED: NodeAPI) {
     RED.nodes.createNode(this, def);
     const node = this;
     let controller: AllocatorController | null = null;
+    let config: EqualnetConfigNode | null = null;
     let setupProblem: string | null = null;
+    /** While a config message of ours is applied: its one snapshot is sent by the input handler. */
+    let applying = false;
+    const source = () => (config?.source === 'config command' ? ' · set by command' : '');
+    const sendSnapshot = (snapshot: AllocatedSnapshot, msg: object = {}, send: (m: NodeMessage) => void = (m) => node.send(m)) => {
+      const a = snapshot.allocation;
+      showOk(node, `${countOf(snapshot.clients.length, 'client')} · ↓${formatMbps(a.down.totalBps)} ↑${formatMbps(a.up.totalBps)} Mbit/s${source()}`);
+      send({ ...msg, topic: 'snapshot', payload: snapshot } as NodeMessage);
+    };
     try {
-      const settings = settingsOf(RED, def.config);
+      config = configOf(RED, def.config);
+      const settings = config.settings!;
       const defaultPriority = toNumber(def.defaultPriority);
       const headroomPercent = toNumber(def.headroomPercent);
       const problem =
@@ -29,7 +39,14 @@ export = function (RED: NodeAPI) {
       const remembered = (node.context().get(PRIORITIES_KEY) as [string, number][] | undefined) ?? [];
       controller = new AllocatorController(optionsFrom(settings, { defaultPriority, headroomPercent }), remembered);
       const o = controller.current;
-      showOk(node, `ready · ↓${o.downMbps} ↑${o.upMbps} Mbit/s`);
+      showOk(node, `ready · ↓${o.downMbps} ↑${o.upMbps} Mbit/s${source()}`);
+      // the config node's settings changed (a config command, from anywhere): applied here at once
+      const c = controller;
+      config.listen(node, (next) => {
+        const { snapshot } = c.settingsChanged(next);
+        node.context().set(PRIORITIES_KEY, c.rememberedPriorities);
+        if (snapshot && !applying) sendSnapshot(snapshot);
+      });
     } catch (err) {
       setupProblem = (err as Error).message;
       showError(node, setupProblem);
@@ -53,15 +70,21 @@ export = function (RED: NodeAPI) {
           if (result.skipped.length > 0) node.warn(`registry: skipped ${result.skipped.join('; ')}`);
           snapshot = result.snapshot;
         } else if (msg.topic === 'config') {
-          snapshot = controller.configure(msg.payload).snapshot;
+          // checked whole first (nothing changes on a bad key), then the shared settings go to
+          // the config node, which applies them to every node, and our own options stay here
+          applyConfigCommand(controller.current, msg.payload);
+          const own = Object.fromEntries(Object.entries(msg.payload as object).filter(([k]) => ALLOCATOR_KEYS.includes(k)));
+          applying = true;
+          try {
+            config!.applyCommand(msg.payload, ALLOCATOR_KEYS);
+          } finally {
+            applying = false;
+          }
+          snapshot = controller.configure(own).snapshot;
         } else {
           snapshot = controller.allocate(msg.payload);
         }
-        if (snapshot) {
-          const a = snapshot.allocation;
-          showOk(node, `${countOf(snapshot.clients.length, 'client')} · ↓${formatMbps(a.down.totalBps)} ↑${formatMbps(a.up.totalBps)} Mbit/s`);
-          send({ ...msg, topic: 'snapshot', payload: snapshot });
-        }
+        if (snapshot) sendSnapshot(snapshot, msg, send);
         done();
       } catch (err) {
         showError(node, (err as Error).message);

@@ -2,7 +2,7 @@ import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import { InputError } from './core/errors';
 import { percentProblem, toNumber } from './core/settings';
 import { Shaper, type ShapingReport } from './core/tc-apply';
-import { settingsOf } from './lib/config-node';
+import { configOf } from './lib/config-node';
 import { runnerFor } from './lib/execa-runner';
 import { countOf, showError, showOk, showWarning } from './lib/status';
 
@@ -33,22 +33,47 @@ export = function (RED: NodeAPI) {
     let setupProblem: string | null = null;
     // one snapshot at a time: a tick waits for the previous batch
     let queue: Promise<unknown> = Promise.resolve();
+    /** Runs `job` after the ones before; a job that throws is reported, and never stops the next. */
+    const serial = (job: () => Promise<void>) => {
+      queue = queue.then(job).catch((err: Error) => {
+        showError(node, err.message);
+        node.error(`tc-shaper: ${err.message}`);
+      });
+    };
 
     try {
-      const settings = settingsOf(RED, def.config);
+      const config = configOf(RED, def.config);
+      const settings = config.settings!;
       if (!settings.iface) throw new Error('no LAN interface set in the EqualNet config');
       const threshold = def.thresholdPercent === undefined || def.thresholdPercent === '' ? DEFAULT_THRESHOLD_PERCENT : toNumber(def.thresholdPercent);
       const problem = percentProblem(threshold);
       if (problem) throw new Error(`change threshold ${problem}`);
+      const runner = runnerFor((def.netns ?? '').trim());
+      /** A shaper in `mode`, started; the class ids go on from `remembered`. */
+      const begin = async (mode: typeof settings.mode, remembered: unknown) => {
+        const s = new Shaper({ iface: settings.iface, mode, thresholdPercent: threshold }, runner, remembered);
+        shaper = s;
+        showOk(node, `${mode} · ${settings.iface} · starting`);
+        try {
+          await s.start();
+          if (s.leafNote) showWarning(node, `${mode} · ${s.leafNote}`);
+          else showOk(node, `${mode} · ${settings.iface} · leaf ${s.leaf}`);
+        } catch (err) {
+          showError(node, (err as Error).message);
+        }
+      };
       // whatever the context holds is sanitised and bounded by ClassIds
-      const remembered: unknown = node.context().get(IDS_KEY) ?? [];
-      shaper = new Shaper({ iface: settings.iface, mode: settings.mode, thresholdPercent: threshold }, runnerFor((def.netns ?? '').trim()), remembered);
-      const s = shaper;
-      showOk(node, `${settings.mode} · ${settings.iface} · starting`);
-      queue = s.start().then(
-        () => (s.leafNote ? showWarning(node, `${settings.mode} · ${s.leafNote}`) : showOk(node, `${settings.mode} · ${settings.iface} · leaf ${s.leaf}`)),
-        (err: Error) => showError(node, err.message),
-      );
+      serial(() => begin(settings.mode, node.context().get(IDS_KEY) ?? {}));
+      // dry-run <-> enforce by a config command: the tree of the old mode goes (unless kept by
+      // "keep shaping"), the new mode starts; snapshots wait in the queue meanwhile
+      config.listen(node, (next, previous) => {
+        if (next.mode === previous.mode) return;
+        serial(async () => {
+          const old = shaper;
+          if (old) await old.stop(def.keepShaping === true);
+          await begin(next.mode, old ? old.ids.entries() : {});
+        });
+      });
     } catch (err) {
       setupProblem = (err as Error).message;
       showError(node, setupProblem);
@@ -56,15 +81,17 @@ export = function (RED: NodeAPI) {
     }
 
     node.on('input', (msg, send, done) => {
-      const s = shaper;
-      if (!s) {
-        showError(node, setupProblem ?? 'not configured');
+      if (setupProblem !== null) {
+        showError(node, setupProblem);
         // the snapshot goes on: a shaper that cannot work must not stop the pipeline
         send({ ...msg, topic: 'snapshot' } as NodeMessage);
-        done(new Error(setupProblem ?? 'not configured'));
+        done(new Error(setupProblem));
         return;
       }
-      queue = queue.then(async () => {
+      serial(async () => {
+        // the shaper in force when this snapshot's turn comes (a mode change may come before it)
+        const s = shaper;
+        if (!s) return done(); // closing
         let report: ShapingReport;
         try {
           report = await s.shape(msg.payload);
@@ -85,14 +112,16 @@ export = function (RED: NodeAPI) {
     });
 
     node.on('close', (_removed: boolean, done: () => void) => {
-      const s = shaper;
-      shaper = null;
-      if (!s) return done();
       const timer = setTimeout(done, CLOSE_TIMEOUT_MS);
+      // after the jobs queued (the shaper in force may have changed with the mode)
       queue
         .catch(() => undefined)
-        .then(() => s.stop(def.keepShaping === true))
-        .catch((err: Error) => node.warn(`could not remove the shaping from ${s.options.iface}: ${err.message}`))
+        .then(async () => {
+          const s = shaper;
+          shaper = null;
+          if (!s) return;
+          await s.stop(def.keepShaping === true).catch((err: Error) => node.warn(`could not remove the shaping from ${s.options.iface}: ${err.message}`));
+        })
         .then(() => {
           clearTimeout(timer);
           done();

@@ -6,7 +6,7 @@ import { toNumber } from './core/settings';
 import { UsageQueries } from './core/store/queries';
 import { scheduledReport, type ReportFormat } from './core/store/report';
 import { DEFAULT_RETENTION, UsageStore, type Retention } from './core/store/store';
-import { settingsOf } from './lib/config-node';
+import { configOf } from './lib/config-node';
 import { countOf, showError, showOk } from './lib/status';
 
 interface UsageStoreDef extends NodeDef {
@@ -49,7 +49,8 @@ export = function (RED: NodeAPI) {
     const timers: NodeJS.Timeout[] = [];
 
     try {
-      const settings = settingsOf(RED, def.config);
+      const config = configOf(RED, def.config);
+      const settings = config.settings!;
       const number = (value: string | number, fallback: number) => (value === '' || value === undefined ? fallback : toNumber(value));
       const retention: Retention = {
         rawDays: number(def.rawDays, DEFAULT_RETENTION.rawDays),
@@ -66,6 +67,14 @@ export = function (RED: NodeAPI) {
         maxPriority: settings.maxPriority,
       });
       queries = new UsageQueries(store);
+      const s = store;
+      clampPriorities(s, settings.maxPriority);
+      // fewer priorities (a config command): kept priorities below the new lowest move to it, and
+      // the registry goes out again so arp-discover and the allocator hold the same
+      config.listen(node, (next, previous) => {
+        if (next.maxPriority === previous.maxPriority || !s.isOpen) return;
+        if (clampPriorities(s, next.maxPriority) > 0) sendRegistry();
+      });
       showOk(node, `ready · ${store.deviceCount()} devices · ${mb(file)}`);
       // Commits and prunes even when ticks stop coming.
       const every = Math.min(store.resolutionSec, 60) * 1000;
@@ -85,6 +94,12 @@ export = function (RED: NodeAPI) {
         sendRegistry();
       }, REGISTRY_DELAY_MS),
     );
+
+    function clampPriorities(s: UsageStore, maxPriority: number): number {
+      const moved = s.setMaxPriority(maxPriority);
+      if (moved > 0) node.warn(`priorities now run from 1 to ${maxPriority}: ${countOf(moved, 'device')} with a lower priority moved to ${maxPriority}`);
+      return moved;
+    }
 
     function sendRegistry(): void {
       if (!store?.isOpen) return;

@@ -2,7 +2,7 @@ import { allocateArrays, busyThresholds, CLIENT_HTB_PRIO, MIN_BUSY_TICKS, wantsM
 import { InputError } from './errors';
 import { clientMac, normalizeMac } from './mac';
 import { parseRegistry } from './registry';
-import { bandwidthProblem, linkProblem, LIMITS, maxPriorityProblem, mbpsToBps, percentProblem, toNumber, type Settings } from './settings';
+import { applySettingsCommand, DEFAULT_SETTINGS, LIMITS, mbpsToBps, percentProblem, toNumber, type Settings } from './settings';
 import type { Client, Snapshot } from './types';
 
 /** What the allocator needs to know, in the units the editor shows. */
@@ -80,18 +80,8 @@ interface Validated {
 export type AllocatedSnapshot = Snapshot & { allocation: AllocationSummary };
 
 /** Names a `config` command accepts: ours, and those of the original EqualNet Pro API. */
-const CONFIG_ALIASES: Record<string, keyof AllocatorOptions> = {
-  downMbps: 'downMbps',
-  total_bandwidth: 'downMbps',
-  upMbps: 'upMbps',
-  upload_bandwidth: 'upMbps',
-  maxPriority: 'maxPriority',
-  max_priority: 'maxPriority',
-  minPercent: 'minPercent',
-  min_bandwidth_percent: 'minPercent',
-  headroomPercent: 'headroomPercent',
-  defaultPriority: 'defaultPriority',
-};
+/** The allocator node's own options a config command may set; the others are the config node's (SETTING_ALIASES). */
+export const ALLOCATOR_KEYS: readonly string[] = ['headroomPercent', 'defaultPriority'];
 
 export function priorityProblem(value: unknown, maxPriority: number): string | null {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > maxPriority) {
@@ -108,57 +98,28 @@ function rateProblem(value: unknown): string | null {
   return null;
 }
 
-function optionProblem(field: keyof AllocatorOptions, value: unknown): string | null {
-  switch (field) {
-    case 'downMbps':
-    case 'upMbps':
-      return bandwidthProblem(value);
-    case 'maxPriority':
-      return maxPriorityProblem(value);
-    case 'minPercent':
-    case 'headroomPercent':
-      return percentProblem(value);
-    case 'defaultPriority':
-      // checked against the new maxPriority once every key is read
-      return priorityProblem(toNumber(value), LIMITS.maxMaxPriority);
-    case 'clientCap':
-      return 'is set in the EqualNet config node, not by a config command';
-  }
-}
-
 /**
  * The options after a `config` command (ours or the original API's names), or an InputError
- * naming the first bad field. Pure: the allocator and the HTTP API validate with the same code.
+ * naming the first bad field. The shared settings are checked by settings.ts's one check (the
+ * config node applies them to every node; `mode` is not the allocator's and is left alone), the
+ * allocator's own options here. A lower number of priorities takes the default priority down
+ * with it, unless the command sets a default priority above it: that is refused.
  */
 export function applyConfigCommand(current: AllocatorOptions, payload: unknown): AllocatorOptions {
-  if (!payload || typeof payload !== 'object' || Array.isArray(payload)) {
-    throw new InputError('payload', 'a config command needs an object such as { "downMbps": 200, "maxPriority": 10 }');
+  const cap = current.clientCap ?? DEFAULT_SETTINGS.clientCap;
+  const { settings } = applySettingsCommand({ ...DEFAULT_SETTINGS, ...current, clientCap: cap }, payload, ALLOCATOR_KEYS);
+  const next: AllocatorOptions = { ...current, downMbps: settings.downMbps, upMbps: settings.upMbps, maxPriority: settings.maxPriority, minPercent: settings.minPercent };
+  const own = payload as Record<string, unknown>;
+  if (Object.hasOwn(own, 'headroomPercent')) {
+    const problem = percentProblem(own.headroomPercent);
+    if (problem) throw new InputError('payload.headroomPercent', problem);
+    next.headroomPercent = toNumber(own.headroomPercent);
   }
-  const next: AllocatorOptions = { ...current };
-  for (const [key, value] of Object.entries(payload)) {
-    const field = Object.hasOwn(CONFIG_ALIASES, key) ? CONFIG_ALIASES[key] : undefined;
-    if (!field) {
-      throw new InputError(`payload.${key}`, `unknown setting (known: ${Object.keys(CONFIG_ALIASES).join(', ')})`);
-    }
-    const problem = optionProblem(field, value);
-    if (problem) throw new InputError(`payload.${key}`, problem);
-    next[field] = toNumber(value);
-  }
-  if (next.clientCap !== undefined) {
-    // a faster link may come in the same command: the bound applies to the result
-    for (const [key, value] of Object.entries(payload)) {
-      const field = Object.hasOwn(CONFIG_ALIASES, key) ? CONFIG_ALIASES[key] : undefined;
-      if (field !== 'downMbps' && field !== 'upMbps') continue;
-      const problem = linkProblem(value, next.clientCap);
-      if (problem) throw new InputError(`payload.${key}`, problem);
-    }
-  }
-  if (next.defaultPriority > next.maxPriority) {
-    throw new InputError(
-      'payload.defaultPriority',
-      `default priority ${next.defaultPriority} is above maxPriority ${next.maxPriority}; send a defaultPriority from 1 to ${next.maxPriority} as well`,
-    );
-  }
+  if (Object.hasOwn(own, 'defaultPriority')) {
+    const problem = priorityProblem(toNumber(own.defaultPriority), next.maxPriority);
+    if (problem) throw new InputError('payload.defaultPriority', problem);
+    next.defaultPriority = toNumber(own.defaultPriority);
+  } else next.defaultPriority = Math.min(next.defaultPriority, next.maxPriority);
   return next;
 }
 
@@ -294,6 +255,24 @@ export class AllocatorController {
     return { options: { ...this.options }, snapshot: this.last && this.compute(this.last) };
   }
 
+  /**
+   * The shared settings changed (the config node applied a config command): the link, the number
+   * of priorities, the guarantee. Lowering the number of priorities moves every priority kept here
+   * (and the default) that is now out of range to the new lowest; never a refused tick. Returns
+   * how many kept priorities moved, and the re-allocated last snapshot, if any.
+   */
+  settingsChanged(shared: Pick<AllocatorOptions, 'downMbps' | 'upMbps' | 'maxPriority' | 'minPercent'>): { clamped: number; snapshot: AllocatedSnapshot | null } {
+    const { downMbps, upMbps, maxPriority, minPercent } = shared;
+    this.options = { ...this.options, downMbps, upMbps, maxPriority, minPercent, defaultPriority: Math.min(this.options.defaultPriority, maxPriority) };
+    let clamped = 0;
+    for (const [mac, p] of this.priorities) {
+      if (p <= maxPriority) continue;
+      this.priorities.set(mac, maxPriority);
+      clamped++;
+    }
+    return { clamped, snapshot: this.last && this.compute(this.last) };
+  }
+
   private resolveClient(p: Record<string, unknown>): string {
     if (p.mac !== undefined) {
       const mac = normalizeMac(p.mac);
@@ -326,8 +305,9 @@ export class AllocatorController {
         if (problem) throw new InputError(`${path}.${field}`, problem);
       }
       if (client.priority !== undefined && client.priority !== null) {
-        const problem = priorityProblem(client.priority, this.options.maxPriority);
-        if (problem) throw new InputError(`${path}.priority`, problem);
+        // above the lowest priority in force is taken as the lowest (effectivePriority): the
+        // snapshot may have been made before the number of priorities was lowered
+        if (priorityProblem(client.priority, LIMITS.maxMaxPriority)) throw new InputError(`${path}.priority`, priorityProblem(client.priority, this.options.maxPriority)!);
       }
       return mac;
     });

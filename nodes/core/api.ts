@@ -7,7 +7,7 @@
 import type { AllocatedSnapshot } from './allocation';
 import { InputError } from './errors';
 import { normalizeMac } from './mac';
-import { linkProblem, toNumber } from './settings';
+import { toNumber } from './settings';
 import { countParam, QUERY_LIMITS } from './store/params';
 import type { Client } from './types';
 
@@ -72,13 +72,15 @@ export function clientView(c: Client): ClientView {
   };
 }
 
-export function statusView(s: AllocatedSnapshot | null, fallback: { downMbps: number; upMbps: number; maxPriority: number; minPercent: number }) {
+export function statusView(s: AllocatedSnapshot | null, settings: { downMbps: number; upMbps: number; maxPriority: number; minPercent: number }) {
   const a = s?.allocation;
+  // the settings in force (the config node's), not the last allocation's: a config command is
+  // seen here at once, with or without traffic
   return {
-    total_bandwidth: a ? mbps(a.down.totalBps) : fallback.downMbps,
-    upload_bandwidth: a ? mbps(a.up.totalBps) : fallback.upMbps,
-    max_priority: a?.maxPriority ?? fallback.maxPriority,
-    min_bandwidth_percent: a?.minPercent ?? fallback.minPercent,
+    total_bandwidth: settings.downMbps,
+    upload_bandwidth: settings.upMbps,
+    max_priority: settings.maxPriority,
+    min_bandwidth_percent: settings.minPercent,
     total_clients: s?.clients.length ?? 0,
     // as the original: Mbit/s the LAN sent (upload) and received (download)
     network_stats: { sent: mbps(s?.totals?.txBps), recv: mbps(s?.totals?.rxBps) },
@@ -141,24 +143,6 @@ export function alertsQuery(query: Record<string, unknown>): Record<string, unkn
   const limit = single(query, 'limit');
   if (limit !== undefined) q.limit = count(limit, 'limit', QUERY_LIMITS.maxLimit);
   return q;
-}
-
-/** Names of the link speeds in a `config` command (ours and the original's). */
-const LINK_KEYS = ['downMbps', 'total_bandwidth', 'upMbps', 'upload_bandwidth'];
-
-/**
- * Body of POST /api/config, the link speeds checked against the client cap in force (at least
- * (clientCap + 1) × 8 kbit/s, see linkProblem) before the allocator's own checks: an InputError
- * (HTTP 400) naming the field, or the body unchanged.
- */
-export function configBody(body: unknown, clientCap: number): unknown {
-  if (!body || typeof body !== 'object' || Array.isArray(body)) return body;
-  for (const key of LINK_KEYS) {
-    if (!Object.hasOwn(body, key)) continue;
-    const problem = linkProblem((body as Record<string, unknown>)[key], clientCap);
-    if (problem) throw new InputError(`payload.${key}`, problem);
-  }
-  return body;
 }
 
 /** Body of POST /api/priority/:id: { priority }, checked against maxPriority. */

@@ -286,6 +286,19 @@ export class Discovery {
     return this.probing;
   }
 
+  /** Fewer priorities (a config command): kept priorities below the new lowest move to it. Returns how many moved. */
+  setMaxPriority(maxPriority: number): number {
+    this.options.maxPriority = maxPriority;
+    let moved = 0;
+    for (const d of this.devices.values()) {
+      if (d.priority !== undefined && d.priority > maxPriority) {
+        d.priority = maxPriority;
+        moved++;
+      }
+    }
+    return moved;
+  }
+
   /**
    * `device` command: `{ mac, name?, priority?, deviceType?, icon? }`; null or "" clears a field.
    * Validates everything before changing anything. Returns the MAC's settings now in force and

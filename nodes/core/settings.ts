@@ -1,4 +1,5 @@
 import { ifaceNameProblem } from './iface';
+import { InputError } from './errors';
 
 export type ShapingMode = 'dry-run' | 'enforce';
 
@@ -138,9 +139,7 @@ export function validateSettings(raw: Record<string, unknown>): { settings: Sett
   const cap = problems.clientCap ? null : toNumber(clientCap);
   check('downMbps', cap === null ? bandwidthProblem(raw.downMbps) : linkProblem(raw.downMbps, cap));
   check('upMbps', cap === null ? bandwidthProblem(raw.upMbps) : linkProblem(raw.upMbps, cap));
-  if (raw.mode !== 'dry-run' && raw.mode !== 'enforce') {
-    check('mode', `must be "dry-run" or "enforce", got ${JSON.stringify(raw.mode)}`);
-  }
+  check('mode', runtimeSettingProblem('mode', raw.mode, 0));
   if (typeof raw.dbFile !== 'string' || raw.dbFile.trim() === '') check('dbFile', 'must be a file path');
   else if (raw.dbFile.includes('\0')) check('dbFile', 'must not contain NUL characters');
 
@@ -166,3 +165,70 @@ export function describeProblems(problems: Problems): string {
 }
 
 export const mbpsToBps = (mbps: number): number => Math.round(mbps * 1_000_000);
+
+/** What a `config` command (the API's POST /api/config, the Settings page) may change at run time. */
+export type RuntimeSettings = Pick<Settings, 'downMbps' | 'upMbps' | 'maxPriority' | 'minPercent' | 'mode'>;
+
+/** A config command's names, ours and the original EqualNet Pro's, for the settings the config node owns. */
+export const SETTING_ALIASES: Readonly<Record<string, keyof RuntimeSettings>> = Object.freeze({
+  downMbps: 'downMbps',
+  total_bandwidth: 'downMbps',
+  upMbps: 'upMbps',
+  upload_bandwidth: 'upMbps',
+  maxPriority: 'maxPriority',
+  max_priority: 'maxPriority',
+  minPercent: 'minPercent',
+  min_bandwidth_percent: 'minPercent',
+  mode: 'mode',
+});
+
+/** The one check of a runtime setting's value (a link is checked against the client cap in force). */
+export function runtimeSettingProblem(field: keyof RuntimeSettings, value: unknown, clientCap: number): string | null {
+  switch (field) {
+    case 'downMbps':
+    case 'upMbps':
+      return linkProblem(value, clientCap);
+    case 'maxPriority':
+      return maxPriorityProblem(value);
+    case 'minPercent':
+      return percentProblem(value);
+    case 'mode':
+      return value === 'dry-run' || value === 'enforce' ? null : `must be "dry-run" or "enforce", got ${JSON.stringify(value)}`;
+  }
+}
+
+/**
+ * The settings after a config command, or an InputError naming the first bad field (the API
+ * answers 400 with it). Keys outside SETTING_ALIASES are left to `others` (a node's own options,
+ * such as the allocator's headroom): an unknown key is an error only when `others` does not know
+ * it either. Pure: validated once, here, for every node and the API.
+ */
+export function applySettingsCommand(current: Settings, payload: unknown, others: readonly string[] = []): { settings: Settings; changed: (keyof RuntimeSettings)[] } {
+  if (!payload || typeof payload !== 'object' || Array.isArray(payload)) {
+    throw new InputError('payload', 'a config command needs an object such as { "downMbps": 200, "maxPriority": 10 }');
+  }
+  const next: Settings = { ...current };
+  const changed = new Set<keyof RuntimeSettings>();
+  for (const [key, value] of Object.entries(payload)) {
+    const field = Object.hasOwn(SETTING_ALIASES, key) ? SETTING_ALIASES[key] : undefined;
+    if (!field) {
+      if (others.includes(key)) continue;
+      throw new InputError(`payload.${key}`, `unknown setting (known: ${[...Object.keys(SETTING_ALIASES), ...others].join(', ')})`);
+    }
+    const problem = runtimeSettingProblem(field, value, current.clientCap);
+    if (problem) throw new InputError(`payload.${key}`, problem);
+    const v = field === 'mode' ? (value as ShapingMode) : toNumber(value);
+    if (next[field] !== v) changed.add(field);
+    (next as unknown as Record<string, unknown>)[field] = v;
+  }
+  return { settings: next, changed: [...changed] };
+}
+
+/** The runtime settings of `settings` that differ from `base`: what a config command changed and is kept. */
+export function runtimeOverride(base: Settings, settings: Settings): Partial<RuntimeSettings> {
+  const out: Partial<RuntimeSettings> = {};
+  for (const field of new Set(Object.values(SETTING_ALIASES))) {
+    if (settings[field] !== base[field]) (out as Record<string, unknown>)[field] = settings[field];
+  }
+  return out;
+}

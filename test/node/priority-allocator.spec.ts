@@ -191,6 +191,22 @@ describe('priority-allocator node (in a real Node-RED runtime)', () => {
       assert.equal(out.payload.allocation.maxPriority, 10);
       assert.equal(out.payload.allocation.down.guaranteeBps, 10 * MBIT);
     });
+
+    it('fewer priorities: a priority kept or sent above the new lowest is taken as the lowest, never a refused tick', async () => {
+      await allocate(snapshot());
+      const kept = await allocate({ mac: 'b8:27:eb:00:00:03', priority: 5 }, 'priority');
+      assert.equal(kept.payload.clients[2].priority, 5);
+      const lowered = await allocate({ maxPriority: 3 }, 'config');
+      assert.equal(lowered.payload.allocation.maxPriority, 3);
+      assert.equal(lowered.payload.clients[2].priority, 3, 'the kept 5 moved to 3');
+      // a snapshot made before the change (priority 4 from arp-discover's table) still allocates
+      const stale = snapshot();
+      stale.clients[0].priority = 4;
+      const out = await allocate(stale);
+      assert.equal(out.payload.clients[0].priority, 3);
+      // and a command above the new lowest is refused with the range in force
+      assert.match(await rejected({ mac: 'b8:27:eb:00:00:03', priority: 4 }, 'priority'), /payload\.priority: must be a whole number from 1 \(highest\) to 3/);
+    });
   });
 
   describe('bad input raises a catchable error, changes nothing, and the next message works', () => {
@@ -198,8 +214,8 @@ describe('priority-allocator node (in a real Node-RED runtime)', () => {
 
     const badPriorities: unknown[] = [0, -1, 2.5, 'x', 6, null];
     const cases: Array<[string, unknown, string | undefined, RegExp]> = [
-      ...badPriorities
-        .filter((p) => p !== null)
+      // in a snapshot, 6 (above the 5 in force, below 20) is taken as 5: see 'config command'
+      ...[0, -1, 2.5, 'x', 21]
         .map((p): [string, unknown, string | undefined, RegExp] => [
           `snapshot client priority ${JSON.stringify(p)}`,
           { clients: [{ mac: 'a4:5e:60:00:00:01', priority: p }] },

@@ -3,8 +3,12 @@
 import assert from 'node:assert/strict';
 import { applyConfigCommand, type AllocatorOptions } from '../../nodes/core/allocation';
 import { applyThresholds, DEFAULTS } from '../../nodes/core/alerts/options';
-import { alertsQuery, analyticsQuery, apiErrorAnswer, configBody, crossSiteProblem, deviceBody, isJsonContentType, priorityBody } from '../../nodes/core/api';
+import { alertsQuery, analyticsQuery, apiErrorAnswer, crossSiteProblem, deviceBody, isJsonContentType, priorityBody } from '../../nodes/core/api';
 import { InputError } from '../../nodes/core/errors';
+import { applySettingsCommand, DEFAULT_SETTINGS } from '../../nodes/core/settings';
+
+/** What POST /api/config does: the config node's one check, with the client cap in force. */
+const configBody = (body: unknown, clientCap: number) => applySettingsCommand({ ...DEFAULT_SETTINGS, clientCap }, body).settings;
 
 const options: AllocatorOptions = { downMbps: 100, upMbps: 20, maxPriority: 5, minPercent: 10, headroomPercent: 0, defaultPriority: 1 };
 /** Keys every plain object inherits, and the one JSON.parse makes an own property of. */
@@ -15,7 +19,7 @@ describe('HTTP API input checks', () => {
   describe('allow-lists take own keys only', () => {
     for (const key of INHERITED) {
       it(`a config command with "${key}" is an unknown setting`, () => {
-        assert.throws(() => applyConfigCommand(options, parsed(key)), (err: Error) => err instanceof InputError && err.message === `payload.${key}: unknown setting (known: downMbps, total_bandwidth, upMbps, upload_bandwidth, maxPriority, max_priority, minPercent, min_bandwidth_percent, headroomPercent, defaultPriority)`);
+        assert.throws(() => applyConfigCommand(options, parsed(key)), (err: Error) => err instanceof InputError && err.message === `payload.${key}: unknown setting (known: downMbps, total_bandwidth, upMbps, upload_bandwidth, maxPriority, max_priority, minPercent, min_bandwidth_percent, mode, headroomPercent, defaultPriority)`);
       });
       it(`/api/analytics/${key}/1 is an unknown report (a 400, not a query nobody answers)`, () => {
         assert.throws(() => analyticsQuery(key, '1'), (err: Error) => err instanceof InputError && /^kind: unknown report ".*" \(known: bandwidth, hourly, top, report\)$/.test(err.message));
@@ -55,16 +59,17 @@ describe('HTTP API input checks', () => {
     });
   });
 
-  describe('link speeds in POST /api/config against the client cap (configBody)', () => {
+  describe('link speeds in POST /api/config against the client cap (the config node\'s check)', () => {
     it('refuses 1e-300, and a link below (cap + 1) × 8 kbit/s under either name', () => {
       assert.throws(() => configBody({ total_bandwidth: 1e-300 }, 1024), /payload\.total_bandwidth: must be at least 0\.016 Mbit\/s/);
       assert.throws(() => configBody({ upload_bandwidth: 8 }, 1024), /payload\.upload_bandwidth: must be at least 8\.2 Mbit\/s for a client cap of 1024.*lower the client cap/);
       assert.throws(() => configBody({ downMbps: '0.5' }, 100), /payload\.downMbps: must be at least 0\.808 Mbit\/s/);
       assert.throws(() => configBody({ upMbps: 0 }, 100), /payload\.upMbps: must be greater than 0/);
     });
-    it('lets a link at the bound and other settings through unchanged', () => {
+    it('lets a link at the bound and other settings through', () => {
       const body = { total_bandwidth: 8.2, upload_bandwidth: '10', max_priority: 7 };
-      assert.equal(configBody(body, 1024), body);
+      const s = configBody(body, 1024);
+      assert.deepEqual([s.downMbps, s.upMbps, s.maxPriority], [8.2, 10, 7]);
       // a slow link with the cap lowered to 50 (0.408 Mbit/s at least)
       assert.doesNotThrow(() => configBody({ upload_bandwidth: 1 }, 50));
     });

@@ -754,6 +754,16 @@ export class UsageStore {
     return (this.db.prepare('SELECT count(*) AS n FROM devices WHERE expired_at IS NULL').get() as { n: number }).n;
   }
 
+  /**
+   * The number of priorities changed: kept priorities now below the lowest are moved to it (never
+   * refused later). Returns how many devices moved.
+   */
+  setMaxPriority(maxPriority: number): number {
+    this.assertOpen();
+    this.maxPriority = maxPriority;
+    return this.db.prepare('UPDATE devices SET priority = ? WHERE priority > ?').run(maxPriority, maxPriority).changes;
+  }
+
   /** Every device, most recently seen first; expired ones only when asked. */
   registry(includeExpired = false): DeviceEntry[] {
     this.assertOpen();
