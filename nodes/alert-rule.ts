@@ -1,3 +1,4 @@
+import { TOPIC } from './core/message';
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import { toMessage, type Alert } from './core/alerts/alert';
 import { AlertEngine } from './core/alerts/engine';
@@ -19,7 +20,7 @@ const THRESHOLD_KEYS = Object.keys(DEFAULTS.over_allocation);
 
 /** What usage-store's `alert` command stores (its alerts table). */
 const forStore = (a: Alert): NodeMessage =>
-  ({ topic: 'alert', payload: { type: a.type, severity: a.severity, message: a.message, mac: a.mac, ip: a.ip, ts: a.ts } }) as NodeMessage;
+  ({ topic: TOPIC.alert, payload: { type: a.type, severity: a.severity, message: a.message, mac: a.mac, ip: a.ip, ts: a.ts } }) as NodeMessage;
 
 export = function (RED: NodeAPI) {
   function AlertRuleNode(this: Node, def: AlertRuleDef) {

@@ -1,3 +1,4 @@
+import { TOPIC } from './core/message';
 import { readFile } from 'node:fs/promises';
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import { DeviceTypeTable, validateDeviceTypeRules } from './core/device-type';
@@ -153,7 +154,7 @@ export = function (RED: NodeAPI) {
         done(new Error(setupProblem ?? 'not configured'));
         return;
       }
-      if (msg.topic === 'registry') {
+      if (msg.topic === TOPIC.registry) {
         // names and priorities kept by usage-store: applied to every MAC of each device
         try {
           const problems: string[] = [];
@@ -179,11 +180,11 @@ export = function (RED: NodeAPI) {
         }
         return;
       }
-      if (msg.topic === 'device') {
+      if (msg.topic === TOPIC.device) {
         try {
           const result = discovery.setDevice(msg.payload);
           node.context().set(DEVICES_KEY, discovery.rememberedDevices);
-          if (result.snapshot) send([{ ...msg, topic: 'snapshot', payload: result.snapshot }, null]);
+          if (result.snapshot) send([{ ...msg, topic: TOPIC.snapshot, payload: result.snapshot }, null]);
           done();
         } catch (err) {
           done(err as Error);
@@ -193,7 +194,7 @@ export = function (RED: NodeAPI) {
       discovery.scan().then(
         (result) => {
           report(result);
-          send([{ ...msg, topic: 'snapshot', payload: result.snapshot }, eventMessages(result)]);
+          send([{ ...msg, topic: TOPIC.snapshot, payload: result.snapshot }, eventMessages(result)]);
           done();
         },
         (err: Error) => {

@@ -1,3 +1,4 @@
+import { TOPIC } from './core/message';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
@@ -158,7 +159,7 @@ export = function (RED: NodeAPI) {
         res.status(503).json({ error: 'usage-store did not answer: is it wired to the API node?' });
       }, ANSWER_TIMEOUT_MS);
       pending.set(id, { res, timer });
-      node.send([null, { topic: 'query', payload: query, _equalnetApi: id } as NodeMessage]);
+      node.send([null, { topic: TOPIC.query, payload: query, _equalnetApi: id } as NodeMessage]);
     };
 
     try {
@@ -183,15 +184,15 @@ export = function (RED: NodeAPI) {
         const client = clientOr404(res, req.params.id);
         if (!client) return;
         // at once in the allocator, and kept in the registry so it survives restarts
-        node.send([{ topic: 'priority', payload: { mac: client.mac, priority } } as NodeMessage, { topic: 'device', payload: { mac: client.mac, priority } } as NodeMessage]);
+        node.send([{ topic: TOPIC.priority, payload: { mac: client.mac, priority } } as NodeMessage, { topic: TOPIC.device, payload: { mac: client.mac, priority } } as NodeMessage]);
         res.json({ status: 'success', mac: client.mac, ip: client.ip ?? null, priority });
       });
       route('post', '/device/:id', (req, res, s, body) => {
         const change = deviceBody(body, s.maxPriority);
         const client = clientOr404(res, req.params.id);
         if (!client) return;
-        const toAllocator = change.priority !== undefined ? ({ topic: 'priority', payload: { mac: client.mac, priority: change.priority } } as NodeMessage) : null;
-        node.send([toAllocator, { topic: 'device', payload: { mac: client.mac, ...change } } as NodeMessage]);
+        const toAllocator = change.priority !== undefined ? ({ topic: TOPIC.priority, payload: { mac: client.mac, priority: change.priority } } as NodeMessage) : null;
+        node.send([toAllocator, { topic: TOPIC.device, payload: { mac: client.mac, ...change } } as NodeMessage]);
         const view = clientView(client);
         res.json({ status: 'success', device: { ...view, friendly_name: change.name === undefined ? view.friendly_name : (change.name ?? client.hostname ?? client.mac), priority: change.priority ?? view.priority } });
       });
@@ -215,7 +216,7 @@ export = function (RED: NodeAPI) {
         return;
       }
       // usage-store's second output also carries reports and device results: not for us
-      if (msg.topic !== 'snapshot') {
+      if (msg.topic !== TOPIC.snapshot) {
         done();
         return;
       }

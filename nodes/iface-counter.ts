@@ -1,3 +1,4 @@
+import { TOPIC } from './core/message';
 import { performance } from 'node:perf_hooks';
 import type { Node, NodeAPI, NodeDef } from 'node-red';
 import { MeteringCore, type MeteredSnapshot } from './core/metering';
@@ -79,7 +80,7 @@ export = function (RED: NodeAPI) {
       counting.then(
         (snapshot) => {
           report(snapshot);
-          send({ ...msg, topic: 'snapshot', payload: snapshot });
+          send({ ...msg, topic: TOPIC.snapshot, payload: snapshot });
           done();
         },
         (err: Error) => {

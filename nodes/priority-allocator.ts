@@ -1,5 +1,6 @@
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
-import { ALLOCATOR_KEYS, AllocatorController, applyConfigCommand, optionsFrom, priorityProblem, type AllocatedSnapshot } from './core/allocation';
+import { ALLOCATOR_KEYS, AllocatorController, applyConfigCommand, optionsFrom, type AllocatedSnapshot } from './core/allocation';
+import { TOPIC, priorityProblem } from './core/message';
 import { percentProblem, toNumber } from './core/settings';
 import { configOf, type EqualnetConfigNode } from './lib/config-node';
 import { countOf, formatMbps, showError, showOk } from './lib/status';
@@ -25,7 +26,7 @@ export = function (RED: NodeAPI) {
     const sendSnapshot = (snapshot: AllocatedSnapshot, msg: object = {}, send: (m: NodeMessage) => void = (m) => node.send(m)) => {
       const a = snapshot.allocation;
       showOk(node, `${countOf(snapshot.clients.length, 'client')} · ↓${formatMbps(a.down.totalBps)} ↑${formatMbps(a.up.totalBps)} Mbit/s${source()}`);
-      send({ ...msg, topic: 'snapshot', payload: snapshot } as NodeMessage);
+      send({ ...msg, topic: TOPIC.snapshot, payload: snapshot } as NodeMessage);
     };
     try {
       config = configOf(RED, def.config);
@@ -60,16 +61,16 @@ export = function (RED: NodeAPI) {
       }
       try {
         let snapshot;
-        if (msg.topic === 'priority') {
+        if (msg.topic === TOPIC.priority) {
           const result = controller.setPriority(msg.payload);
           node.context().set(PRIORITIES_KEY, controller.rememberedPriorities);
           snapshot = result.snapshot;
-        } else if (msg.topic === 'registry') {
+        } else if (msg.topic === TOPIC.registry) {
           const result = controller.applyRegistry(msg.payload);
           node.context().set(PRIORITIES_KEY, controller.rememberedPriorities);
           if (result.skipped.length > 0) node.warn(`registry: skipped ${result.skipped.join('; ')}`);
           snapshot = result.snapshot;
-        } else if (msg.topic === 'config') {
+        } else if (msg.topic === TOPIC.config) {
           // checked whole first (nothing changes on a bad key), then the shared settings go to
           // the config node, which applies them to every node, and our own options stay here
           applyConfigCommand(controller.current, msg.payload);

@@ -1,3 +1,4 @@
+import { TOPIC } from './core/message';
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import { InputError } from './core/errors';
 import { percentProblem, toNumber } from './core/settings';
@@ -84,7 +85,7 @@ export = function (RED: NodeAPI) {
       if (setupProblem !== null) {
         showError(node, setupProblem);
         // the snapshot goes on: a shaper that cannot work must not stop the pipeline
-        send({ ...msg, topic: 'snapshot' } as NodeMessage);
+        send({ ...msg, topic: TOPIC.snapshot } as NodeMessage);
         done(new Error(setupProblem));
         return;
       }
@@ -97,7 +98,7 @@ export = function (RED: NodeAPI) {
           report = await s.shape(msg.payload);
         } catch (err) {
           showError(node, (err as Error).message);
-          if (!(err instanceof InputError)) send({ ...msg, topic: 'snapshot' } as NodeMessage);
+          if (!(err instanceof InputError)) send({ ...msg, topic: TOPIC.snapshot } as NodeMessage);
           done(err as Error);
           return;
         }
@@ -106,7 +107,7 @@ export = function (RED: NodeAPI) {
         if (report.error) showError(node, `${report.rolledBack ? 'rolled back: ' : ''}${report.error}`);
         else if (report.leafNote) showWarning(node, statusText(report));
         else showOk(node, statusText(report));
-        send({ ...msg, topic: 'snapshot', payload } as NodeMessage);
+        send({ ...msg, topic: TOPIC.snapshot, payload } as NodeMessage);
         done(report.error ? new Error(`tc-shaper: ${report.error}${report.rolledBack ? ' (previous state restored)' : ''}`) : undefined);
       });
     });

@@ -1,3 +1,4 @@
+import { TOPIC } from './core/message';
 import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
@@ -104,7 +105,7 @@ export = function (RED: NodeAPI) {
     function sendRegistry(): void {
       if (!store?.isOpen) return;
       try {
-        node.send([null, null, { topic: 'registry', payload: { devices: store.registry() } }] as Outputs);
+        node.send([null, null, { topic: TOPIC.registry, payload: { devices: store.registry() } }] as Outputs);
       } catch (err) {
         failed(err as Error);
       }
@@ -141,12 +142,12 @@ export = function (RED: NodeAPI) {
       }
       try {
         switch (msg.topic) {
-          case 'query': {
+          case TOPIC.query: {
             const result = queries.run(msg.payload);
             out([null, { ...msg, topic: result.type, payload: result.payload, query: result.meta } as NodeMessage, null]);
             break;
           }
-          case 'report': {
+          case TOPIC.report: {
             const payload = (msg.payload ?? {}) as { format?: ReportFormat };
             const format = typeof payload === 'object' && payload.format ? payload.format : 'html';
             if (!['html', 'text', 'json'].includes(format)) {
@@ -161,17 +162,17 @@ export = function (RED: NodeAPI) {
             ]);
             break;
           }
-          case 'device': {
+          case TOPIC.device: {
             const result = store.command(msg.payload);
             out([
               null,
-              { ...msg, topic: 'device', payload: result } as NodeMessage,
-              { topic: 'registry', payload: { devices: store.registry() } },
+              { ...msg, topic: TOPIC.device, payload: result } as NodeMessage,
+              { topic: TOPIC.registry, payload: { devices: store.registry() } },
             ]);
             showOk(node, `${result.action} · ${store.deviceCount()} devices`);
             break;
           }
-          case 'alert': {
+          case TOPIC.alert: {
             const alerts = Array.isArray(msg.payload) ? msg.payload : [msg.payload];
             for (const alert of alerts) store.storeAlert(alert);
             break;

@@ -1,6 +1,7 @@
 import { allocateArrays, busyThresholds, CLIENT_HTB_PRIO, MIN_BUSY_TICKS, wantsMore, directionBuffers, floorOf, guaranteeOf, weightOf, type AllocationPolicy, type DirectionResult } from './allocator';
 import { InputError } from './errors';
 import { clientMac, normalizeMac } from './mac';
+import { priorityProblem, rateProblem, snapshotClients } from './message';
 import { parseRegistry } from './registry';
 import { applySettingsCommand, DEFAULT_SETTINGS, LIMITS, mbpsToBps, percentProblem, toNumber, type Settings } from './settings';
 import type { Client, Snapshot } from './types';
@@ -82,21 +83,6 @@ export type AllocatedSnapshot = Snapshot & { allocation: AllocationSummary };
 /** Names a `config` command accepts: ours, and those of the original EqualNet Pro API. */
 /** The allocator node's own options a config command may set; the others are the config node's (SETTING_ALIASES). */
 export const ALLOCATOR_KEYS: readonly string[] = ['headroomPercent', 'defaultPriority'];
-
-export function priorityProblem(value: unknown, maxPriority: number): string | null {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > maxPriority) {
-    return `must be a whole number from 1 (highest) to ${maxPriority} (lowest), got ${JSON.stringify(value)}`;
-  }
-  return null;
-}
-
-function rateProblem(value: unknown): string | null {
-  if (value === undefined || value === null) return null;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-    return `must be a number of bits/s ≥ 0, got ${JSON.stringify(value)}`;
-  }
-  return null;
-}
 
 /**
  * The options after a `config` command (ours or the original API's names), or an InputError
@@ -292,9 +278,7 @@ export class AllocatorController {
 
   /** Checks everything the allocation relies on, without copying: the output is built once, in compute. */
   private validateSnapshot(payload: unknown): Validated {
-    if (!payload || typeof payload !== 'object' || !Array.isArray((payload as Snapshot).clients)) {
-      throw new InputError('payload', 'must be a snapshot object with a "clients" array');
-    }
+    snapshotClients(payload);
     const snapshot = payload as Snapshot;
     const seen = new Set<string>();
     const macs = snapshot.clients.map((client, i) => {

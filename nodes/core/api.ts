@@ -7,6 +7,7 @@
 import type { AllocatedSnapshot } from './allocation';
 import { InputError } from './errors';
 import { normalizeMac } from './mac';
+import { priorityProblem, severityProblem } from './message';
 import { toNumber } from './settings';
 import { countParam, QUERY_LIMITS } from './store/params';
 import type { Client } from './types';
@@ -118,7 +119,6 @@ export function analyticsQuery(kind: string, n: string): Record<string, unknown>
   return { type: kind, [spec.param]: count(n, spec.param, spec.max) };
 }
 
-const SEVERITIES = ['info', 'warning', 'error', 'success'];
 
 /** A query-string value given once: `?x=1&x=2` or `?x[a]=1` is refused, not turned into text. */
 function single(query: Record<string, unknown>, key: string): string | undefined {
@@ -133,7 +133,7 @@ export function alertsQuery(query: Record<string, unknown>): Record<string, unkn
   const q: Record<string, unknown> = { type: 'alerts' };
   const severity = single(query, 'severity');
   if (severity !== undefined) {
-    if (!SEVERITIES.includes(severity)) throw new InputError('severity', `must be one of ${SEVERITIES.join(', ')}, got ${JSON.stringify(severity)}`);
+    if (severityProblem(severity)) throw new InputError('severity', severityProblem(severity)!);
     q.severity = severity;
   }
   const type = single(query, 'type');
@@ -149,9 +149,7 @@ export function alertsQuery(query: Record<string, unknown>): Record<string, unkn
 export function priorityBody(body: unknown, maxPriority: number): number {
   const p = body && typeof body === 'object' && Object.hasOwn(body, 'priority') ? (body as { priority: unknown }).priority : undefined;
   const n = toNumber(p);
-  if (!Number.isInteger(n) || n < 1 || n > maxPriority) {
-    throw new InputError('priority', `must be a whole number from 1 (highest) to ${maxPriority} (lowest), got ${JSON.stringify(p)}`);
-  }
+  if (priorityProblem(n, maxPriority)) throw new InputError('priority', priorityProblem(p, maxPriority)!);
   return n;
 }
 

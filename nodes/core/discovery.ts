@@ -1,3 +1,4 @@
+import { priorityProblem } from './message';
 import { DeviceTypeTable } from './device-type';
 import { InputError } from './errors';
 import { ifaceNameProblem } from './iface';
@@ -335,9 +336,8 @@ export class Discovery {
     }
     if (p.priority !== undefined) {
       if (clears(p.priority)) delete next.priority;
-      else if (typeof p.priority !== 'number' || !Number.isInteger(p.priority) || p.priority < 1 || p.priority > this.options.maxPriority) {
-        throw new InputError('payload.priority', `must be a whole number from 1 (highest) to ${this.options.maxPriority} (lowest), got ${JSON.stringify(p.priority)}`);
-      } else next.priority = p.priority;
+      else if (priorityProblem(p.priority, this.options.maxPriority)) throw new InputError('payload.priority', priorityProblem(p.priority, this.options.maxPriority)!);
+      else next.priority = p.priority as number;
     }
     if (Object.keys(next).length === 0) this.devices.delete(mac);
     else {

@@ -2,12 +2,12 @@
  * iface-counter's behaviour without Node-RED: validate the snapshot, keep the kernel's counters in
  * step with its clients, read them, and turn them into rates per client and for the interface.
  */
+import { clientAddresses, snapshotClients } from './message';
 import { RateMeter, type MeterOptions } from './counters';
 import { InputError } from './errors';
 import { ifaceNameProblem } from './iface';
 import { InterfaceMissingError, type IfaceCounters } from './iface-stats';
 import { commandReader, type KernelReader } from './kernel-reader';
-import { isIPv4, isIPv6 } from './ip';
 import { clientMac } from './mac';
 import { addressKey, DEFAULT_MAX_ELEMENTS, NftAccounting, setBounds, type ElementCounter, type TableCounters } from './nft-accounting';
 import { CommandError, type CommandRunner } from './runner';
@@ -81,11 +81,8 @@ interface ValidClient {
  * no address claimed by two clients (its bytes would be counted twice).
  */
 export function validateSnapshot(payload: unknown): { snapshot: Snapshot; clients: ValidClient[]; addresses: string[] } {
-  if (!payload || typeof payload !== 'object' || Array.isArray(payload)) {
-    throw new InputError('payload', 'must be a snapshot object { ts, iface, clients: [...] } from arp-discover');
-  }
-  const p = payload as Record<string, unknown>;
-  if (!Array.isArray(p.clients)) throw new InputError('payload.clients', `must be an array of clients, got ${JSON.stringify(p.clients) ?? 'nothing'}`);
+  snapshotClients(payload);
+  const p = payload as Record<string, unknown> & { clients: unknown[] };
   const macs = new Set<string>();
   const owners = new Map<string, number>();
   const addresses: string[] = [];
@@ -93,18 +90,8 @@ export function validateSnapshot(payload: unknown): { snapshot: Snapshot; client
     const path = `payload.clients[${i}]`;
     clientMac(raw, path, macs);
     const c = raw as Client;
-    const own: string[] = [];
-    if (c.ip !== undefined && c.ip !== null) {
-      if (typeof c.ip !== 'string' || !isIPv4(c.ip)) throw new InputError(`${path}.ip`, `must be an IPv4 address or null, got ${JSON.stringify(c.ip)}`);
-      own.push(c.ip);
-    }
-    if (c.ip6 !== undefined && c.ip6 !== null) {
-      if (!Array.isArray(c.ip6)) throw new InputError(`${path}.ip6`, `must be an array of IPv6 addresses, got ${JSON.stringify(c.ip6)}`);
-      c.ip6.forEach((a, j) => {
-        if (typeof a !== 'string' || !isIPv6(a)) throw new InputError(`${path}.ip6[${j}]`, `must be an IPv6 address, got ${JSON.stringify(a)}`);
-        own.push(a);
-      });
-    }
+    const { ip, ip6 } = clientAddresses(c, path);
+    const own = ip === null ? ip6 : [ip, ...ip6];
     const keys: string[] = [];
     for (const a of own) {
       const key = addressKey(a);

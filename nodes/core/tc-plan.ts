@@ -15,9 +15,10 @@
  * across restarts; a collision probes to the next free minor and is remembered, for the MACs present and
  * a bounded number of recent ones (ClassIds).
  */
+import { clientAddresses, snapshotClients } from './message';
 import { InputError } from './errors';
 import { ifaceNameProblem } from './iface';
-import { isIPv4, isIPv6, isLinkLocalIPv6 } from './ip';
+import { isLinkLocalIPv6 } from './ip';
 import { clientMac, normalizeMac } from './mac';
 import type { InstalledTree } from './tc-read';
 
@@ -389,9 +390,7 @@ function directionAlloc(value: unknown, path: string, totalBps: number) {
 
 /** Checks everything that will reach tc; throws an InputError naming the field, before anything runs. */
 export function validateForShaping(payload: unknown): { clients: ValidClient[]; downBps: number; upBps: number } {
-  if (typeof payload !== 'object' || payload === null || !Array.isArray((payload as { clients?: unknown }).clients)) {
-    throw new InputError('payload', 'must be a snapshot with a clients array');
-  }
+  snapshotClients(payload);
   const p = payload as Record<string, unknown>;
   const downBps = totalOf(p, 'down');
   const upBps = totalOf(p, 'up');
@@ -406,25 +405,18 @@ export function validateForShaping(payload: unknown): { clients: ValidClient[]; 
       if (other && other !== mac) throw new InputError(field, `${address} is also claimed by ${other}`);
       seenAddress.set(address, mac);
     };
-    let ip: string | null = null;
-    if (c.ip !== undefined && c.ip !== null) {
-      if (typeof c.ip !== 'string' || !isIPv4(c.ip)) throw new InputError(`${path}.ip`, `${JSON.stringify(c.ip).slice(0, 60)} is not an IPv4 address`);
-      ip = c.ip;
-      claim(ip, `${path}.ip`);
-    }
+    const given = clientAddresses(c, path);
+    const ip = given.ip;
+    if (ip) claim(ip, `${path}.ip`);
     const ip6: string[] = [];
-    if (c.ip6 !== undefined && c.ip6 !== null) {
-      if (!Array.isArray(c.ip6)) throw new InputError(`${path}.ip6`, 'must be an array of IPv6 addresses');
-      c.ip6.forEach((a: unknown, j: number) => {
-        if (typeof a !== 'string' || (!canonicalCache.has(a) && !isIPv6(a))) throw new InputError(`${path}.ip6[${j}]`, `${JSON.stringify(a).slice(0, 60)} is not an IPv6 address`);
-        if (isLinkLocalIPv6(a)) return; // never routed, so never shaped
-        const canonical = canonicalIPv6(a);
-        if (!ip6.includes(canonical)) {
-          claim(canonical, `${path}.ip6[${j}]`);
-          ip6.push(canonical);
-        }
-      });
-    }
+    given.ip6.forEach((a, j) => {
+      if (isLinkLocalIPv6(a)) return; // never routed, so never shaped
+      const canonical = canonicalIPv6(a);
+      if (!ip6.includes(canonical)) {
+        claim(canonical, `${path}.ip6[${j}]`);
+        ip6.push(canonical);
+      }
+    });
     const alloc = c.alloc as Record<string, unknown> | undefined;
     if (typeof alloc !== 'object' || alloc === null) throw new InputError(`${path}.alloc`, 'missing: every client needs an allocation (put priority-allocator before tc-shaper)');
     return {

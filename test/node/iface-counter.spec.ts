@@ -209,7 +209,7 @@ describe('iface-counter node (in a real Node-RED runtime, real kernel in a names
   describe('bad input: a catchable error, and the node goes on', () => {
     const bad: [string, unknown, RegExp][] = [
       ['a payload that is not a snapshot', 'tick', /payload: must be a snapshot/],
-      ['missing clients', { ts: 1 }, /payload\.clients: must be an array/],
+      ['missing clients', { ts: 1 }, /payload: must be a snapshot object with a "clients" array/],
       ['a client without a MAC', { clients: [{ ip: '10.77.0.5' }] }, /payload\.clients\[0\]\.mac/],
       ['a malformed address', { clients: [{ mac: '3c:22:fb:10:00:01', ip: '10.77.0.5; flush ruleset' }] }, /payload\.clients\[0\]\.ip: must be an IPv4/],
       ['a MAC twice', { clients: [SNAPSHOT.clients[0], SNAPSHOT.clients[0]] }, /appears twice/],

@@ -136,8 +136,8 @@ describe('counter input: the snapshot from arp-discover', () => {
   const bad: [string, unknown, RegExp][] = [
     ['no payload', undefined, /^payload: must be a snapshot/],
     ['an array', [], /^payload: must be a snapshot/],
-    ['no clients', { ts: 1 }, /^payload\.clients: must be an array/],
-    ['clients not an array', { clients: 'x' }, /^payload\.clients: must be an array/],
+    ['no clients', { ts: 1 }, /^payload: must be a snapshot object with a "clients" array/],
+    ['clients not an array', { clients: 'x' }, /^payload: must be a snapshot object with a "clients" array/],
     ['a client that is not an object', { clients: [1] }, /^payload\.clients\[0\]: must be an object/],
     ['a client without a MAC', { clients: [{ ip: '10.0.0.1' }] }, /^payload\.clients\[0\]\.mac: nothing is not a MAC/],
     ['a bad MAC', { clients: [{ mac: 'zz:22:fb:10:00:01' }] }, /^payload\.clients\[0\]\.mac/],

@@ -66,7 +66,7 @@ describe('usage store: bad input is rejected clearly and loses nothing', () => {
       ['a negative rate', { clients: [{ mac: A, rxBps: -1 }] }, /payload.clients\[0\].rxBps: must be a number of bits\/s ≥ 0/],
       ['a NaN rate', { clients: [{ mac: A, txBps: Number.NaN }] }, /payload.clients\[0\].txBps/],
       ['the same MAC twice', { clients: [{ mac: A }, { mac: A.toUpperCase() }] }, /payload.clients\[1\].mac: a4:5e:60:00:00:01 appears twice/],
-      ['a bad ts', { ts: 'now', clients: [] }, /payload.ts: must be ms since 1970/],
+      ['a bad ts', { ts: 'now', clients: [] }, /payload.ts: must be a time in ms since 1970/],
       ['bad totals', { clients: [], totals: { rxBps: 'lots' } }, /payload.totals.rxBps/],
     ];
     for (const [what, payload, message] of cases) {

@@ -210,8 +210,8 @@ describe('tc-plan: the desired HTB tree', () => {
     it('a client without an allocation', () => refuse((s) => delete (s.clients[0] as Record<string, unknown>).alloc, /clients\[0\]\.alloc/, /priority-allocator/));
     it('an unknown (invalid) MAC', () => refuse((s) => (s.clients[1].mac = 'unknown'), /clients\[1\]\.mac/, /not a MAC/));
     it('a MAC twice', () => refuse((s) => (s.clients[1].mac = s.clients[0].mac), /clients\[1\]\.mac/, /twice/));
-    it('a hostile IPv4 string', () => refuse((s) => (s.clients[0].ip = '10.0.0.1 flowid 1:1\nqdisc del dev eth0 root'), /clients\[0\]\.ip$/, /not an IPv4/));
-    it('a hostile IPv6 string', () => refuse((s) => (s.clients[0].ip6 = ['fd00::1/0 action drop']), /clients\[0\]\.ip6\[0\]/, /not an IPv6/));
+    it('a hostile IPv4 string', () => refuse((s) => (s.clients[0].ip = '10.0.0.1 flowid 1:1\nqdisc del dev eth0 root'), /clients\[0\]\.ip$/, /must be an IPv4 address/));
+    it('a hostile IPv6 string', () => refuse((s) => (s.clients[0].ip6 = ['fd00::1/0 action drop']), /clients\[0\]\.ip6\[0\]/, /must be an IPv6 address/));
     it('one address claimed by two clients', () => refuse((s) => (s.clients[1].ip = '10.77.0.101'), /clients\[1\]\.ip/, /also claimed/));
     it('a snapshot without the allocator\'s totals', () => refuse((s) => delete (s as Record<string, unknown>).allocation, /allocation\.down\.totalBps/, /priority-allocator/));
     it('a hostile interface name', () => {

@@ -4,7 +4,8 @@ import type { Alert } from './alert';
 import { applyThresholds, DEFAULTS, kindProblem, type Direction, type RuleKind, type Thresholds } from './options';
 import { DeviceGoneRule, NewDeviceRule, type SeenClient } from './presence';
 import { AlertFactory, ClientCapRule, LinkSaturationRule, OverAllocationRule, PriorityStarvationRule, UnusualTrafficRule, type SnapshotRule } from './rules';
-import { labelOf, readSnapshot, timeOf } from './snapshot';
+import { TOPIC, timeOf } from '../message';
+import { labelOf, readSnapshot } from './snapshot';
 
 export interface EngineDeps {
   /** ms since 1970; used when a message carries no `ts`, and as the start of the new-device wait. */
@@ -95,13 +96,13 @@ export class AlertEngine {
    */
   handle(topic: unknown, payload: unknown): Alert[] {
     switch (topic) {
-      case 'config':
+      case TOPIC.config:
         this.configure(payload);
         return [];
-      case 'registry':
+      case TOPIC.registry:
         return this.registry(payload);
-      case 'joined':
-      case 'left':
+      case TOPIC.joined:
+      case TOPIC.left:
         return this.event(topic, payload);
       default:
         return this.snapshot(payload);
@@ -148,7 +149,7 @@ export class AlertEngine {
     return this.newDevice ? this.newDevice.registry(entries) : [];
   }
 
-  event(topic: 'joined' | 'left', payload: unknown): Alert[] {
+  event(topic: typeof TOPIC.joined | typeof TOPIC.left, payload: unknown): Alert[] {
     const p = payload as { ts?: unknown; client?: Record<string, unknown> } | null;
     if (!p || typeof p !== 'object' || !p.client || typeof p.client !== 'object') {
       throw new InputError('payload.client', `a ${topic} event needs { ts, client: { mac, ip } } (as arp-discover sends)`);
@@ -159,8 +160,8 @@ export class AlertEngine {
     const c = p.client;
     const text = (v: unknown) => (typeof v === 'string' && v !== '' ? v : null);
     const client: SeenClient = { mac, ip: text(c.ip), label: labelOf(c, mac), vendor: text(c.vendor), hostname: text(c.hostname) };
-    if (this.newDevice && topic === 'joined') return this.newDevice.observe([client], ts, this.now());
-    if (this.gone) return topic === 'left' ? this.gone.left(client, ts) : this.gone.joined(client, ts);
+    if (this.newDevice && topic === TOPIC.joined) return this.newDevice.observe([client], ts, this.now());
+    if (this.gone) return topic === TOPIC.left ? this.gone.left(client, ts) : this.gone.joined(client, ts);
     return [];
   }
 }

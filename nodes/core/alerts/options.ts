@@ -1,13 +1,12 @@
 import { InputError } from '../errors';
+import { SEVERITIES, severityProblem, type Severity } from '../message';
 import { toNumber } from '../settings';
 
 /** The rule an alert-rule node runs; also the alert's `type` (the usage-store `alert_type`). */
 export const RULE_KINDS = ['over_allocation', 'new_device', 'priority_starvation', 'unusual_traffic', 'link_saturation', 'device_gone', 'client_cap'] as const;
 export type RuleKind = (typeof RULE_KINDS)[number];
 
-/** As in the original EqualNet Pro (and the usage-store's alerts table). */
-export const SEVERITIES = ['info', 'warning', 'error', 'success'] as const;
-export type Severity = (typeof SEVERITIES)[number];
+export { SEVERITIES, type Severity } from '../message';
 
 export type Direction = 'down' | 'up';
 export type Directions = 'both' | Direction;
@@ -119,7 +118,7 @@ export function thresholdProblem(key: keyof Thresholds, value: unknown): string 
     return ['both', 'down', 'up'].includes(value as string) ? null : `must be "both", "down" or "up", got ${JSON.stringify(value)}`;
   }
   if (key === 'severity') {
-    return value === '' || SEVERITIES.includes(value as Severity) ? null : `must be "" (the rule's own) or one of ${SEVERITIES.join(', ')}, got ${JSON.stringify(value)}`;
+    return value === '' || !severityProblem(value) ? null : `must be "" (the rule's own) or one of ${SEVERITIES.join(', ')}, got ${JSON.stringify(value)}`;
   }
   const limit = LIMITS[key];
   const n = toNumber(value);

@@ -1,3 +1,4 @@
+import { isRate, rateOf, snapshotClients, timeOf } from '../message';
 import { InputError } from '../errors';
 import { clientMac } from '../mac';
 import type { ClientInfo } from './alert';
@@ -35,13 +36,6 @@ function counts<K extends string>(value: unknown, keys: readonly K[], path: stri
   return Object.fromEntries(keys.map((k) => [k, v[k] as number])) as Record<K, number>;
 }
 
-const isRate = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v >= 0;
-
-function rate(value: unknown, path: string): number {
-  if (value === undefined || value === null) return 0;
-  if (!isRate(value)) throw new InputError(path, `must be a number of bits/s ≥ 0, got ${JSON.stringify(value)}`);
-  return value;
-}
 
 function text(value: unknown): string | null {
   return typeof value === 'string' && value.trim() !== '' ? value : null;
@@ -51,22 +45,13 @@ export function labelOf(c: { name?: unknown; hostname?: unknown; ip?: unknown },
   return text(c.name) ?? text(c.hostname) ?? text(c.ip) ?? mac;
 }
 
-export function timeOf(value: unknown, path: string, now: () => number): number {
-  if (value === undefined || value === null) return now();
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-    throw new InputError(path, `must be a time in ms since 1970, got ${JSON.stringify(value)}`);
-  }
-  return value;
-}
 
 /**
  * Checks a pipeline snapshot completely before any rule looks at it, so a bad one changes no
  * state. `needsAlloc`: the rule compares with the allocation, so every client must carry one.
  */
 export function readSnapshot(payload: unknown, now: () => number, needsAlloc: boolean): SnapshotView {
-  if (!payload || typeof payload !== 'object' || !Array.isArray((payload as { clients?: unknown }).clients)) {
-    throw new InputError('payload', 'must be a snapshot object with a "clients" array');
-  }
+  snapshotClients(payload);
   const p = payload as Record<string, unknown> & { clients: unknown[] };
   const ts = timeOf(p.ts, 'payload.ts', now);
   const seen = new Set<string>();
@@ -77,8 +62,8 @@ export function readSnapshot(payload: unknown, now: () => number, needsAlloc: bo
     const c = p.clients[i] as Record<string, unknown>;
     const path = `payload.clients[${i}]`;
     const mac = clientMac(c, path, seen);
-    const down = rate(c.rxBps, `${path}.rxBps`);
-    const up = rate(c.txBps, `${path}.txBps`);
+    const down = rateOf(c.rxBps, `${path}.rxBps`);
+    const up = rateOf(c.txBps, `${path}.txBps`);
     sumDown += down;
     sumUp += up;
     let rateBps: Record<Direction, number> | null = null;

@@ -2,7 +2,8 @@ import type Database from 'better-sqlite3';
 import { InputError } from '../errors';
 import { formatDate, formatHour, formatTimestamp } from './calendar';
 import { countParam, objectParam, QUERY_LIMITS, textParam, timeParam } from './params';
-import { SEVERITIES, type Tier, type UsageStore } from './store';
+import { severityProblem } from '../message';
+import { type Tier, type UsageStore } from './store';
 import type { AlertRow, BandwidthRow, ClientSummary, ConsumerRow, DayRow, DeviceEntry, HourlyRow, Report, SessionRow } from './types';
 
 /** bytes over ms -> Mbit/s */
@@ -475,7 +476,7 @@ export class UsageQueries {
       return values as string[];
     };
     const severities = list(p.severity, 'payload.severity', (v) => {
-      if (!SEVERITIES.includes(v as (typeof SEVERITIES)[number])) throw new InputError('payload.severity', `must be one of ${SEVERITIES.join(', ')}, got ${JSON.stringify(v)}`);
+      if (severityProblem(v)) throw new InputError('payload.severity', severityProblem(v)!);
     });
     if (severities) {
       where.push(`severity IN (${severities.map(() => '?').join(', ')})`);

@@ -1,3 +1,4 @@
+import { priorityProblem, rateOf, severityProblem, snapshotClients, timeOf, type Severity } from '../message';
 import type Database from 'better-sqlite3';
 import { InputError } from '../errors';
 import { clientMac, isLocallyAdministered } from '../mac';
@@ -56,8 +57,7 @@ const ADD_TO_BUCKET = `ms = ms + excluded.ms, samples = samples + excluded.sampl
 /** ...and the newest known priority wins. */
 const KEEP_PRIORITY = 'priority = coalesce(excluded.priority, priority)';
 
-export const SEVERITIES = ['info', 'warning', 'error', 'success'] as const;
-export type Severity = (typeof SEVERITIES)[number];
+export { SEVERITIES, type Severity } from '../message';
 
 /** What alert-rule sends (topic "alert"); the original's field names are accepted too. */
 export interface AlertInput {
@@ -147,27 +147,14 @@ const emptyAcc = (): Acc => ({
   priority: null,
 });
 
-function rate(value: unknown, path: string): number {
-  if (value === undefined || value === null) return 0;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-    throw new InputError(path, `must be a number of bits/s ≥ 0, got ${JSON.stringify(value)}`);
-  }
-  return value;
-}
 
 const optText = (value: unknown): string | undefined => (typeof value === 'string' && value !== '' ? value.slice(0, 200) : undefined);
 
 /** Validates a pipeline snapshot completely before anything is stored. */
 export function parseSnapshot(payload: unknown, now: number): ParsedSnapshot {
-  if (!payload || typeof payload !== 'object' || !Array.isArray((payload as { clients?: unknown }).clients)) {
-    throw new InputError('payload', 'must be a snapshot object with a "clients" array');
-  }
+  snapshotClients(payload);
   const p = payload as { ts?: unknown; clients: unknown[]; totals?: { rxBps?: unknown; txBps?: unknown } };
-  let ts = now;
-  if (p.ts !== undefined && p.ts !== null) {
-    if (typeof p.ts !== 'number' || !Number.isFinite(p.ts) || p.ts < 0) throw new InputError('payload.ts', `must be ms since 1970, got ${JSON.stringify(p.ts)}`);
-    ts = p.ts;
-  }
+  const ts = timeOf(p.ts, 'payload.ts', () => now);
   const seen = new Set<string>();
   const clients = p.clients.map((raw, i): ParsedClient => {
     const path = `payload.clients[${i}]`;
@@ -177,11 +164,11 @@ export function parseSnapshot(payload: unknown, now: number): ParsedSnapshot {
     const priority = typeof c.priority === 'number' && Number.isInteger(c.priority) ? c.priority : null;
     return {
       mac,
-      rxBps: rate(c.rxBps, `${path}.rxBps`),
-      txBps: rate(c.txBps, `${path}.txBps`),
+      rxBps: rateOf(c.rxBps, `${path}.rxBps`),
+      txBps: rateOf(c.txBps, `${path}.txBps`),
       // "allocated" is the share it was expected to get (older snapshots: the rate)
-      allocRxBps: rate(alloc.down?.expectedBps ?? alloc.down?.rateBps, `${path}.alloc.down.expectedBps`),
-      allocTxBps: rate(alloc.up?.expectedBps ?? alloc.up?.rateBps, `${path}.alloc.up.expectedBps`),
+      allocRxBps: rateOf(alloc.down?.expectedBps ?? alloc.down?.rateBps, `${path}.alloc.down.expectedBps`),
+      allocTxBps: rateOf(alloc.up?.expectedBps ?? alloc.up?.rateBps, `${path}.alloc.up.expectedBps`),
       priority,
       ip: optText(c.ip) ?? null,
       ip6: Array.isArray(c.ip6) ? c.ip6.filter((a): a is string => typeof a === 'string' && a !== '').slice(0, 16) : [],
@@ -194,7 +181,7 @@ export function parseSnapshot(payload: unknown, now: number): ParsedSnapshot {
   let totals: ParsedSnapshot['totals'] = null;
   if (p.totals !== undefined && p.totals !== null) {
     if (typeof p.totals !== 'object') throw new InputError('payload.totals', 'must be { rxBps, txBps }');
-    totals = { rxBps: rate(p.totals.rxBps, 'payload.totals.rxBps'), txBps: rate(p.totals.txBps, 'payload.totals.txBps') };
+    totals = { rxBps: rateOf(p.totals.rxBps, 'payload.totals.rxBps'), txBps: rateOf(p.totals.txBps, 'payload.totals.txBps') };
   }
   return { ts, clients, totals };
 }
@@ -676,9 +663,7 @@ export class UsageStore {
     const type = textParam(a.type ?? a.alert_type, 'payload.type', 100);
     if (!type) throw new InputError('payload.type', 'an alert needs a type such as "bandwidth_limit"');
     const severity = a.severity ?? 'info';
-    if (!SEVERITIES.includes(severity as Severity)) {
-      throw new InputError('payload.severity', `must be one of ${SEVERITIES.join(', ')}, got ${JSON.stringify(severity)}`);
-    }
+    if (severityProblem(severity)) throw new InputError('payload.severity', severityProblem(severity)!);
     if (typeof a.message !== 'string' || a.message.trim() === '') throw new InputError('payload.message', 'an alert needs a message');
     const message = a.message.slice(0, QUERY_LIMITS.maxMessageLength);
     const mac = a.mac === undefined || a.mac === null ? null : macParam(a.mac, 'payload.mac');
@@ -820,9 +805,7 @@ export class UsageStore {
     let priority: number | null | undefined;
     if ('priority' in p) {
       priority = p.priority === null ? null : typeof p.priority === 'string' && p.priority.trim() !== '' ? Number(p.priority) : (p.priority as number);
-      if (priority !== null && (typeof priority !== 'number' || !Number.isInteger(priority) || priority < 1 || priority > this.maxPriority)) {
-        throw new InputError('payload.priority', `must be a whole number from 1 (highest) to ${this.maxPriority} (lowest), or null, got ${JSON.stringify(p.priority)}`);
-      }
+      if (priority !== null && priorityProblem(priority, this.maxPriority)) throw new InputError('payload.priority', `${priorityProblem(p.priority, this.maxPriority)} (or null)`);
     }
     const deviceType = 'deviceType' in p ? textParam(p.deviceType, 'payload.deviceType', 40) : undefined;
     if (name === undefined && priority === undefined && deviceType === undefined) {
