@@ -6,6 +6,7 @@ import { DEFAULTS, type RuleKind } from './core/alerts/options';
 import { mbpsToBps } from './core/settings';
 import { settingsOf } from './lib/config-node';
 import { showError, showOk, showWarning } from './lib/status';
+import { adapt } from './lib/adapter';
 
 /** Thresholds as the editor saves them: strings, '' for the rule's default. */
 interface AlertRuleDef extends NodeDef {
@@ -27,7 +28,7 @@ export = function (RED: NodeAPI) {
     RED.nodes.createNode(this, def);
     const node = this;
     let engine: AlertEngine | null = null;
-    let setupProblem: string | null = null;
+    const adapter = adapt(node, 'alert-rule');
     let last = '';
 
     try {
@@ -45,9 +46,7 @@ export = function (RED: NodeAPI) {
       });
       showStatus();
     } catch (err) {
-      setupProblem = (err as Error).message.replace(/^thresholds\./, '');
-      showError(node, setupProblem);
-      node.error(setupProblem);
+      adapter.setupFailed((err as Error).message.replace(/^thresholds\./, ''));
     }
 
     function showStatus(): void {
@@ -60,8 +59,7 @@ export = function (RED: NodeAPI) {
 
     node.on('input', (msg, send, done) => {
       if (!engine) {
-        showError(node, setupProblem ?? 'not configured');
-        done(new Error(setupProblem ?? 'not configured'));
+        adapter.refuse(done);
         return;
       }
       try {

@@ -9,6 +9,7 @@ import type { CommandRunner, Watcher } from './core/runner';
 import { toNumber } from './core/settings';
 import { configOf } from './lib/config-node';
 import { runnerFor } from './lib/execa-runner';
+import { adapt } from './lib/adapter';
 import { countOf, showError, showOk, showWarning } from './lib/status';
 
 interface ArpDiscoverDef extends NodeDef {
@@ -38,7 +39,7 @@ export = function (RED: NodeAPI) {
     RED.nodes.createNode(this, def);
     const node = this;
     let discovery: Discovery | null = null;
-    let setupProblem: string | null = null;
+    const adapter = adapt(node, 'arp-discover');
     let runner: CommandRunner | null = null;
     let watcher: Watcher | null = null;
     let closed = false;
@@ -80,9 +81,7 @@ export = function (RED: NodeAPI) {
         if (d.setMaxPriority(next.maxPriority) > 0) node.context().set(DEVICES_KEY, d.rememberedDevices);
       });
     } catch (err) {
-      setupProblem = (err as Error).message;
-      showError(node, setupProblem);
-      node.error(setupProblem);
+      adapter.setupFailed(err);
     }
 
     const eventMessages = (result: ScanResult): NodeMessage[] =>
@@ -150,8 +149,7 @@ export = function (RED: NodeAPI) {
 
     node.on('input', (msg, send, done) => {
       if (!discovery) {
-        showError(node, setupProblem ?? 'not configured');
-        done(new Error(setupProblem ?? 'not configured'));
+        adapter.refuse(done);
         return;
       }
       if (msg.topic === TOPIC.registry) {
@@ -204,13 +202,12 @@ export = function (RED: NodeAPI) {
       );
     });
 
-    node.on('close', (_removed: boolean, done: () => void) => {
+    adapter.onClose(() => {
       closed = true;
       watcher?.stop();
       watcher = null;
       for (const t of timers) clearTimeout(t);
       timers.clear();
-      done();
     });
   }
   RED.nodes.registerType('arp-discover', ArpDiscover);

@@ -7,7 +7,8 @@ import { alertsQuery, analyticsQuery, apiErrorAnswer, clientView, crossSiteProbl
 import { InputError } from './core/errors';
 import type { Settings } from './core/settings';
 import { configOf, type EqualnetConfigNode } from './lib/config-node';
-import { showError, showOk } from './lib/status';
+import { showOk } from './lib/status';
+import { adapt } from './lib/adapter';
 
 interface ApiDef extends NodeDef {
   config: string;
@@ -100,6 +101,7 @@ export = function (RED: NodeAPI) {
   function EqualnetApi(this: Node, def: ApiDef) {
     RED.nodes.createNode(this, def);
     const node = this;
+    const adapter = adapt(node, 'equalnet-api');
     const app = RED.httpNode as unknown as Router;
     const base = (def.basePath || '/api').replace(/\/+$/, '');
     const paths: string[] = [];
@@ -199,8 +201,7 @@ export = function (RED: NodeAPI) {
       showOk(node, `serving ${base}/…`);
     } catch (err) {
       config = null;
-      showError(node, (err as Error).message);
-      node.error((err as Error).message);
+      adapter.setupFailed(err);
     }
 
     node.on('input', (msg, _send, done) => {
@@ -249,7 +250,7 @@ export = function (RED: NodeAPI) {
     admin?.use?.(apiErrors);
     app.use?.(apiErrors);
 
-    node.on('close', (_removed: boolean, done: () => void) => {
+    adapter.onClose(() => {
       removeLayers(admin?._router?.stack, (layer) => layer.handle === apiErrors);
       removeLayers(app._router?.stack, (layer) => layer.handle === apiErrors || (layer.route !== undefined && paths.includes(layer.route.path)));
       for (const { res, timer } of pending.values()) {
@@ -257,7 +258,6 @@ export = function (RED: NodeAPI) {
         res.status(503).json({ error: 'the flow is being redeployed' });
       }
       pending.clear();
-      done();
     });
   }
   RED.nodes.registerType('equalnet-api', EqualnetApi);

@@ -7,6 +7,7 @@ import { settingsOf } from './lib/config-node';
 import { runnerFor } from './lib/execa-runner';
 import { openNetlinkReader } from './lib/netlink-reader';
 import { countOf, formatMbps, showError, showOk, showWarning } from './lib/status';
+import { adapt } from './lib/adapter';
 
 interface IfaceCounterDef extends NodeDef {
   config: string;
@@ -22,8 +23,8 @@ export = function (RED: NodeAPI) {
   function IfaceCounter(this: Node, def: IfaceCounterDef) {
     RED.nodes.createNode(this, def);
     const node = this;
+    const adapter = adapt(node, 'iface-counter');
     let core: MeteringCore | null = null;
-    let setupProblem: string | null = null;
     let lastWarning: string | null = null;
     let lastFallback: string | null = null;
     let fast: ReturnType<typeof openNetlinkReader> | null = null;
@@ -45,9 +46,7 @@ export = function (RED: NodeAPI) {
       core.start().catch((err: Error) => showError(node, err.message));
     } catch (err) {
       fast?.reader?.close();
-      setupProblem = (err as Error).message;
-      showError(node, setupProblem);
-      node.error(setupProblem);
+      adapter.setupFailed(err);
     }
 
     const report = (s: MeteredSnapshot) => {
@@ -66,8 +65,7 @@ export = function (RED: NodeAPI) {
 
     node.on('input', (msg, send, done) => {
       if (!core) {
-        showError(node, setupProblem ?? 'not configured');
-        done(new Error(setupProblem ?? 'not configured'));
+        adapter.refuse(done);
         return;
       }
       let counting: Promise<MeteredSnapshot>;
@@ -90,20 +88,8 @@ export = function (RED: NodeAPI) {
       );
     });
 
-    node.on('close', (_removed: boolean, done: () => void) => {
-      if (!core) return done();
-      const timer = setTimeout(done, 10_000);
-      core.close().then(
-        () => {
-          clearTimeout(timer);
-          done();
-        },
-        (err: Error) => {
-          clearTimeout(timer);
-          node.warn(`could not remove the counting table: ${err.message}`);
-          done();
-        },
-      );
+    adapter.onClose(async () => {
+      await core?.close().catch((err: Error) => node.warn(`could not remove the counting table: ${err.message}`));
     });
   }
   RED.nodes.registerType('iface-counter', IfaceCounter);

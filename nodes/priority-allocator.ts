@@ -1,7 +1,8 @@
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import { ALLOCATOR_KEYS, AllocatorController, applyConfigCommand, optionsFrom, type AllocatedSnapshot } from './core/allocation';
 import { TOPIC, priorityProblem } from './core/message';
-import { percentProblem, toNumber } from './core/settings';
+import { LIMITS, percentProblem, toNumber } from './core/settings';
+import { adapt } from './lib/adapter';
 import { configOf, type EqualnetConfigNode } from './lib/config-node';
 import { countOf, formatMbps, showError, showOk } from './lib/status';
 
@@ -17,9 +18,9 @@ export = function (RED: NodeAPI) {
   function PriorityAllocator(this: Node, def: PriorityAllocatorDef) {
     RED.nodes.createNode(this, def);
     const node = this;
+    const adapter = adapt(node, 'priority-allocator');
     let controller: AllocatorController | null = null;
     let config: EqualnetConfigNode | null = null;
-    let setupProblem: string | null = null;
     /** While a config message of ours is applied: its one snapshot is sent by the input handler. */
     let applying = false;
     const source = () => (config?.source === 'config command' ? ' · set by command' : '');
@@ -33,12 +34,13 @@ export = function (RED: NodeAPI) {
       const settings = config.settings!;
       const defaultPriority = toNumber(def.defaultPriority);
       const headroomPercent = toNumber(def.headroomPercent);
+      // a default above the lowest priority in force (fewer priorities set by a command) is the lowest
       const problem =
-        (priorityProblem(defaultPriority, settings.maxPriority) && `default priority ${priorityProblem(defaultPriority, settings.maxPriority)}`) ||
+        (priorityProblem(defaultPriority, LIMITS.maxMaxPriority) && `default priority ${priorityProblem(defaultPriority, settings.maxPriority)}`) ||
         (percentProblem(headroomPercent) && `headroom ${percentProblem(headroomPercent)}`);
       if (problem) throw new Error(problem);
       const remembered = (node.context().get(PRIORITIES_KEY) as [string, number][] | undefined) ?? [];
-      controller = new AllocatorController(optionsFrom(settings, { defaultPriority, headroomPercent }), remembered);
+      controller = new AllocatorController(optionsFrom(settings, { defaultPriority: Math.min(defaultPriority, settings.maxPriority), headroomPercent }), remembered);
       const o = controller.current;
       showOk(node, `ready · ↓${o.downMbps} ↑${o.upMbps} Mbit/s${source()}`);
       // the config node's settings changed (a config command, from anywhere): applied here at once
@@ -49,14 +51,12 @@ export = function (RED: NodeAPI) {
         if (snapshot && !applying) sendSnapshot(snapshot);
       });
     } catch (err) {
-      setupProblem = (err as Error).message;
-      showError(node, setupProblem);
-      node.error(setupProblem);
+      adapter.setupFailed(err);
     }
 
     node.on('input', (msg, send, done) => {
       if (!controller) {
-        done(new Error(setupProblem ?? 'not configured'));
+        adapter.refuse(done);
         return;
       }
       try {

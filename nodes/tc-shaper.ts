@@ -6,6 +6,7 @@ import { Shaper, type ShapingReport } from './core/tc-apply';
 import { configOf } from './lib/config-node';
 import { runnerFor } from './lib/execa-runner';
 import { countOf, showError, showOk, showWarning } from './lib/status';
+import { adapt } from './lib/adapter';
 
 interface TcShaperDef extends NodeDef {
   config: string;
@@ -16,7 +17,6 @@ interface TcShaperDef extends NodeDef {
 
 const IDS_KEY = 'classIds';
 const DEFAULT_THRESHOLD_PERCENT = 5;
-const CLOSE_TIMEOUT_MS = 10_000;
 
 
 function statusText(r: ShapingReport): string {
@@ -30,17 +30,10 @@ export = function (RED: NodeAPI) {
   function TcShaper(this: Node, def: TcShaperDef) {
     RED.nodes.createNode(this, def);
     const node = this;
+    // one snapshot at a time (a tick waits for the previous batch): adapter.serial
+    const adapter = adapt(node, 'tc-shaper');
+    const serial = adapter.serial;
     let shaper: Shaper | null = null;
-    let setupProblem: string | null = null;
-    // one snapshot at a time: a tick waits for the previous batch
-    let queue: Promise<unknown> = Promise.resolve();
-    /** Runs `job` after the ones before; a job that throws is reported, and never stops the next. */
-    const serial = (job: () => Promise<void>) => {
-      queue = queue.then(job).catch((err: Error) => {
-        showError(node, err.message);
-        node.error(`tc-shaper: ${err.message}`);
-      });
-    };
 
     try {
       const config = configOf(RED, def.config);
@@ -76,17 +69,14 @@ export = function (RED: NodeAPI) {
         });
       });
     } catch (err) {
-      setupProblem = (err as Error).message;
-      showError(node, setupProblem);
-      node.error(setupProblem);
+      adapter.setupFailed(err);
     }
 
     node.on('input', (msg, send, done) => {
-      if (setupProblem !== null) {
-        showError(node, setupProblem);
+      if (adapter.problem !== null) {
         // the snapshot goes on: a shaper that cannot work must not stop the pipeline
         send({ ...msg, topic: TOPIC.snapshot } as NodeMessage);
-        done(new Error(setupProblem));
+        adapter.refuse(done);
         return;
       }
       serial(async () => {
@@ -112,21 +102,11 @@ export = function (RED: NodeAPI) {
       });
     });
 
-    node.on('close', (_removed: boolean, done: () => void) => {
-      const timer = setTimeout(done, CLOSE_TIMEOUT_MS);
-      // after the jobs queued (the shaper in force may have changed with the mode)
-      queue
-        .catch(() => undefined)
-        .then(async () => {
-          const s = shaper;
-          shaper = null;
-          if (!s) return;
-          await s.stop(def.keepShaping === true).catch((err: Error) => node.warn(`could not remove the shaping from ${s.options.iface}: ${err.message}`));
-        })
-        .then(() => {
-          clearTimeout(timer);
-          done();
-        });
+    // after the jobs queued (the shaper in force may have changed with the mode)
+    adapter.onClose(async () => {
+      const s = shaper;
+      shaper = null;
+      await s?.stop(def.keepShaping === true).catch((err: Error) => node.warn(`could not remove the shaping from ${s.options.iface}: ${err.message}`));
     });
   }
   RED.nodes.registerType('tc-shaper', TcShaper);

@@ -9,6 +9,7 @@ import { scheduledReport, type ReportFormat } from './core/store/report';
 import { DEFAULT_RETENTION, UsageStore, type Retention } from './core/store/store';
 import { configOf } from './lib/config-node';
 import { countOf, showError, showOk } from './lib/status';
+import { adapt } from './lib/adapter';
 
 interface UsageStoreDef extends NodeDef {
   config: string;
@@ -45,8 +46,7 @@ export = function (RED: NodeAPI) {
     const node = this;
     let store: UsageStore | null = null;
     let queries: UsageQueries | null = null;
-    let setupProblem: string | null = null;
-    let problemRaised = false;
+    const adapter = adapt(node, 'usage-store');
     const timers: NodeJS.Timeout[] = [];
 
     try {
@@ -81,16 +81,14 @@ export = function (RED: NodeAPI) {
       const every = Math.min(store.resolutionSec, 60) * 1000;
       timers.push(setInterval(() => maintain(), every));
     } catch (err) {
-      setupProblem = (err as Error).message;
       store = null;
-      showError(node, setupProblem);
-      node.error(setupProblem);
+      adapter.setupFailed(err);
     }
     // Like an inject node's "once": after the flows have started, so the registry reaches
     // arp-discover and priority-allocator however the flow is wired, and Status nodes see the state.
     timers.push(
       setTimeout(() => {
-        if (!store) return showError(node, setupProblem as string);
+        if (!store) return adapter.error(adapter.problem ?? 'usage-store is not configured');
         showOk(node, `ready · ${store.deviceCount()} devices · ${mb(store.file)}`);
         sendRegistry();
       }, REGISTRY_DELAY_MS),
@@ -132,12 +130,9 @@ export = function (RED: NodeAPI) {
       if (!store || !queries) {
         // The pipeline keeps flowing through a store that cannot store.
         if (!command) out([msg, null, null]);
-        if (command || !problemRaised) {
-          problemRaised = true;
-          done(new Error(setupProblem ?? 'usage store not configured'));
-        } else {
-          done();
-        }
+        // a command is answered (the API waits for it); a snapshot raises the problem once
+        if (command) done(new Error(adapter.problem ?? 'usage-store is not configured'));
+        else adapter.refuse(done);
         return;
       }
       try {
@@ -196,7 +191,7 @@ export = function (RED: NodeAPI) {
       }
     });
 
-    node.on('close', (_removed: boolean, done: () => void) => {
+    adapter.onClose(() => {
       for (const t of timers) clearTimeout(t);
       try {
         store?.close();
@@ -204,7 +199,6 @@ export = function (RED: NodeAPI) {
         node.error(`usage database: could not write the last minute on close: ${(err as Error).message}`);
       }
       store = null;
-      done();
     });
   }
   RED.nodes.registerType('usage-store', UsageStoreNode);

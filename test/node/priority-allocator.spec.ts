@@ -289,11 +289,15 @@ describe('priority-allocator node (in a real Node-RED runtime)', () => {
   });
 
   describe('invalid shared settings', () => {
-    it('shows a red status naming the field, and raises an error for every message', async () => {
+    it('shows a red status naming the field, and raises it to a Catch node once, not on every tick', async () => {
       const f = flow({ downMbps: '-5' });
       await start(f);
       const message = await rejected(snapshot());
       assert.match(message, /EqualNet config ".*" is invalid: downMbps must be greater than 0 Mbit\/s, got -5/);
+      for (let i = 0; i < 3; i++) getNode('alloc').receive({ payload: snapshot() });
+      await noMessage('caught', 300);
+      const statuses = (await drainMessages('statuses')) as { status: { fill: string; text: string } }[];
+      assert.ok(statuses.length >= 3 && statuses.every((s) => s.status.fill === 'red' && /downMbps/.test(s.status.text)), JSON.stringify(statuses));
     });
 
     it('without a config node selected, says so', async () => {
