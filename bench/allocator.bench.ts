@@ -1,8 +1,8 @@
 // Allocation time for 100 / 1,000 / 4,096 (the largest client cap) / 10,000 clients. Goal: 10,000
 // clients under 5 ms median (missed since the loop closed: 8 ms, see README), growing about n log n.
-import { AllocatorController } from '../nodes/core/allocation';
-import { allocateDirection } from '../nodes/core/allocator';
-import type { Snapshot } from '../nodes/core/types';
+import { AllocatorController } from '../nodes/core/allocate/allocation';
+import { allocateDirection } from '../nodes/core/allocate/allocator';
+import type { Snapshot } from '../nodes/core/contract/types';
 import { printTable, timeIt } from './stats';
 
 function snapshotOf(n: number, seed = 42): Snapshot {

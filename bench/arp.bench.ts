@@ -1,6 +1,6 @@
 // arp-discover's per-tick work on a large LAN: parse `ip -j -s neigh` and look up every vendor.
-import { parseNeighbours } from '../nodes/core/neighbours';
-import { defaultOuiIndex } from '../nodes/core/oui';
+import { parseNeighbours } from '../nodes/core/discover/neighbours';
+import { defaultOuiIndex } from '../nodes/core/discover/oui';
 import { printTable, timeIt } from './stats';
 
 const ENTRIES = 5_000;

@@ -7,10 +7,10 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { parseLinkStats } from '../nodes/core/iface-stats';
-import { MeteringCore, validateSnapshot } from '../nodes/core/metering';
-import { commandReader } from '../nodes/core/kernel-reader';
-import { parseTableCounters, SET_NAMES, tableNameFor } from '../nodes/core/nft-accounting';
+import { parseLinkStats } from '../nodes/core/meter/iface-stats';
+import { MeteringCore, validateSnapshot } from '../nodes/core/meter/metering';
+import { commandReader } from '../nodes/core/meter/kernel-reader';
+import { parseTableCounters, SET_NAMES, tableNameFor } from '../nodes/core/meter/nft-accounting';
 import { runChecked } from '../nodes/core/runner';
 import { execaRunner } from '../nodes/lib/execa-runner';
 import { openNetlinkReader } from '../nodes/lib/netlink-reader';

@@ -5,10 +5,12 @@
 // Everything runs in network namespaces this bench creates and removes (needs root).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { inNetns } from '../nodes/core/runner';
-import { Shaper } from '../nodes/core/tc-apply';
-import { diffTree } from '../nodes/core/tc-diff';
-import { planTree, TreeIds, toBatch, type TreePlan } from '../nodes/core/tc-plan';
-import { emptyTree } from '../nodes/core/tc-read';
+import { Shaper } from '../nodes/core/shape/tc-apply';
+import { diffTree } from '../nodes/core/shape/tc-diff';
+import { planTree, TreeIds } from '../nodes/core/shape/tc-plan';
+import { toBatch } from '../nodes/core/shape/tc-commands';
+import { type TreePlan } from '../nodes/core/shape/tc-tree';
+import { emptyTree } from '../nodes/core/shape/tc-tree';
 import { execaRunner } from '../nodes/lib/execa-runner';
 import { Lab, WAN, type ClientSpec } from '../test/lab/lab';
 import { printTable, timeIt } from './stats';

@@ -1,9 +1,9 @@
-import { TOPIC } from './core/message';
+import { TOPIC } from './core/contract/message';
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import { toMessage, type Alert } from './core/alerts/alert';
 import { AlertEngine } from './core/alerts/engine';
 import { DEFAULTS, type RuleKind } from './core/alerts/options';
-import { mbpsToBps } from './core/settings';
+import { mbpsToBps } from './core/contract/settings';
 import { settingsOf } from './lib/config-node';
 import { showError, showOk, showWarning } from './lib/status';
 import { adapt } from './lib/adapter';

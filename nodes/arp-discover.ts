@@ -1,12 +1,12 @@
-import { TOPIC } from './core/message';
+import { TOPIC } from './core/contract/message';
 import { readFile } from 'node:fs/promises';
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
-import { DeviceTypeTable, validateDeviceTypeRules } from './core/device-type';
-import { DEVICES_MAX, Discovery, type DeviceSettings, type ScanResult } from './core/discovery';
-import { defaultOuiIndex } from './core/oui';
-import { parseRegistry } from './core/registry';
+import { DeviceTypeTable, validateDeviceTypeRules } from './core/discover/device-type';
+import { DEVICES_MAX, Discovery, type DeviceSettings, type ScanResult } from './core/discover/discovery';
+import { defaultOuiIndex } from './core/discover/oui';
+import { parseRegistry } from './core/contract/registry';
 import type { CommandRunner, Watcher } from './core/runner';
-import { toNumber } from './core/settings';
+import { toNumber } from './core/contract/settings';
 import { configOf } from './lib/config-node';
 import { runnerFor } from './lib/execa-runner';
 import { adapt } from './lib/adapter';

@@ -1,11 +1,11 @@
-import { TOPIC } from './core/message';
+import { TOPIC } from './core/contract/message';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
-import type { AllocatedSnapshot } from './core/allocation';
-import { alertsQuery, analyticsQuery, apiErrorAnswer, clientView, crossSiteProblem, deviceBody, findClient, isJsonContentType, priorityBody, statusView, tooLarge, type BodyError } from './core/api';
-import { InputError } from './core/errors';
-import type { Settings } from './core/settings';
+import type { AllocatedSnapshot } from './core/allocate/allocation';
+import { alertsQuery, analyticsQuery, apiErrorAnswer, clientView, crossSiteProblem, deviceBody, findClient, isJsonContentType, priorityBody, statusView, tooLarge, type BodyError } from './core/api/api';
+import { InputError } from './core/contract/errors';
+import type { Settings } from './core/contract/settings';
 import { configOf, type EqualnetConfigNode } from './lib/config-node';
 import { showOk } from './lib/status';
 import { adapt } from './lib/adapter';

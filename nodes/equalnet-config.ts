@@ -1,6 +1,6 @@
 import { networkInterfaces } from 'node:os';
 import type { NodeAPI } from 'node-red';
-import { describeProblems, validateSettings } from './core/settings';
+import { describeProblems, validateSettings } from './core/contract/settings';
 import { ownSettings, type EqualnetConfigDef, type EqualnetConfigNode } from './lib/config-node';
 
 export = function (RED: NodeAPI) {

@@ -1,8 +1,8 @@
-import { TOPIC } from './core/message';
+import { TOPIC } from './core/contract/message';
 import { performance } from 'node:perf_hooks';
 import type { Node, NodeAPI, NodeDef } from 'node-red';
-import { MeteringCore, type MeteredSnapshot } from './core/metering';
-import { toNumber } from './core/settings';
+import { MeteringCore, type MeteredSnapshot } from './core/meter/metering';
+import { toNumber } from './core/contract/settings';
 import { settingsOf } from './lib/config-node';
 import { runnerFor } from './lib/execa-runner';
 import { openNetlinkReader } from './lib/netlink-reader';

@@ -1,7 +1,7 @@
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
-import { ALLOCATOR_KEYS, AllocatorController, applyConfigCommand, optionsFrom, type AllocatedSnapshot } from './core/allocation';
-import { TOPIC, priorityProblem } from './core/message';
-import { LIMITS, percentProblem, toNumber } from './core/settings';
+import { ALLOCATOR_KEYS, AllocatorController, applyConfigCommand, optionsFrom, type AllocatedSnapshot } from './core/allocate/allocation';
+import { TOPIC, priorityProblem } from './core/contract/message';
+import { LIMITS, percentProblem, toNumber } from './core/contract/settings';
 import { adapt } from './lib/adapter';
 import { configOf, type EqualnetConfigNode } from './lib/config-node';
 import { countOf, formatMbps, showError, showOk } from './lib/status';

@@ -1,8 +1,8 @@
-import { TOPIC } from './core/message';
+import { TOPIC } from './core/contract/message';
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
-import { InputError } from './core/errors';
-import { percentProblem, toNumber } from './core/settings';
-import { Shaper, type ShapingReport } from './core/tc-apply';
+import { InputError } from './core/contract/errors';
+import { percentProblem, toNumber } from './core/contract/settings';
+import { Shaper, type ShapingReport } from './core/shape/tc-apply';
 import { configOf } from './lib/config-node';
 import { runnerFor } from './lib/execa-runner';
 import { countOf, showError, showOk, showWarning } from './lib/status';

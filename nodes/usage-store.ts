@@ -1,9 +1,9 @@
-import { TOPIC } from './core/message';
+import { TOPIC } from './core/contract/message';
 import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
-import { InputError } from './core/errors';
-import { toNumber } from './core/settings';
+import { InputError } from './core/contract/errors';
+import { toNumber } from './core/contract/settings';
 import { UsageQueries } from './core/store/queries';
 import { scheduledReport, type ReportFormat } from './core/store/report';
 import { DEFAULT_RETENTION, UsageStore, type Retention } from './core/store/store';

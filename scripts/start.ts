@@ -5,7 +5,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
-import { ifaceNameProblem } from '../nodes/core/iface';
+import { ifaceNameProblem } from '../nodes/core/contract/iface';
 import { hostProblem, isLoopbackHost, nodeRedArgs, prepareHome, PROJECT_ROOT, type SettingsStatus } from './node-red-home';
 
 /**

@@ -1,4 +1,4 @@
 // Prints the README's worked-example tables from the real allocator.
-import { workedExamplesMarkdown } from '../nodes/core/worked-examples';
+import { workedExamplesMarkdown } from '../nodes/core/allocate/worked-examples';
 
 console.log(workedExamplesMarkdown());

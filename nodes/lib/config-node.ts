@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Node, NodeAPI, NodeDef } from 'node-red';
-import { applySettingsCommand, runtimeOverride, type RuntimeSettings, type Settings } from '../core/settings';
+import { applySettingsCommand, runtimeOverride, type RuntimeSettings, type Settings } from '../core/contract/settings';
 
 /** The raw equalnet-config properties as the editor saves them. */
 export interface EqualnetConfigDef extends NodeDef {

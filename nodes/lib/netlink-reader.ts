@@ -8,8 +8,8 @@
  * router itself. With a node's "namespace" setting (lab, demo) the commands run through
  * `ip netns exec` instead and this reader is not used.
  */
-import type { KernelReader } from '../core/kernel-reader';
-import { InterfaceMissingError, type IfaceCounters } from '../core/iface-stats';
+import type { KernelReader } from '../core/meter/kernel-reader';
+import { InterfaceMissingError, type IfaceCounters } from '../core/meter/iface-stats';
 import {
   errnoOf,
   getLinkRequest,
@@ -23,8 +23,8 @@ import {
   parseSetElements,
   splitMessages,
   type NetlinkMessage,
-} from '../core/netlink-codec';
-import type { ElementCounter, SetName, TableCounters } from '../core/nft-accounting';
+} from '../core/meter/netlink-codec';
+import type { ElementCounter, SetName, TableCounters } from '../core/meter/nft-accounting';
 
 /** The part of netlink's RawNetlinkSocket used here (its own typings pull in @types/node 12). */
 interface RawSocket {

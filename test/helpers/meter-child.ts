@@ -14,9 +14,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
-import { commandReader } from '../../nodes/core/kernel-reader';
-import { MeteringCore } from '../../nodes/core/metering';
-import { SET_NAMES, tableNameFor } from '../../nodes/core/nft-accounting';
+import { commandReader } from '../../nodes/core/meter/kernel-reader';
+import { MeteringCore } from '../../nodes/core/meter/metering';
+import { SET_NAMES, tableNameFor } from '../../nodes/core/meter/nft-accounting';
 import { execaRunner } from '../../nodes/lib/execa-runner';
 import { openNetlinkReader } from '../../nodes/lib/netlink-reader';
 

@@ -3,9 +3,9 @@
  * leases and DNS, arp-scan and ping. Needs root; without it this fails (it never skips).
  */
 import assert from 'node:assert/strict';
-import { DeviceTypeTable } from '../../nodes/core/device-type';
-import { Discovery } from '../../nodes/core/discovery';
-import { defaultOuiIndex } from '../../nodes/core/oui';
+import { DeviceTypeTable } from '../../nodes/core/discover/device-type';
+import { Discovery } from '../../nodes/core/discover/discovery';
+import { defaultOuiIndex } from '../../nodes/core/discover/oui';
 import { inNetns } from '../../nodes/core/runner';
 import { execaRunner } from '../../nodes/lib/execa-runner';
 import { execFileSync } from 'node:child_process';

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
-import { defaultOuiIndex } from '../../nodes/core/oui';
+import { defaultOuiIndex } from '../../nodes/core/discover/oui';
 
 const ARP_SCAN_OUI = '/usr/share/arp-scan/ieee-oui.txt';
 

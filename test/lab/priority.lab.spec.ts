@@ -10,12 +10,13 @@
  * Nothing is mocked; needs root (it never skips).
  */
 import assert from 'node:assert/strict';
-import { AllocatorController } from '../../nodes/core/allocation';
-import { fillLevels, weightOf } from '../../nodes/core/allocator';
-import { MeteringCore } from '../../nodes/core/metering';
+import { AllocatorController } from '../../nodes/core/allocate/allocation';
+import { fillLevels, weightOf } from '../../nodes/core/allocate/allocator';
+import { MeteringCore } from '../../nodes/core/meter/metering';
 import { inNetns } from '../../nodes/core/runner';
-import { Shaper } from '../../nodes/core/tc-apply';
-import { DEFAULT_MINOR, ifbNameFor, MAX_PACKET_BYTES } from '../../nodes/core/tc-plan';
+import { Shaper } from '../../nodes/core/shape/tc-apply';
+import { DEFAULT_MINOR } from '../../nodes/core/shape/tc-tree';
+import { ifbNameFor, MAX_PACKET_BYTES } from '../../nodes/core/shape/tc-plan';
 import { execaRunner } from '../../nodes/lib/execa-runner';
 import { htbClassRates } from './htb-stats';
 import { DEFAULT_CLIENTS, Lab, WAN } from './lab';

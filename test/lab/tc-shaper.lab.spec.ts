@@ -14,11 +14,11 @@
  * taken by another job); it is shown next to it.
  */
 import assert from 'node:assert/strict';
-import { AllocatorController } from '../../nodes/core/allocation';
+import { AllocatorController } from '../../nodes/core/allocate/allocation';
 import { inNetns } from '../../nodes/core/runner';
-import { Shaper, type ShapingReport } from '../../nodes/core/tc-apply';
-import { differs } from '../../nodes/core/tc-diff';
-import { ifbNameFor, MAX_PACKET_BYTES } from '../../nodes/core/tc-plan';
+import { Shaper, type ShapingReport } from '../../nodes/core/shape/tc-apply';
+import { differs } from '../../nodes/core/shape/tc-diff';
+import { ifbNameFor, MAX_PACKET_BYTES } from '../../nodes/core/shape/tc-plan';
 import { execaRunner } from '../../nodes/lib/execa-runner';
 import { htbClassRates } from './htb-stats';
 import { DEFAULT_CLIENTS, Lab, WAN, type LabClient } from './lab';

@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { catchNodeModule, configNodeModule, getNode, load, nextMessage, record, startServer, statusNodeModule, stopServer, type FlowNode } from '../helpers/node-red';
 import { assertRoot, NS_PREFIX } from '../lab/lab';
-import { PER_CLIENT_OFF_HINT } from '../../nodes/core/metering';
+import { PER_CLIENT_OFF_HINT } from '../../nodes/core/meter/metering';
 
 const counterModule = require('../../nodes/iface-counter');
 
@@ -284,7 +284,7 @@ describe('iface-counter node (in a real Node-RED runtime, real kernel in a names
   });
 
   describe('bad settings', () => {
-    it('an invalid interface name in the config (shared validator): red status, every message raises it', async () => {
+    it('an invalid interface name in the config (shared validator): red status, raised to a Catch node', async () => {
       await start(flow({}, { iface: 'eth0; rm -rf /' }));
       send(SNAPSHOT);
       const caught = await nextMessage<{ error: { message: string } }>('caught');

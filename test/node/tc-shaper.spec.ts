@@ -17,7 +17,7 @@ import {
   type FlowNode,
 } from '../helpers/node-red';
 import { inNetns, type CommandRunner } from '../../nodes/core/runner';
-import { Shaper } from '../../nodes/core/tc-apply';
+import { Shaper } from '../../nodes/core/shape/tc-apply';
 import { execaRunner } from '../../nodes/lib/execa-runner';
 import { assertRoot } from '../lab/lab';
 

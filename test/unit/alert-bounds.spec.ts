@@ -2,7 +2,7 @@
 // state bounded whatever snapshots come in. Pure logic, fed snapshots (no Node-RED needed).
 import assert from 'node:assert/strict';
 import { AlertEngine } from '../../nodes/core/alerts/engine';
-import { InputError } from '../../nodes/core/errors';
+import { InputError } from '../../nodes/core/contract/errors';
 import { CLIENT_STATE_MAX } from '../../nodes/core/alerts/rules';
 import { Tracker } from '../../nodes/core/alerts/tracker';
 import { T0, TICK_MS, snap } from './alert-fixtures';

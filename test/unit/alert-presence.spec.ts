@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { InputError } from '../../nodes/core/errors';
+import { InputError } from '../../nodes/core/contract/errors';
 import { LIMITS, RULE_KINDS, thresholdProblem } from '../../nodes/core/alerts/options';
 import { toMessage } from '../../nodes/core/alerts/alert';
 import { T0, TICK_MS, rule, summary, type C } from './alert-fixtures';

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { InputError } from '../../nodes/core/errors';
+import { InputError } from '../../nodes/core/contract/errors';
 import { MBIT, T0, TICK_MS, rule, summary, type C } from './alert-fixtures';
 
 const A = 'a4:5e:60:00:00:0a';

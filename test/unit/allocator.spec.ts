@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { AllocatorController, MAX_REMEMBERED } from '../../nodes/core/allocation';
-import { allocateDirection, busyThresholds, fillLevels, guaranteeOf, MIN_BUSY_TICKS, wantsMore, weightOf, type AllocationPolicy, type DirectionDemand } from '../../nodes/core/allocator';
+import { AllocatorController, MAX_REMEMBERED } from '../../nodes/core/allocate/allocation';
+import { allocateDirection, busyThresholds, fillLevels, guaranteeOf, MIN_BUSY_TICKS, wantsMore, weightOf, type AllocationPolicy, type DirectionDemand } from '../../nodes/core/allocate/allocator';
 
 const RUNS = { numRuns: 1000 };
 

@@ -1,11 +1,11 @@
-// The HTTP API's input checks as pure functions (nodes/core/api.ts, the allow-lists of
+// The HTTP API's input checks as pure functions (nodes/core/api/api.ts, the allow-lists of
 // allocation.ts and alerts/options.ts). The same rules over real HTTP: test/runtime/api.spec.ts.
 import assert from 'node:assert/strict';
-import { applyConfigCommand, type AllocatorOptions } from '../../nodes/core/allocation';
+import { applyConfigCommand, type AllocatorOptions } from '../../nodes/core/allocate/allocation';
 import { applyThresholds, DEFAULTS } from '../../nodes/core/alerts/options';
-import { alertsQuery, analyticsQuery, apiErrorAnswer, crossSiteProblem, deviceBody, isJsonContentType, priorityBody } from '../../nodes/core/api';
-import { InputError } from '../../nodes/core/errors';
-import { applySettingsCommand, DEFAULT_SETTINGS } from '../../nodes/core/settings';
+import { alertsQuery, analyticsQuery, apiErrorAnswer, crossSiteProblem, deviceBody, isJsonContentType, priorityBody } from '../../nodes/core/api/api';
+import { InputError } from '../../nodes/core/contract/errors';
+import { applySettingsCommand, DEFAULT_SETTINGS } from '../../nodes/core/contract/settings';
 
 /** What POST /api/config does: the config node's one check, with the client cap in force. */
 const configBody = (body: unknown, clientCap: number) => applySettingsCommand({ ...DEFAULT_SETTINGS, clientCap }, body).settings;

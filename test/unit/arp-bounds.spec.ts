@@ -2,10 +2,10 @@
 // the new-MAC limit, fast expiry of STALE-only entries, bounded device table. The neighbour table is
 // fed (recorded runner): the lab test (test/lab/spray.lab.spec.ts) runs the same core against the kernel.
 import assert from 'node:assert/strict';
-import { DeviceTypeTable } from '../../nodes/core/device-type';
-import { DEVICES_MAX, Discovery, STALE_ONLY_ABSENCE_MS, trackLimitFor, type DiscoveryOptions } from '../../nodes/core/discovery';
-import { InputError } from '../../nodes/core/errors';
-import { defaultOuiIndex } from '../../nodes/core/oui';
+import { DeviceTypeTable } from '../../nodes/core/discover/device-type';
+import { DEVICES_MAX, Discovery, STALE_ONLY_ABSENCE_MS, trackLimitFor, type DiscoveryOptions } from '../../nodes/core/discover/discovery';
+import { InputError } from '../../nodes/core/contract/errors';
+import { defaultOuiIndex } from '../../nodes/core/discover/oui';
 import { neighJson, RecordedRunner } from './arp-helpers';
 
 const START = Date.UTC(2026, 10, 25, 12, 0, 0);

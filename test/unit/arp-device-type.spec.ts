@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { DeviceTypeTable, UNKNOWN_DEVICE, validateDeviceTypeRules } from '../../nodes/core/device-type';
-import { InputError } from '../../nodes/core/errors';
+import { DeviceTypeTable, UNKNOWN_DEVICE, validateDeviceTypeRules } from '../../nodes/core/discover/device-type';
+import { InputError } from '../../nodes/core/contract/errors';
 
 describe('arp-discover: device type and icon', () => {
   const table = new DeviceTypeTable();

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
-import { DeviceTypeTable } from '../../nodes/core/device-type';
-import { Discovery, type DiscoveryOptions } from '../../nodes/core/discovery';
-import { InputError } from '../../nodes/core/errors';
-import { defaultOuiIndex } from '../../nodes/core/oui';
+import { DeviceTypeTable } from '../../nodes/core/discover/device-type';
+import { Discovery, type DiscoveryOptions } from '../../nodes/core/discover/discovery';
+import { InputError } from '../../nodes/core/contract/errors';
+import { defaultOuiIndex } from '../../nodes/core/discover/oui';
 import { CommandError, inNetns } from '../../nodes/core/runner';
 import { fixture, neighJson, RecordedRunner } from './arp-helpers';
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { hostnameFromLeases, macOfDuid, parseDnsmasqLeases } from '../../nodes/core/leases';
+import { hostnameFromLeases, macOfDuid, parseDnsmasqLeases } from '../../nodes/core/discover/leases';
 import { fixture } from './arp-helpers';
 
 describe('arp-discover: hostnames from the dnsmasq leases file', () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { isIPv4, isIPv6, isLinkLocalIPv6 } from '../../nodes/core/ip';
-import { macOfMonitorLine, parseNeighbours } from '../../nodes/core/neighbours';
+import { isIPv4, isIPv6, isLinkLocalIPv6 } from '../../nodes/core/contract/ip';
+import { macOfMonitorLine, parseNeighbours } from '../../nodes/core/discover/neighbours';
 import { fixture, neighJson } from './arp-helpers';
 
 describe('arp-discover: reading the neighbour table', () => {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { defaultOuiIndex, organisationName, OuiIndex } from '../../nodes/core/oui';
+import { defaultOuiIndex, organisationName, OuiIndex } from '../../nodes/core/discover/oui';
 
 describe('arp-discover: vendor from the IEEE registry', () => {
   const registry = {

@@ -1,5 +1,5 @@
 /**
- * The counting core (nodes/core/metering.ts) against a real kernel, in a network namespace this
+ * The counting core (nodes/core/meter/metering.ts) against a real kernel, in a network namespace this
  * test builds (veth lan0/lan1): the accuracy traps that must show in the status.
  *
  * - No privilege is real: the commands run as nobody with no capabilities (`setpriv`), so nft
@@ -14,10 +14,10 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { InterfaceMissingError } from '../../nodes/core/iface-stats';
-import { commandReader, type KernelReader } from '../../nodes/core/kernel-reader';
-import { MeteringCore } from '../../nodes/core/metering';
-import { addressKey } from '../../nodes/core/nft-accounting';
+import { InterfaceMissingError } from '../../nodes/core/meter/iface-stats';
+import { commandReader, type KernelReader } from '../../nodes/core/meter/kernel-reader';
+import { MeteringCore } from '../../nodes/core/meter/metering';
+import { addressKey } from '../../nodes/core/meter/nft-accounting';
 import { inNetns, type CommandRunner } from '../../nodes/core/runner';
 import { execaRunner } from '../../nodes/lib/execa-runner';
 import { MeterChild } from '../helpers/meter-child';

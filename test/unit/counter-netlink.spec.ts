@@ -1,5 +1,5 @@
 /**
- * The netlink messages iface-counter exchanges with the kernel (nodes/core/netlink-codec.ts):
+ * The netlink messages iface-counter exchanges with the kernel (nodes/core/meter/netlink-codec.ts):
  * requests byte for byte, and answers recorded from this machine's kernel (6.18) for a table made
  * with nft 1.0.6:
  *
@@ -25,8 +25,8 @@ import {
   parseSetElements,
   splitMessages,
   type NetlinkMessage,
-} from '../../nodes/core/netlink-codec';
-import { addressKey, type ElementCounter } from '../../nodes/core/nft-accounting';
+} from '../../nodes/core/meter/netlink-codec';
+import { addressKey, type ElementCounter } from '../../nodes/core/meter/nft-accounting';
 
 // Recorded: the GETSETELEM dump of up4 (two datagrams: the elements, then an empty part and DONE).
 const UP4_DUMP = [

@@ -1,9 +1,9 @@
 /** The pure parts of per-client and interface counting: nft batches, nft / ip JSON, snapshot validation. */
 import assert from 'node:assert/strict';
-import { parseLinkStats } from '../../nodes/core/iface-stats';
-import { validateSnapshot } from '../../nodes/core/metering';
-import { addressKey, createScript, parseFlowtables, parseTableCounters, syncScript, tableNameFor } from '../../nodes/core/nft-accounting';
-import { InputError } from '../../nodes/core/errors';
+import { parseLinkStats } from '../../nodes/core/meter/iface-stats';
+import { validateSnapshot } from '../../nodes/core/meter/metering';
+import { addressKey, createScript, parseFlowtables, parseTableCounters, syncScript, tableNameFor } from '../../nodes/core/meter/nft-accounting';
+import { InputError } from '../../nodes/core/contract/errors';
 
 const T = 'equalnet_acct_br_lan';
 

@@ -1,7 +1,7 @@
-/** Rates from counters (nodes/core/counters.ts): deltas over real elapsed time, resets, wraps, EWMA. */
+/** Rates from counters (nodes/core/meter/counters.ts): deltas over real elapsed time, resets, wraps, EWMA. */
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { DEFAULT_MAX_BPS, RateMeter } from '../../nodes/core/counters';
+import { DEFAULT_MAX_BPS, RateMeter } from '../../nodes/core/meter/counters';
 
 describe('counter rates: bits/s from byte counters', () => {
   describe('deltas over the real elapsed time', () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { workedExamplesMarkdown } from '../../nodes/core/worked-examples';
+import { workedExamplesMarkdown } from '../../nodes/core/allocate/worked-examples';
 
 describe('README', () => {
   it('shows the worked examples exactly as the allocator computes them', () => {

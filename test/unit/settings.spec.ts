@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { ifaceNameProblem } from '../../nodes/core/iface';
-import { DEFAULT_SETTINGS, linkProblem, minLinkMbps, toNumber, validateSettings } from '../../nodes/core/settings';
+import { ifaceNameProblem } from '../../nodes/core/contract/iface';
+import { DEFAULT_SETTINGS, linkProblem, minLinkMbps, toNumber, validateSettings } from '../../nodes/core/contract/settings';
 
 const valid = { ...DEFAULT_SETTINGS, iface: 'br-lan' } as Record<string, unknown>;
 

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { InputError } from '../../nodes/core/errors';
+import { InputError } from '../../nodes/core/contract/errors';
 import type { UsageQueries } from '../../nodes/core/store/queries';
 import type { UsageStore } from '../../nodes/core/store/store';
 import type { ConsumerRow } from '../../nodes/core/store/types';

@@ -4,7 +4,7 @@
 // nobody (test/node/tc-shaper.spec.ts); the lab test runs the same code against the real kernel.
 import assert from 'node:assert/strict';
 import { CommandError, type RunOptions, type RunResult } from '../../nodes/core/runner';
-import { Shaper } from '../../nodes/core/tc-apply';
+import { Shaper } from '../../nodes/core/shape/tc-apply';
 import { RecordedRunner } from './arp-helpers';
 import { snapshotOf, THREE, tcFixture } from './tc-fixtures';
 

@@ -1,8 +1,8 @@
 // ClassIds against a MAC-spraying device: bounded, recycled, never an endless probe, and a device
 // that stays keeps its class across ticks and restarts. Pure logic: nothing to fake.
 import assert from 'node:assert/strict';
-import { InputError } from '../../nodes/core/errors';
-import { ClassIds, preferredMinor, RECENT_CLASS_IDS, REMEMBERED_CLASS_IDS_MAX } from '../../nodes/core/tc-plan';
+import { InputError } from '../../nodes/core/contract/errors';
+import { ClassIds, preferredMinor, RECENT_CLASS_IDS, REMEMBERED_CLASS_IDS_MAX } from '../../nodes/core/shape/tc-plan';
 
 const mac = (i: number) => `02:${((i >> 24) & 255).toString(16).padStart(2, '0')}:${((i >> 16) & 255).toString(16).padStart(2, '0')}:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}:77`;
 const KNOWN = ['3c:22:fb:00:00:01', '3c:22:fb:00:00:02', 'a4:83:e7:00:00:03'];

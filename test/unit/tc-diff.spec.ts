@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
-import { AllocatorController } from '../../nodes/core/allocation';
-import { diffTree, differs } from '../../nodes/core/tc-diff';
-import { planTree, TreeIds, type TreePlan } from '../../nodes/core/tc-plan';
-import { emptyTree, parseClasses, parseFilters, parseQdiscs, type InstalledTree } from '../../nodes/core/tc-read';
+import { AllocatorController } from '../../nodes/core/allocate/allocation';
+import { diffTree, differs } from '../../nodes/core/shape/tc-diff';
+import { planTree, TreeIds } from '../../nodes/core/shape/tc-plan';
+import { type TreePlan } from '../../nodes/core/shape/tc-tree';
+import { emptyTree, type InstalledTree } from '../../nodes/core/shape/tc-tree';
+import { parseClasses, parseFilters, parseQdiscs } from '../../nodes/core/shape/tc-read';
 import { manyClients, snapshotOf, THREE, tcFixture } from './tc-fixtures';
 
 const OPTS = { thresholdPercent: 5 };

@@ -21,7 +21,7 @@ const CAPS = (caps: string) => ['setpriv', '--reuid=65534', '--regid=65534', '--
 /** Runs the shaper core's detectLeaf in the namespace with the given capabilities; returns what it found and its calls. */
 function detect(mode: 'enforce' | 'dry-run', caps: string): { leaf: string; leafNote: string | null; capEff: string } {
   const script = `
-    const { Shaper } = require(${JSON.stringify(join(ROOT, 'nodes/core/tc-apply.js'))});
+    const { Shaper } = require(${JSON.stringify(join(ROOT, 'nodes/core/shape/tc-apply.js'))});
     const { execaRunner } = require(${JSON.stringify(join(ROOT, 'nodes/lib/execa-runner.js'))});
     const capEff = require('fs').readFileSync('/proc/self/status', 'utf8').match(/CapEff:\\s*(\\S+)/)[1];
     const s = new Shaper({ iface: 'lan0', mode: ${JSON.stringify(mode)}, thresholdPercent: 5 }, execaRunner);

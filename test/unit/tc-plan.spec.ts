@@ -1,21 +1,11 @@
 import assert from 'node:assert/strict';
-import { InputError } from '../../nodes/core/errors';
-import {
-  canonicalIPv6,
-  ClassIds,
-  TreeIds,
-  DEBT_RATE_BPS,
-  DEFAULT_MINOR,
-  freshClassNeeded,
-  ifbNameFor,
-  planTree,
-  preferredMinor,
-  ROOT_MINOR,
-  toBatch,
-} from '../../nodes/core/tc-plan';
+import { InputError } from '../../nodes/core/contract/errors';
+import { canonicalIPv6, DEFAULT_MINOR, ROOT_MINOR } from '../../nodes/core/shape/tc-tree';
+import { ClassIds, TreeIds, DEBT_RATE_BPS, freshClassNeeded, ifbNameFor, planTree, preferredMinor } from '../../nodes/core/shape/tc-plan';
+import { toBatch } from '../../nodes/core/shape/tc-commands';
 import { manyClients, snapshotOf, THREE, tcFixture } from './tc-fixtures';
-import { diffTree } from '../../nodes/core/tc-diff';
-import { emptyTree } from '../../nodes/core/tc-read';
+import { diffTree } from '../../nodes/core/shape/tc-diff';
+import { emptyTree } from '../../nodes/core/shape/tc-tree';
 
 const plan = (payload: unknown, ids = new TreeIds()) => planTree(payload, { iface: 'd0', leaf: 'bfifo' }, ids);
 

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { parseClasses, parseFilters, parseIngressRedirect, parseQdiscs, parseRate } from '../../nodes/core/tc-read';
+import { parseClasses, parseFilters, parseIngressRedirect, parseQdiscs, parseRate } from '../../nodes/core/shape/tc-read';
 import { tcFixture } from './tc-fixtures';
 
 describe('tc-read: what the kernel holds, from iproute2 6.1 output recorded on this kernel', () => {

@@ -1,10 +1,10 @@
-import { InputError } from '../errors';
-import { normalizeMac } from '../mac';
+import { InputError } from '../contract/errors';
+import { normalizeMac } from '../contract/mac';
 import type { Alert } from './alert';
 import { applyThresholds, DEFAULTS, kindProblem, type Direction, type RuleKind, type Thresholds } from './options';
 import { DeviceGoneRule, NewDeviceRule, type SeenClient } from './presence';
 import { AlertFactory, ClientCapRule, LinkSaturationRule, OverAllocationRule, PriorityStarvationRule, UnusualTrafficRule, type SnapshotRule } from './rules';
-import { TOPIC, timeOf } from '../message';
+import { TOPIC, timeOf } from '../contract/message';
 import { labelOf, readSnapshot } from './snapshot';
 
 export interface EngineDeps {

@@ -1,12 +1,12 @@
-import { InputError } from '../errors';
-import { SEVERITIES, severityProblem, type Severity } from '../message';
-import { toNumber } from '../settings';
+import { InputError } from '../contract/errors';
+import { SEVERITIES, severityProblem, type Severity } from '../contract/message';
+import { toNumber } from '../contract/settings';
 
 /** The rule an alert-rule node runs; also the alert's `type` (the usage-store `alert_type`). */
 export const RULE_KINDS = ['over_allocation', 'new_device', 'priority_starvation', 'unusual_traffic', 'link_saturation', 'device_gone', 'client_cap'] as const;
 export type RuleKind = (typeof RULE_KINDS)[number];
 
-export { SEVERITIES, type Severity } from '../message';
+export { SEVERITIES, type Severity } from '../contract/message';
 
 export type Direction = 'down' | 'up';
 export type Directions = 'both' | Direction;

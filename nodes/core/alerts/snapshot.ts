@@ -1,6 +1,6 @@
-import { isRate, rateOf, snapshotClients, timeOf } from '../message';
-import { InputError } from '../errors';
-import { clientMac } from '../mac';
+import { isRate, rateOf, snapshotClients, timeOf } from '../contract/message';
+import { InputError } from '../contract/errors';
+import { clientMac } from '../contract/mac';
 import type { ClientInfo } from './alert';
 import type { Direction } from './options';
 

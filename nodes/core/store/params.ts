@@ -1,5 +1,5 @@
-import { InputError } from '../errors';
-import { normalizeMac } from '../mac';
+import { InputError } from '../contract/errors';
+import { normalizeMac } from '../contract/mac';
 
 /** Upper bounds that catch typos and units mix-ups (ms for hours) without limiting any real report. */
 export const QUERY_LIMITS = Object.freeze({

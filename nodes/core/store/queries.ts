@@ -1,8 +1,8 @@
 import type Database from 'better-sqlite3';
-import { InputError } from '../errors';
+import { InputError } from '../contract/errors';
 import { formatDate, formatHour, formatTimestamp } from './calendar';
 import { countParam, objectParam, QUERY_LIMITS, textParam, timeParam } from './params';
-import { severityProblem } from '../message';
+import { severityProblem } from '../contract/message';
 import { type Tier, type UsageStore } from './store';
 import type { AlertRow, BandwidthRow, ClientSummary, ConsumerRow, DayRow, DeviceEntry, HourlyRow, Report, SessionRow } from './types';
 

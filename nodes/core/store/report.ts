@@ -1,4 +1,4 @@
-import { InputError } from '../errors';
+import { InputError } from '../contract/errors';
 import { formatDate } from './calendar';
 import { countParam, QUERY_LIMITS } from './params';
 import type { UsageQueries } from './queries';

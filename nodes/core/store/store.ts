@@ -1,7 +1,7 @@
-import { priorityProblem, rateOf, severityProblem, snapshotClients, timeOf, type Severity } from '../message';
+import { priorityProblem, rateOf, severityProblem, snapshotClients, timeOf, type Severity } from '../contract/message';
 import type Database from 'better-sqlite3';
-import { InputError } from '../errors';
-import { clientMac, isLocallyAdministered } from '../mac';
+import { InputError } from '../contract/errors';
+import { clientMac, isLocallyAdministered } from '../contract/mac';
 import { formatTimestamp, localCalendar, type Calendar } from './calendar';
 import { macParam, objectParam, QUERY_LIMITS, textParam, timeParam } from './params';
 import { openDatabase } from './schema';
@@ -57,7 +57,7 @@ const ADD_TO_BUCKET = `ms = ms + excluded.ms, samples = samples + excluded.sampl
 /** ...and the newest known priority wins. */
 const KEEP_PRIORITY = 'priority = coalesce(excluded.priority, priority)';
 
-export { SEVERITIES, type Severity } from '../message';
+export { SEVERITIES, type Severity } from '../contract/message';
 
 /** What alert-rule sends (topic "alert"); the original's field names are accepted too. */
 export interface AlertInput {

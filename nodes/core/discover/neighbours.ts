@@ -1,5 +1,5 @@
-import { isIPv4, isIPv6 } from './ip';
-import { normalizeMac } from './mac';
+import { isIPv4, isIPv6 } from '../contract/ip';
+import { normalizeMac } from '../contract/mac';
 
 /**
  * One usable entry of the kernel's neighbour table (`ip -j -s neigh show dev IFACE`).

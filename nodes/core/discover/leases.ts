@@ -1,5 +1,5 @@
-import { isIPv4, isIPv6 } from './ip';
-import { normalizeMac } from './mac';
+import { isIPv4, isIPv6 } from '../contract/ip';
+import { normalizeMac } from '../contract/mac';
 
 /** What a DHCP lease says about a MAC. */
 export interface Lease {

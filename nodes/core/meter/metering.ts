@@ -2,16 +2,16 @@
  * iface-counter's behaviour without Node-RED: validate the snapshot, keep the kernel's counters in
  * step with its clients, read them, and turn them into rates per client and for the interface.
  */
-import { clientAddresses, snapshotClients } from './message';
+import { clientAddresses, snapshotClients } from '../contract/message';
 import { RateMeter, type MeterOptions } from './counters';
-import { InputError } from './errors';
-import { ifaceNameProblem } from './iface';
+import { InputError } from '../contract/errors';
+import { ifaceNameProblem } from '../contract/iface';
 import { InterfaceMissingError, type IfaceCounters } from './iface-stats';
 import { commandReader, type KernelReader } from './kernel-reader';
-import { clientMac } from './mac';
+import { clientMac } from '../contract/mac';
 import { addressKey, DEFAULT_MAX_ELEMENTS, NftAccounting, setBounds, type ElementCounter, type TableCounters } from './nft-accounting';
-import { CommandError, type CommandRunner } from './runner';
-import type { Client, Snapshot } from './types';
+import { CommandError, type CommandRunner } from '../runner';
+import type { Client, Snapshot } from '../contract/types';
 
 export interface MeteringOptions {
   iface: string;

@@ -1,5 +1,5 @@
-import { isIPv4, isIPv6 } from './ip';
-import { normalizeMac } from './mac';
+import { isIPv4, isIPv6 } from '../contract/ip';
+import { normalizeMac } from '../contract/mac';
 
 /**
  * Active probing: asking every address of the LAN so that a silent device answers. IPv4 by

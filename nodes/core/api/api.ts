@@ -4,13 +4,13 @@
  * allocated snapshot: field names as the original had them, sizes in Mbit/s. The equalnet-api
  * node serves them and turns writes into the pipeline's own commands.
  */
-import type { AllocatedSnapshot } from './allocation';
-import { InputError } from './errors';
-import { normalizeMac } from './mac';
-import { priorityProblem, severityProblem } from './message';
-import { toNumber } from './settings';
-import { countParam, QUERY_LIMITS } from './store/params';
-import type { Client } from './types';
+import type { AllocatedSnapshot } from '../allocate/allocation';
+import { InputError } from '../contract/errors';
+import { normalizeMac } from '../contract/mac';
+import { priorityProblem, severityProblem } from '../contract/message';
+import { toNumber } from '../contract/settings';
+import { countParam, QUERY_LIMITS } from '../store/params';
+import type { Client } from '../contract/types';
 
 const mbps = (bps: number | null | undefined) => Math.round(((bps ?? 0) / 1e6) * 100) / 100;
 /** A measured rate in Mbit/s, or null when it was not measured (per-client counting off). */

@@ -11,13 +11,11 @@
  *   `commands` for good and says why.
  */
 import { readIfaceCounters, type IfaceCounters } from './iface-stats';
-import { parseTableCounters, TABLE_GONE, type SetName, type TableCounters } from './nft-accounting';
-import { commandFailure, type CommandRunner } from './runner';
+import { parseTableCounters, TABLE_GONE, type SetReader, type TableCounters } from './nft-accounting';
+import { commandFailure, type CommandRunner } from '../runner';
 
-export interface KernelReader {
+export interface KernelReader extends SetReader {
   readonly via: 'netlink' | 'commands';
-  /** Counters of `sets` in `inet <table>`; null when the table (or one of the sets) is not there. */
-  readSets(table: string, sets: readonly SetName[]): Promise<TableCounters | null>;
   readLink(iface: string): Promise<IfaceCounters>;
   close(): void;
 }

@@ -3,62 +3,8 @@
  * classes only as text, and u32 filters' JSON repeats the "match" key (so JSON.parse keeps only the
  * last match of an IPv6 filter): classes and filters are parsed from the text output.
  */
-import { commandFailure, type CommandRunner } from './runner';
-import { HASH_TABLE, HTB_MAJOR, ROOT_MINOR, type Direction } from './tc-plan';
-
-export interface InstalledClass {
-  minor: number;
-  rateBps: number;
-  ceilBps: number;
-  prio: number;
-  /** Bytes per lending turn, when the kernel showed it (`tc -d`). */
-  quantum?: number;
-}
-
-export interface InstalledFilter {
-  family: 4 | 6;
-  address: string;
-  minor: number;
-  /** u32 handle, `ht:bucket:item` in hex, as `tc filter del ... handle` wants it. */
-  handle: string;
-}
-
-/** `ours`: our HTB; `default`: the device's own (handle 0:, e.g. noqueue, pfifo_fast); else foreign. */
-export type RootState = 'ours' | 'default' | 'missing-device' | { foreign: string };
-
-export interface InstalledDirection {
-  direction: Direction;
-  dev: string;
-  root: RootState;
-  rootClass: { rateBps: number; ceilBps: number } | null;
-  classes: Map<number, InstalledClass>;
-  /** Leaf qdisc kind under each class. */
-  leaves: Map<number, string>;
-  /** Both hash tables and both hashing filters are in place. */
-  hashTables: boolean;
-  filters: InstalledFilter[];
-  /** The plan's filter list these filters were installed from, for a cheap "nothing changed" check. */
-  plannedFilters?: readonly { family: 4 | 6; address: string; minor: number }[];
-}
-
-/** `stale`: our redirect, to an IFB that has gone (tc prints its target as `*`). */
-export type IngressState = 'ours' | 'stale' | 'none' | { foreign: string };
-
-export interface InstalledTree {
-  ifbExists: boolean;
-  ingress: IngressState;
-  down: InstalledDirection;
-  up: InstalledDirection;
-}
-
-export function emptyDirection(direction: Direction, dev: string, root: RootState = 'default'): InstalledDirection {
-  return { direction, dev, root, rootClass: null, classes: new Map(), leaves: new Map(), hashTables: false, filters: [] };
-}
-
-/** What a fresh interface looks like: no tree, no IFB, no ingress. */
-export function emptyTree(iface: string, ifb: string): InstalledTree {
-  return { ifbExists: false, ingress: 'none', down: emptyDirection('down', iface), up: emptyDirection('up', ifb) };
-}
+import { commandFailure, type CommandRunner } from '../runner';
+import { emptyDirection, HASH_TABLE, HTB_MAJOR, ROOT_MINOR, type Direction, type IngressState, type InstalledClass, type InstalledDirection, type InstalledFilter, type InstalledTree, type RootState } from './tc-tree';
 
 const UNITS: Record<string, number> = { '': 1, K: 1e3, M: 1e6, G: 1e9, T: 1e12, Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3, Ti: 1024 ** 4 };
 

@@ -4,8 +4,8 @@
  * works inside a network namespace too (`ip netns exec` gives the command that namespace's view).
  * Bytes are what the interface counts: whole frames, MAC header included.
  */
-import { ifaceNameProblem } from './iface';
-import { commandFailure, type CommandRunner } from './runner';
+import { ifaceNameProblem } from '../contract/iface';
+import { commandFailure, type CommandRunner } from '../runner';
 
 export interface IfaceCounters {
   ifindex: number;

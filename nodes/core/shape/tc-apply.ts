@@ -5,12 +5,13 @@
  * but the leaf probe (in a throwaway namespace, `unshare -n`); enforce probes the leaf on a
  * throwaway IFB of its own (CAP_NET_ADMIN is enough).
  */
-import { CommandError, commandFailure, type CommandRunner } from './runner';
-import type { ShapingMode } from './settings';
-import { diffTree, teardownCommands, type DirectionCounts } from './tc-diff';
-import { planTree, TreeIds, type LeafKind, type TreePlan } from './tc-plan';
-import { emptyTree, readInstalled, type InstalledTree } from './tc-read';
-import { ifbNameFor } from './tc-plan';
+import { CommandError, commandFailure, type CommandRunner } from '../runner';
+import type { ShapingMode } from '../contract/settings';
+import { diffTree, type DirectionCounts } from './tc-diff';
+import { teardownCommands } from './tc-commands';
+import { ifbNameFor, planTree, TreeIds } from './tc-plan';
+import { readInstalled } from './tc-read';
+import { emptyTree, type InstalledTree, type LeafKind, type TreePlan } from './tc-tree';
 
 export interface ShaperOptions {
   iface: string;

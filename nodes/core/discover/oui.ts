@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { isLocallyAdministered } from './mac';
+import { isLocallyAdministered } from '../contract/mac';
 
 /**
  * Vendor lookup in the IEEE registry. The IEEE hands out three sizes of block: MA-L (24-bit

@@ -1,4 +1,4 @@
-import { InputError } from './errors';
+import { InputError } from '../contract/errors';
 
 /**
  * Guessing what a device is from what the network tells us: its hostname (which the owner or the

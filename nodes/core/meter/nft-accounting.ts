@@ -19,10 +19,15 @@
  * All commands are argv arrays for the runner; one `nft` process takes a whole batch (commands
  * separated by ';'), which the kernel applies as one transaction.
  */
-import { ifaceNameProblem } from './iface';
-import type { KernelReader } from './kernel-reader';
-import { isIPv4, isIPv6 } from './ip';
-import { commandFailure, runChecked, type CommandError, type CommandRunner } from './runner';
+import { ifaceNameProblem } from '../contract/iface';
+import { isIPv4, isIPv6 } from '../contract/ip';
+import { commandFailure, runChecked, type CommandError, type CommandRunner } from '../runner';
+
+/** What reads our sets' counters (kernel-reader.ts: over netlink, or `nft -j`); declared here so the two modules do not import each other. */
+export interface SetReader {
+  /** Counters of `sets` in `inet <table>`; null when the table (or one of the sets) is not there. */
+  readSets(table: string, sets: readonly SetName[]): Promise<TableCounters | null>;
+}
 
 export const TABLE_PREFIX = 'equalnet_acct_';
 export const SET_NAMES = ['up4', 'down4', 'up6', 'down6'] as const;
@@ -288,7 +293,7 @@ export class NftAccounting {
   }
 
   /** Reads every counter with `reader`; null if the table is gone (flushed underneath): the next sync rebuilds it. */
-  async read(reader: KernelReader): Promise<TableCounters | null> {
+  async read(reader: SetReader): Promise<TableCounters | null> {
     const counters = await reader.readSets(this.table, SET_NAMES);
     if (!counters) {
       this.present = null;

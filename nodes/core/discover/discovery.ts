@@ -1,14 +1,14 @@
-import { priorityProblem } from './message';
+import { priorityProblem } from '../contract/message';
 import { DeviceTypeTable } from './device-type';
-import { InputError } from './errors';
-import { ifaceNameProblem } from './iface';
-import { isIPv4, isIPv6, isLinkLocalIPv6 } from './ip';
+import { InputError } from '../contract/errors';
+import { ifaceNameProblem } from '../contract/iface';
+import { isIPv4, isIPv6, isLinkLocalIPv6 } from '../contract/ip';
 import { hostnameFromLeases, parseDnsmasqLeases, type ParsedLeases } from './leases';
-import { isLocallyAdministered, normalizeMac } from './mac';
+import { isLocallyAdministered, normalizeMac } from '../contract/mac';
 import { parseNeighbours, type Neighbour } from './neighbours';
 import type { OuiIndex } from './oui';
 import { allNodesPingArgv, arpScanArgv, parseArpScan, parseGetentHosts, parseIPv4Prefixes, parsePingReplies, SWEEP_MIN_PREFIX } from './probe';
-import { CommandError, runChecked, type CommandRunner } from './runner';
+import { CommandError, runChecked, type CommandRunner } from '../runner';
 
 /** A device on the LAN, as arp-discover puts it in `payload.clients`. */
 export interface DiscoveredClient {

@@ -3,29 +3,8 @@
  * command at all; a rate or ceil within `thresholdPercent` of the installed one is left alone, so
  * the allocator's small tick-to-tick movements do not churn classes.
  */
-import {
-  classCommand,
-  classIdOf,
-  FILTER_PREF,
-  filterMatch,
-  HASH_TABLE,
-  hashTableCommands,
-  hex,
-  HTB_MAJOR,
-  ingressCommands,
-  leafCommand,
-  protocolOf,
-  quantumFor,
-  ROOT_MINOR,
-  skeletonCommands,
-  bucketOf,
-  type DirectionPlan,
-  type LeafKind,
-  type PlannedClass,
-  type PlannedFilter,
-  type TreePlan,
-} from './tc-plan';
-import { emptyDirection, type InstalledClass, type InstalledDirection, type InstalledFilter, type InstalledTree } from './tc-read';
+import { classCommand, filterAdd, filterDelete, hashTableCommands, ingressCommands, leafCommand, skeletonCommands } from './tc-commands';
+import { bucketOf, classIdOf, emptyDirection, HASH_TABLE, hex, quantumFor, ROOT_MINOR, type DirectionPlan, type InstalledClass, type InstalledDirection, type InstalledFilter, type InstalledTree, type LeafKind, type PlannedClass, type PlannedFilter, type TreePlan } from './tc-tree';
 
 export interface DiffOptions {
   /** Rate and ceil changes up to this share of the installed value are not sent. */
@@ -79,18 +58,6 @@ class ByAddress<T extends Pick<PlannedFilter, 'family' | 'address'>> {
 /** A planned class as the kernel holds it once sent (what `tc -d class show` reads back). */
 function installedAs(c: PlannedClass): InstalledClass {
   return { minor: c.minor, rateBps: c.rateBps, ceilBps: c.ceilBps, prio: c.prio, quantum: quantumFor(c.weight) };
-}
-
-function filterDelete(dev: string, f: InstalledFilter): string[] {
-  return ['filter', 'del', 'dev', dev, 'parent', `${HTB_MAJOR}:`, 'protocol', protocolOf(f.family), 'prio', String(FILTER_PREF[f.family]), 'handle', f.handle, 'u32'];
-}
-
-function filterAdd(plan: DirectionPlan, f: PlannedFilter, handle: string): string[] {
-  const ht = handle.slice(0, handle.lastIndexOf(':') + 1);
-  return [
-    'filter', 'add', 'dev', plan.dev, 'parent', `${HTB_MAJOR}:`, 'protocol', protocolOf(f.family), 'prio', String(FILTER_PREF[f.family]),
-    'handle', handle, 'u32', 'ht', ht, ...filterMatch(f, plan.direction), 'flowid', classIdOf(f.minor),
-  ];
 }
 
 /** Keeps the filters that already point to the right class; removes the rest; adds the missing ones with free handles. */
@@ -230,10 +197,3 @@ export function diffTree(plan: TreePlan, installed: InstalledTree, options: Diff
   return { commands, next: { ifbExists: true, ingress: 'ours', down: down.next, up: up.next }, down: down.counts, up: up.counts };
 }
 
-/** Everything EqualNet put on the interface, removed (the IFB itself goes with `ip link del`). */
-export function teardownCommands(installed: InstalledTree, iface: string): string[][] {
-  const commands: string[][] = [];
-  if (installed.ingress === 'ours' || installed.ingress === 'stale') commands.push(['qdisc', 'del', 'dev', iface, 'ingress']);
-  if (installed.down.root === 'ours') commands.push(['qdisc', 'del', 'dev', iface, 'root']);
-  return commands;
-}

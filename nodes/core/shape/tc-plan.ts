@@ -15,75 +15,12 @@
  * across restarts; a collision probes to the next free minor and is remembered, for the MACs present and
  * a bounded number of recent ones (ClassIds).
  */
-import { clientAddresses, snapshotClients } from './message';
-import { InputError } from './errors';
-import { ifaceNameProblem } from './iface';
-import { isLinkLocalIPv6 } from './ip';
-import { clientMac, normalizeMac } from './mac';
-import type { InstalledTree } from './tc-read';
-
-export type Direction = 'down' | 'up';
-export type LeafKind = 'fq_codel' | 'sfq' | 'bfifo';
-
-export const HTB_MAJOR = 'eb';
-export const ROOT_MINOR = 1;
-export const DEFAULT_MINOR = 0xffff;
-/** HTB cannot shape below this; the issue's floor for a valid allocation. */
-export const MIN_RATE_BPS = 8_000;
-export const HASH_TABLE = { 4: '100', 6: '600' } as const;
-/** u32 filter priorities (tc "pref"): one protocol per priority. */
-export const FILTER_PREF = { 4: 10, 6: 11 } as const;
-/**
- * Bytes a FIFO leaf holds: 100 ms of the whole link, at least two 64 KB GSO packets. Counted in
- * bytes, not packets: with GSO a "packet" is up to 64 KB, and a 1,000-packet pfifo (the default
- * txqueuelen) held megabytes, seconds of queue in front of a 2 Mbit/s class: its TCP flow swung
- * by ±20 % from tick to tick and the loop could not tell a busy client from a slowing one.
- */
-export function fifoLimitBytes(totalBps: number): number {
-  return Math.max(2 * 65_536, Math.round((totalBps / 8) * 0.1));
-}
-
-export interface PlannedClass {
-  minor: number;
-  rateBps: number;
-  ceilBps: number;
-  prio: number;
-  /** The client's weight: HTB lends what is spare among classes of one prio in proportion to quantum. */
-  weight?: number;
-  /** The client it is for; absent for the root and default classes. */
-  mac?: string;
-}
-
-export interface PlannedFilter {
-  family: 4 | 6;
-  /** Canonical text: dotted quad, or eight lower-case 4-digit hex groups. */
-  address: string;
-  minor: number;
-}
-
-export interface DirectionPlan {
-  direction: Direction;
-  /** The device the tree sits on: the LAN interface (down) or the IFB (up). */
-  dev: string;
-  totalBps: number;
-  /** Client classes and the default class, by minor (the root class is `totalBps`). */
-  classes: Map<number, PlannedClass>;
-  filters: PlannedFilter[];
-}
-
-export interface TreePlan {
-  iface: string;
-  ifb: string;
-  leaf: LeafKind;
-  down: DirectionPlan;
-  up: DirectionPlan;
-}
-
-/** Where the address bytes sit in the packet (network header offset): dst on download, src on upload. */
-export function matchOffset(family: 4 | 6, direction: Direction): number {
-  if (family === 4) return direction === 'down' ? 16 : 12;
-  return direction === 'down' ? 24 : 8;
-}
+import { clientAddresses, snapshotClients } from '../contract/message';
+import { InputError } from '../contract/errors';
+import { ifaceNameProblem } from '../contract/iface';
+import { isLinkLocalIPv6 } from '../contract/ip';
+import { clientMac, normalizeMac } from '../contract/mac';
+import { canonicalIPv6, DEFAULT_MINOR, MAX_WEIGHT, MIN_RATE_BPS, type Direction, type DirectionPlan, type InstalledTree, type LeafKind, type PlannedClass, type PlannedFilter, type TreePlan } from './tc-tree';
 
 // ---------------------------------------------------------------------------------------------
 // names and ids
@@ -299,45 +236,6 @@ export class TreeIds {
 // ---------------------------------------------------------------------------------------------
 // addresses
 
-/** The 16 bytes of an IPv6 address (validated with isIPv6 first). */
-export function ipv6Bytes(address: string): number[] {
-  let text = address.toLowerCase();
-  const v4 = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
-  if (v4) {
-    const [a, b, c, d] = v4.slice(1).map(Number);
-    text = text.slice(0, v4.index) + `${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
-  }
-  const halves = text.split('::');
-  const groupsOf = (part: string) => (part ? part.split(':').map((g) => parseInt(g, 16)) : []);
-  const head = groupsOf(halves[0]);
-  const tail = halves.length > 1 ? groupsOf(halves[1]) : [];
-  const words = halves.length > 1 ? [...head, ...new Array(8 - head.length - tail.length).fill(0), ...tail] : head;
-  return words.flatMap((w) => [w >> 8, w & 255]);
-}
-
-// Every tick sees the same addresses again: remembering their canonical form keeps a 1,000-client
-// plan well under a millisecond's worth of address parsing.
-const canonicalCache = new Map<string, string>();
-const CANONICAL_CACHE_MAX = 65_536;
-
-export function canonicalIPv6(address: string): string {
-  const known = canonicalCache.get(address);
-  if (known !== undefined) return known;
-  const b = ipv6Bytes(address);
-  const groups: string[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push(((b[i] << 8) | b[i + 1]).toString(16).padStart(4, '0'));
-  const canonical = groups.join(':');
-  if (canonicalCache.size >= CANONICAL_CACHE_MAX) canonicalCache.clear();
-  canonicalCache.set(address, canonical);
-  return canonical;
-}
-
-/** The u32 hash bucket of an address: its last byte. */
-export function bucketOf(filter: Pick<PlannedFilter, 'family' | 'address'>): number {
-  if (filter.family === 4) return Number(filter.address.slice(filter.address.lastIndexOf('.') + 1));
-  return parseInt(filter.address.slice(-2), 16);
-}
-
 // ---------------------------------------------------------------------------------------------
 // validation and planning
 
@@ -480,76 +378,3 @@ export function planTree(payload: unknown, settings: PlanSettings, ids: TreeIds,
 // ---------------------------------------------------------------------------------------------
 // commands (tc -batch lines as token arrays; every token is validated above, none is quoted)
 
-export const hex = (n: number) => n.toString(16);
-export const classIdOf = (minor: number) => `${HTB_MAJOR}:${hex(minor)}`;
-
-/** Weights run 1..20 (maxPriority is at most 20). */
-export const MAX_WEIGHT = 20;
-/**
- * Bytes a class of weight 1 may send per turn when HTB lends it spare capacity. HTB sends at least
- * one packet per turn, and with GSO a packet is up to 64 KB (24 KB seen in the lab at 20 Mbit/s):
- * a quantum below the packet size lends per packet, roughly equally, whatever the weights; that is
- * why the allocator keeps what is lent small and puts the shares in the rates. A quantum of a GSO
- * packet per weight was tried: classes within their rate are served in the same turns, and a
- * 2 Mbit/s class, its tokens capped at its small burst while a weight-5 class sent 320 KiB, got
- * 6.3 % below its rate (docs/tc-shaper.md).
- */
-export const QUANTUM_PER_WEIGHT = 8_000;
-
-/** HTB's quantum from the weight: spare capacity is lent in proportion to it (at most 160,000 bytes). */
-export function quantumFor(weight = 1): number {
-  return QUANTUM_PER_WEIGHT * Math.max(1, Math.min(MAX_WEIGHT, weight));
-}
-
-export function classCommand(verb: 'add' | 'change', dev: string, c: PlannedClass): string[] {
-  const parent = c.minor === ROOT_MINOR ? `${HTB_MAJOR}:` : classIdOf(ROOT_MINOR);
-  const argv = ['class', verb, 'dev', dev, 'parent', parent, 'classid', classIdOf(c.minor), 'htb', 'rate', `${c.rateBps}bit`, 'ceil', `${c.ceilBps}bit`];
-  if (c.minor !== ROOT_MINOR) argv.push('prio', String(c.prio));
-  argv.push('quantum', String(quantumFor(c.weight)));
-  return argv;
-}
-
-export function leafCommand(verb: 'add' | 'replace', dev: string, minor: number, leaf: LeafKind, totalBps: number): string[] {
-  const argv = ['qdisc', verb, 'dev', dev, 'parent', classIdOf(minor), leaf];
-  if (leaf === 'bfifo') argv.push('limit', String(fifoLimitBytes(totalBps)));
-  return argv;
-}
-
-export function filterMatch(f: PlannedFilter, direction: Direction): string[] {
-  const side = direction === 'down' ? 'dst' : 'src';
-  return f.family === 4 ? ['match', 'ip', side, `${f.address}/32`] : ['match', 'ip6', side, `${f.address}/128`];
-}
-
-export const protocolOf = (family: 4 | 6) => (family === 4 ? 'ip' : 'ipv6');
-
-/** The root qdisc, root class and the two hash tables with their hashing filters. */
-export function skeletonCommands(plan: DirectionPlan): string[][] {
-  const dev = plan.dev;
-  const out: string[][] = [
-    ['qdisc', 'replace', 'dev', dev, 'root', 'handle', `${HTB_MAJOR}:`, 'htb', 'default', hex(DEFAULT_MINOR), 'r2q', '10'],
-    classCommand('add', dev, { minor: ROOT_MINOR, rateBps: plan.totalBps, ceilBps: plan.totalBps, prio: 0 }),
-  ];
-  out.push(...hashTableCommands(plan));
-  return out;
-}
-
-export function hashTableCommands(plan: DirectionPlan): string[][] {
-  const out: string[][] = [];
-  for (const family of [4, 6] as const) {
-    const base = ['filter', 'add', 'dev', plan.dev, 'parent', `${HTB_MAJOR}:`, 'protocol', protocolOf(family), 'prio', String(FILTER_PREF[family])];
-    const lastWord = matchOffset(family, plan.direction) + (family === 4 ? 0 : 12);
-    out.push([...base, 'handle', `${HASH_TABLE[family]}:`, 'u32', 'divisor', '256']);
-    out.push([...base, 'u32', 'match', 'u32', '0', '0', 'hashkey', 'mask', '0x000000ff', 'at', String(lastWord), 'link', `${HASH_TABLE[family]}:`]);
-  }
-  return out;
-}
-
-/** The LAN's ingress, redirected to the IFB so upload can be queued (sqm-scripts, Firewalla). */
-export function ingressCommands(iface: string, ifb: string): string[][] {
-  return [
-    ['qdisc', 'add', 'dev', iface, 'handle', 'ffff:', 'ingress'],
-    ['filter', 'add', 'dev', iface, 'parent', 'ffff:', 'protocol', 'all', 'prio', '1', 'u32', 'match', 'u32', '0', '0', 'action', 'mirred', 'egress', 'redirect', 'dev', ifb],
-  ];
-}
-
-export const toBatch = (commands: readonly string[][]) => commands.map((c) => c.join(' ')).join('\n') + (commands.length ? '\n' : '');

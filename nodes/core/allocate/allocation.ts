@@ -1,10 +1,10 @@
 import { allocateArrays, busyThresholds, CLIENT_HTB_PRIO, MIN_BUSY_TICKS, wantsMore, directionBuffers, floorOf, guaranteeOf, weightOf, type AllocationPolicy, type DirectionResult } from './allocator';
-import { InputError } from './errors';
-import { clientMac, normalizeMac } from './mac';
-import { priorityProblem, rateProblem, snapshotClients } from './message';
-import { parseRegistry } from './registry';
-import { applySettingsCommand, DEFAULT_SETTINGS, LIMITS, mbpsToBps, percentProblem, toNumber, type Settings } from './settings';
-import type { Client, Snapshot } from './types';
+import { InputError } from '../contract/errors';
+import { clientMac, normalizeMac } from '../contract/mac';
+import { priorityProblem, rateProblem, snapshotClients } from '../contract/message';
+import { parseRegistry } from '../contract/registry';
+import { applySettingsCommand, DEFAULT_SETTINGS, LIMITS, mbpsToBps, percentProblem, toNumber, type Settings } from '../contract/settings';
+import type { Client, Snapshot } from '../contract/types';
 
 /** What the allocator needs to know, in the units the editor shows. */
 export interface AllocatorOptions {
