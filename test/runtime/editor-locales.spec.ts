@@ -103,7 +103,7 @@ const BAD: Array<{ type: string; prop: string; value: string; key: string; args?
   { type: 'arp-discover', prop: 'netns', value: 'a b', key: `${PACKAGE_NAME}/equalnet-config:equalnet.errors.netns` },
   { type: 'iface-counter', prop: 'smoothing', value: '-1', key: 'iface-counter.errors.smoothing', inDialog: true },
   { type: 'iface-counter', prop: 'netns', value: 'a b', key: `${PACKAGE_NAME}/equalnet-config:equalnet.errors.netns` },
-  { type: 'priority-allocator', prop: 'defaultPriority', value: '0', key: 'priority-allocator.errors.defaultPriority', inDialog: true },
+  { type: 'priority-allocator', prop: 'defaultPriority', value: '0', key: 'priority-allocator.errors.defaultPriority', args: { max: 5 }, inDialog: true },
   { type: 'priority-allocator', prop: 'headroomPercent', value: '101', key: 'priority-allocator.errors.headroomPercent' },
   { type: 'tc-shaper', prop: 'thresholdPercent', value: '101', key: 'tc-shaper.errors.thresholdPercent', inDialog: true },
   { type: 'tc-shaper', prop: 'netns', value: 'a b', key: `${PACKAGE_NAME}/equalnet-config:equalnet.errors.netns` },

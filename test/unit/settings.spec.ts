@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { ifaceNameProblem } from '../../nodes/core/contract/iface';
-import { DEFAULT_SETTINGS, linkProblem, minLinkMbps, toNumber, validateSettings } from '../../nodes/core/contract/settings';
+import { DEFAULT_SETTINGS, LIMITS, linkProblem, minLinkMbps, toNumber, validateSettings } from '../../nodes/core/contract/settings';
 
 const valid = { ...DEFAULT_SETTINGS, iface: 'br-lan' } as Record<string, unknown>;
 
@@ -117,5 +117,18 @@ describe('shared settings (equalnet-config)', () => {
 
   it('lets interface names through that Linux uses', () => {
     for (const name of ['eth0', 'br-lan', 'wlan0', 'enp3s0f1', 'eth0.100', 'veth_ab-12', 'a'.repeat(15)]) assert.equal(ifaceNameProblem(name), null, name);
+  });
+});
+
+describe("the editor's limits are the runtime's", () => {
+  it('equalnet-config.html mirrors LIMITS (and the allocator editor reads them from there)', () => {
+    const { readFileSync } = require('node:fs') as typeof import('node:fs');
+    const { join } = require('node:path') as typeof import('node:path');
+    const html = readFileSync(join(__dirname, '../../nodes/equalnet-config.html'), 'utf8');
+    const mirrored = JSON.parse(/var SETTINGS_LIMITS = (\{.*\});/.exec(html)![1]);
+    assert.deepEqual(mirrored, JSON.parse(JSON.stringify(LIMITS)));
+    const allocator = readFileSync(join(__dirname, '../../nodes/priority-allocator.html'), 'utf8');
+    assert.doesNotMatch(allocator, /n <= 20\b/, 'no priority limit of its own');
+    assert.match(allocator, /EQUALNET_LIMITS\.maxMaxPriority/);
   });
 });
