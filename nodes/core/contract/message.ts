@@ -89,9 +89,10 @@ export function severityProblem(value: unknown): string | null {
 
 /**
  * A client's addresses, checked: `ip` an IPv4 address or absent, `ip6` an array of IPv6 addresses
- * or absent. Returned as given (canonical forms are the shaper's business).
+ * or absent. Returned as given (canonical forms are the shaper's business). `known6`: addresses
+ * already checked on an earlier tick (the shaper's cache of canonical forms), not parsed again.
  */
-export function clientAddresses(client: { ip?: unknown; ip6?: unknown }, path: string): { ip: string | null; ip6: string[] } {
+export function clientAddresses(client: { ip?: unknown; ip6?: unknown }, path: string, known6?: { has(address: string): boolean }): { ip: string | null; ip6: string[] } {
   let ip: string | null = null;
   if (client.ip !== undefined && client.ip !== null) {
     if (typeof client.ip !== 'string' || !isIPv4(client.ip)) throw new InputError(`${path}.ip`, `must be an IPv4 address or null, got ${JSON.stringify(client.ip)?.slice(0, 60)}`);
@@ -101,7 +102,7 @@ export function clientAddresses(client: { ip?: unknown; ip6?: unknown }, path: s
   if (client.ip6 !== undefined && client.ip6 !== null) {
     if (!Array.isArray(client.ip6)) throw new InputError(`${path}.ip6`, `must be an array of IPv6 addresses, got ${JSON.stringify(client.ip6)?.slice(0, 60)}`);
     client.ip6.forEach((a: unknown, j: number) => {
-      if (typeof a !== 'string' || !isIPv6(a)) throw new InputError(`${path}.ip6[${j}]`, `must be an IPv6 address, got ${JSON.stringify(a)?.slice(0, 60)}`);
+      if (typeof a !== 'string' || (!known6?.has(a) && !isIPv6(a))) throw new InputError(`${path}.ip6[${j}]`, `must be an IPv6 address, got ${JSON.stringify(a)?.slice(0, 60)}`);
       ip6.push(a);
     });
   }

@@ -20,7 +20,7 @@ import { InputError } from '../contract/errors';
 import { ifaceNameProblem } from '../contract/iface';
 import { isLinkLocalIPv6 } from '../contract/ip';
 import { clientMac, normalizeMac } from '../contract/mac';
-import { canonicalIPv6, DEFAULT_MINOR, MAX_WEIGHT, MIN_RATE_BPS, type Direction, type DirectionPlan, type InstalledTree, type LeafKind, type PlannedClass, type PlannedFilter, type TreePlan } from './tc-tree';
+import { canonicalIPv6, DEFAULT_MINOR, knownIPv6, MAX_WEIGHT, MIN_RATE_BPS, type Direction, type DirectionPlan, type InstalledTree, type LeafKind, type PlannedClass, type PlannedFilter, type TreePlan } from './tc-tree';
 
 // ---------------------------------------------------------------------------------------------
 // names and ids
@@ -303,7 +303,7 @@ export function validateForShaping(payload: unknown): { clients: ValidClient[]; 
       if (other && other !== mac) throw new InputError(field, `${address} is also claimed by ${other}`);
       seenAddress.set(address, mac);
     };
-    const given = clientAddresses(c, path);
+    const given = clientAddresses(c, path, knownIPv6);
     const ip = given.ip;
     if (ip) claim(ip, `${path}.ip`);
     const ip6: string[] = [];

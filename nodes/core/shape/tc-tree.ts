@@ -95,6 +95,9 @@ const canonicalCache = new Map<string, string>();
 
 const CANONICAL_CACHE_MAX = 65_536;
 
+/** IPv6 addresses already put in canonical form (so already checked): not parsed again. */
+export const knownIPv6 = { has: (address: string): boolean => canonicalCache.has(address) };
+
 export function canonicalIPv6(address: string): string {
   const known = canonicalCache.get(address);
   if (known !== undefined) return known;
