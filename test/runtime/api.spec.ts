@@ -86,6 +86,8 @@ describe('HTTP API (equalnet-api in a real Node-RED)', function () {
     assert.ok(consoleNow.allocated > 16, `console still at ${consoleNow.allocated} Mbit/s`);
     assert.equal((await post('/api/priority/fd00::11', { priority: 3 })).status, 200);
     assert.equal((await post('/api/priority/DC-A6-32-00-00-02', { priority: 2 })).status, 200);
+    // the API answers before the allocator has re-allocated: the next cases compare before/after
+    await until('/api/device/dc:a6:32:00:00:02', (b) => b.priority === 2);
   });
 
   describe('refuses bad requests with HTTP 400 and a reason, changing nothing', () => {
