@@ -209,7 +209,10 @@ describe('flow layout: node geometry as the editor draws it', () => {
       let def: { label: (this: FlowNode) => string; _?: unknown } | undefined;
       const anything: unknown = new Proxy(function () {}, { get: () => anything, apply: () => anything });
       const RED = new Proxy({ nodes: { registerType: (_: string, d: typeof def) => (def = d) } }, { get: (t, k) => (k in t ? t[k as 'nodes'] : anything) });
-      runInNewContext(script, { RED, $: anything, jQuery: anything });
+      // as in the editor: the shared script first (resources/editor.js: EqualNetEditor.register), `window` is the global
+      const context: Record<string, unknown> = { RED, $: anything, jQuery: anything };
+      context.window = context;
+      runInNewContext(readFileSync(join(ROOT, 'resources', 'editor.js'), 'utf8') + '\n' + script, context);
       assert.ok(def, `${type}: no registerType`);
       def._ = (key: string, args?: Record<string, unknown>) => translate(key.includes(':') ? key : `node-red-contrib-equalnet/${type}:${key}`, args);
       for (const sample of samples) {
