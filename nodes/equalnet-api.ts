@@ -1,5 +1,5 @@
 import { TOPIC } from './core/contract/message';
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import type { AllocatedSnapshot } from './core/allocate/allocation';
@@ -107,6 +107,8 @@ export = function (RED: NodeAPI) {
     const paths: string[] = [];
     const pending = new Map<string, { res: Res; timer: NodeJS.Timeout }>();
     let latest: AllocatedSnapshot | null = null;
+    /** GET /clients as sent, made from `latest` at the first request after it changed. */
+    let clientsReply: { body: string; etag: string } | null = null;
     let config: EqualnetConfigNode | null = null;
 
     /** Thrown when a request arrives while the config node is invalid. */
@@ -168,7 +170,18 @@ export = function (RED: NodeAPI) {
       config = configOf(RED, def.config);
       if (!BASE_PATH.test(base)) throw new Error(`base path ${JSON.stringify(def.basePath)} must look like /api (letters, digits, _ and -)`);
       route('get', '/status', (_req, res, s) => res.json({ ...statusView(latest, s), mode: s.mode, settings_source: config!.source }));
-      route('get', '/clients', (_req, res) => res.json((latest?.clients ?? []).map(clientView)));
+      // serialised once per snapshot, however many ask; a client that has it gets 304
+      route('get', '/clients', (req, res) => {
+        if (!clientsReply) {
+          const body = JSON.stringify((latest?.clients ?? []).map(clientView));
+          clientsReply = { body, etag: `"${createHash('sha1').update(body).digest('base64url')}"` };
+        }
+        res.setHeader('ETag', clientsReply.etag);
+        res.setHeader('Cache-Control', 'no-cache');
+        if (req.headers['if-none-match'] === clientsReply.etag) return void res.status(304).end();
+        res.setHeader('Content-Type', 'application/json; charset=utf-8');
+        res.status(200).end(clientsReply.body);
+      });
       route('get', '/analytics/:kind/:n', (req, res) => ask(res, analyticsQuery(req.params.kind, req.params.n)));
       route('get', '/alerts', (req, res) => ask(res, alertsQuery(req.query)));
       route('get', '/device/:id', (req, res) => {
@@ -227,6 +240,7 @@ export = function (RED: NodeAPI) {
         return;
       }
       latest = payload;
+      clientsReply = null;
       done();
     });
 

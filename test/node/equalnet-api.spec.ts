@@ -73,6 +73,45 @@ describe('equalnet-api node: routes and handlers added at deploy, removed on clo
     }
   });
 
+  it('GET /api/clients is serialised once per snapshot, with an ETag: the same reply until the next snapshot, 304 to a client that has it', async () => {
+    await load([configNodeModule, capturingModule], flow);
+    const server = createServer(RED.httpNode as unknown as RequestListener);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/clients`;
+    const alloc = { rateBps: 1e6, ceilBps: 1e8, prio: 1, expectedBps: 1e6, weight: 3, busy: false };
+    const snapshot = (priority: number) => ({
+      topic: 'snapshot',
+      payload: { ts: 1, clients: [{ mac: 'a4:5e:60:00:00:01', ip: '192.168.1.10', priority, rxBps: 1e6, txBps: 0, alloc: { down: alloc, up: alloc } }], allocation: { maxPriority: 5, minPercent: 10, down: { totalBps: 1e8 }, up: { totalBps: 2e7 } } },
+    });
+    try {
+      const api = getNode('api');
+      api.receive(snapshot(2) as never);
+      await new Promise((r) => setTimeout(r, 20));
+      const first = await fetch(url);
+      const etag = first.headers.get('etag');
+      assert.equal(first.status, 200);
+      assert.match(first.headers.get('content-type') ?? '', /^application\/json/);
+      assert.equal((await first.json())[0].priority, 2);
+      assert.ok(etag, 'an ETag');
+      const again = await fetch(url);
+      assert.equal(again.headers.get('etag'), etag);
+      await again.text();
+      const cached = await fetch(url, { headers: { 'If-None-Match': etag! } });
+      assert.equal(cached.status, 304);
+      assert.equal(await cached.text(), '');
+      // the next snapshot: another reply and another tag
+      api.receive(snapshot(4) as never);
+      await new Promise((r) => setTimeout(r, 20));
+      const next = await fetch(url, { headers: { 'If-None-Match': etag! } });
+      assert.equal(next.status, 200);
+      assert.notEqual(next.headers.get('etag'), etag);
+      assert.equal((await next.json())[0].priority, 4);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
   it('an unexpected error answers 500 with a fixed reason (no stack, no path) and logs the detail', async () => {
     await load([configNodeModule, capturingModule], flow);
     const server = createServer(RED.httpNode as unknown as RequestListener);
