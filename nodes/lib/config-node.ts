@@ -96,10 +96,11 @@ export class OverrideFile {
     return entry && typeof entry === 'object' && typeof entry.deployed === 'string' && entry.override && typeof entry.override === 'object' ? entry : null;
   }
 
-  write(id: string, entry: StoredOverride | null, live: (id: string) => boolean): void {
+  /** `live`: when given, entries of config nodes it says are gone are dropped too (only once every node is deployed). */
+  write(id: string, entry: StoredOverride | null, live?: (id: string) => boolean): void {
     if (!this.file) return;
     const all = this.readAll();
-    for (const key of Object.keys(all)) if (key !== id && !live(key)) delete all[key];
+    if (live) for (const key of Object.keys(all)) if (key !== id && !live(key)) delete all[key];
     if (entry && Object.keys(entry.override).length > 0) all[id] = entry;
     else delete all[id];
     const tmp = `${this.file}.${process.pid}.tmp`;
@@ -138,9 +139,10 @@ export function ownSettings(RED: NodeAPI, node: EqualnetConfigNode, deployed: Se
   }
   node.settings = settings;
 
-  function safeWrite(entry: StoredOverride | null): void {
+  /** At start other config nodes may not exist yet: their entries are pruned only by a command's write, later. */
+  function safeWrite(entry: StoredOverride | null, prune = false): void {
     try {
-      file.write(node.id, entry, (id) => RED.nodes.getNode(id) !== null);
+      file.write(node.id, entry, prune ? (id) => RED.nodes.getNode(id) !== null : undefined);
     } catch (err) {
       node.warn(`config command not kept across restarts: ${(err as Error).message}`);
     }
@@ -153,7 +155,7 @@ export function ownSettings(RED: NodeAPI, node: EqualnetConfigNode, deployed: Se
     node.settings = result.settings;
     const override = runtimeOverride(deployed, result.settings);
     node.source = Object.keys(override).length > 0 ? 'config command' : 'deployed';
-    safeWrite({ deployed: hash, override, at: new Date().toISOString() });
+    safeWrite({ deployed: hash, override, at: new Date().toISOString() }, true);
     for (const [id, listener] of listeners) {
       try {
         listener(result.settings, previous, result.changed);
