@@ -4,7 +4,7 @@ import { toMessage, type Alert } from './core/alerts/alert';
 import { AlertEngine } from './core/alerts/engine';
 import { DEFAULTS, type RuleKind } from './core/alerts/options';
 import { mbpsToBps } from './core/contract/settings';
-import { settingsOf } from './lib/config-node';
+import { configOf } from './lib/config-node';
 import { showError, showOk, showWarning } from './lib/status';
 import { adapt } from './lib/adapter';
 
@@ -33,9 +33,11 @@ export = function (RED: NodeAPI) {
 
     try {
       let linkBps = null;
-      if (def.config) {
-        const s = settingsOf(RED, def.config);
+      const config = def.config ? configOf(RED, def.config) : null;
+      if (config) {
+        const s = config.settings!;
         linkBps = { down: mbpsToBps(s.downMbps), up: mbpsToBps(s.upMbps) };
+        config.listen(node, (next) => engine?.setLinkBps({ down: mbpsToBps(next.downMbps), up: mbpsToBps(next.upMbps) }));
       }
       const thresholds: Record<string, unknown> = {};
       for (const key of THRESHOLD_KEYS) if (def[key] !== undefined && def[key] !== '') thresholds[key] = def[key];

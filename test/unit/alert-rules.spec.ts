@@ -170,6 +170,10 @@ describe('alert rules: link_saturation', () => {
     assert.throws(() => rule('link_saturation').engine.handle('snapshot', bare), (e: Error) => e instanceof InputError && /payload\.allocation: missing/.test(e.message));
     const withLink = rule('link_saturation', { holdSec: 0 }, { linkBps: { down: 100 * MBIT, up: 20 * MBIT } });
     assert.equal(withLink.engine.handle('snapshot', bare).length, 1);
+    // the config node's link raised by a config command: 99 Mbit/s of 200 is no longer saturation
+    const raised = rule('link_saturation', { holdSec: 0 }, { linkBps: { down: 100 * MBIT, up: 20 * MBIT } });
+    raised.engine.setLinkBps({ down: 200 * MBIT, up: 20 * MBIT });
+    assert.equal(raised.engine.handle('snapshot', bare).length, 0);
   });
 });
 

@@ -109,6 +109,11 @@ export class AlertEngine {
     }
   }
 
+  /** The config node's link changed (a config command): what a snapshot without an allocation is compared with. */
+  setLinkBps(linkBps: Record<Direction, number>): void {
+    if (this.snapshotRule instanceof LinkSaturationRule) this.snapshotRule.fallbackLinkBps = linkBps;
+  }
+
   configure(payload: unknown): Thresholds {
     if (!payload || typeof payload !== 'object' || Array.isArray(payload)) {
       throw new InputError('payload', 'a config command needs an object such as { "percent": 80, "holdSec": 20 }');

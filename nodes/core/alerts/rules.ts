@@ -355,7 +355,8 @@ export class LinkSaturationRule extends HeldRule {
 
   constructor(
     factory: AlertFactory,
-    private readonly fallbackLinkBps: Record<Direction, number> | null,
+    /** The link of the config node, for a snapshot that carries none (before priority-allocator); follows a config command. */
+    public fallbackLinkBps: Record<Direction, number> | null,
   ) {
     super(factory);
   }
