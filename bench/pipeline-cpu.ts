@@ -1,0 +1,87 @@
+/**
+ * Where a Node-RED process's CPU goes, from a V8 CPU profile (`node --cpu-prof`): self time of the
+ * samples taken in a window, by where the code lives (a package of node_modules, a file of
+ * EqualNet's nodes, Node's internals, the garbage collector) and by function. The window is given
+ * in CLOCK_MONOTONIC microseconds, the clock of the profile's timestamps and of
+ * process.hrtime.bigint() in any process of the machine.
+ */
+import { readFileSync } from 'node:fs';
+
+interface CallFrame {
+  functionName: string;
+  url: string;
+  lineNumber: number;
+}
+interface ProfileNode {
+  id: number;
+  callFrame: CallFrame;
+}
+interface CpuProfile {
+  nodes: ProfileNode[];
+  startTime: number;
+  endTime: number;
+  samples: number[];
+  timeDeltas: number[];
+}
+
+export interface CpuShare {
+  what: string;
+  ms: number;
+  /** Of the busy (not idle) time in the window. */
+  percent: number;
+}
+
+export interface CpuSummary {
+  windowMs: number;
+  busyMs: number;
+  byPlace: CpuShare[];
+  byFunction: CpuShare[];
+}
+
+/** Where a frame's code lives: "better-sqlite3", "@node-red/runtime", "nodes/core/store/ingest.js", "node:child_process"… */
+export function placeOf(frame: CallFrame, projectRoot: string): string {
+  const url = frame.url.replace(/^file:\/\//, '');
+  if (!url) return frame.functionName.startsWith('(') ? frame.functionName : '(native / builtin)';
+  if (url.startsWith('node:')) return url.replace(/^node:(internal\/)?/, 'node:').split('/')[0];
+  const nm = url.lastIndexOf('/node_modules/');
+  if (nm >= 0) {
+    const rest = url.slice(nm + '/node_modules/'.length).split('/');
+    const pkg = rest[0].startsWith('@') ? `${rest[0]}/${rest[1]}` : rest[0];
+    // this package, linked into the user directory
+    if (pkg === 'node-red-contrib-equalnet') return `equalnet ${rest.slice(1).join('/')}`;
+    return pkg;
+  }
+  if (url.startsWith(projectRoot + '/')) return `equalnet ${url.slice(projectRoot.length + 1)}`;
+  if (url.endsWith('equalnet-bench-probe.js')) return '(the bench probe)';
+  return url.length > 60 ? `…${url.slice(-60)}` : url;
+}
+
+export function analyseCpuProfile(file: string, fromUs: number, toUs: number, projectRoot: string, top = 15): CpuSummary {
+  const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const place = new Map<string, number>();
+  const fn = new Map<string, number>();
+  let windowUs = 0;
+  let busyUs = 0;
+  let t = profile.startTime;
+  for (let i = 0; i < profile.samples.length; i++) {
+    t += profile.timeDeltas[i];
+    // a sample stands for the time until the next one
+    const dt = i + 1 < profile.timeDeltas.length ? profile.timeDeltas[i + 1] : 0;
+    if (t < fromUs || t >= toUs) continue;
+    windowUs += dt;
+    const frame = byId.get(profile.samples[i])?.callFrame;
+    if (!frame || frame.functionName === '(idle)') continue;
+    busyUs += dt;
+    const p = placeOf(frame, projectRoot);
+    place.set(p, (place.get(p) ?? 0) + dt);
+    const name = `${frame.functionName || '(anonymous)'} ${p}${frame.url ? `:${frame.lineNumber + 1}` : ''}`;
+    fn.set(name, (fn.get(name) ?? 0) + dt);
+  }
+  const shares = (m: Map<string, number>) =>
+    [...m]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, top)
+      .map(([what, us]) => ({ what, ms: us / 1000, percent: busyUs > 0 ? (us / busyUs) * 100 : 0 }));
+  return { windowMs: windowUs / 1000, busyMs: busyUs / 1000, byPlace: shares(place), byFunction: shares(fn) };
+}
