@@ -15,6 +15,7 @@ interface CallFrame {
 interface ProfileNode {
   id: number;
   callFrame: CallFrame;
+  children?: number[];
 }
 interface CpuProfile {
   nodes: ProfileNode[];
@@ -36,6 +37,25 @@ export interface CpuSummary {
   busyMs: number;
   byPlace: CpuShare[];
   byFunction: CpuShare[];
+  /**
+   * Inclusive: each sample given to the innermost node on its stack (an EqualNet node's file, a
+   * Node-RED core node's, a function node's code), so a node's share includes what Node-RED does
+   * inside its send() (cloning the message for each extra wire happens there).
+   */
+  byNode: CpuShare[];
+}
+
+/** The node a frame belongs to, if it is a node's own file: "usage-store", "debug", "function node [device rows]". */
+function nodeOf(frame: CallFrame): string | null {
+  const url = frame.url;
+  const own = /\/nodes\/([a-z-]+)\.js$/.exec(url);
+  if (own && !url.includes('/nodes/core/') && !url.includes('/nodes/lib/')) return own[1];
+  const core = /@node-red\/nodes\/core\/[a-z]+\/\d+-([a-z-]+)\.js$/.exec(url);
+  if (core) return `${core[1]} (Node-RED)`;
+  const dash = /node-red-dashboard\/nodes\/ui_([a-z_]+)\.js$/.exec(url);
+  if (dash) return `ui_${dash[1]} (dashboard)`;
+  if (url.startsWith('Function node:')) return `function node${url.replace(/^Function node:[^ ]*/, '')}`;
+  return null;
 }
 
 /** Where a frame's code lives: "better-sqlite3", "@node-red/runtime", "nodes/core/store/ingest.js", "node:child_process"… */
@@ -59,6 +79,25 @@ export function placeOf(frame: CallFrame, projectRoot: string): string {
 export function analyseCpuProfile(file: string, fromUs: number, toUs: number, projectRoot: string, top = 15): CpuSummary {
   const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const parent = new Map<number, number>();
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const ownerCache = new Map<number, string>();
+  const ownerOf = (id: number): string => {
+    const cached = ownerCache.get(id);
+    if (cached !== undefined) return cached;
+    const own = byId.get(id)!.callFrame.functionName;
+    let owner = own === '(garbage collector)' || own === '(program)' ? own : '(no node on the stack: runtime, timers, HTTP, sockets)';
+    for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) {
+      const name = nodeOf(byId.get(at)!.callFrame);
+      if (name) {
+        owner = name;
+        break;
+      }
+    }
+    ownerCache.set(id, owner);
+    return owner;
+  };
+  const node = new Map<string, number>();
   const place = new Map<string, number>();
   const fn = new Map<string, number>();
   let windowUs = 0;
@@ -77,11 +116,13 @@ export function analyseCpuProfile(file: string, fromUs: number, toUs: number, pr
     place.set(p, (place.get(p) ?? 0) + dt);
     const name = `${frame.functionName || '(anonymous)'} ${p}${frame.url ? `:${frame.lineNumber + 1}` : ''}`;
     fn.set(name, (fn.get(name) ?? 0) + dt);
+    const o = ownerOf(profile.samples[i]);
+    node.set(o, (node.get(o) ?? 0) + dt);
   }
   const shares = (m: Map<string, number>) =>
     [...m]
       .sort((a, b) => b[1] - a[1])
       .slice(0, top)
       .map(([what, us]) => ({ what, ms: us / 1000, percent: busyUs > 0 ? (us / busyUs) * 100 : 0 }));
-  return { windowMs: windowUs / 1000, busyMs: busyUs / 1000, byPlace: shares(place), byFunction: shares(fn) };
+  return { windowMs: windowUs / 1000, busyMs: busyUs / 1000, byPlace: shares(place), byFunction: shares(fn), byNode: shares(node) };
 }

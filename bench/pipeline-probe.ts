@@ -9,14 +9,14 @@
  *   (onComplete; nodes with a two-argument handler never do, their time ends at postReceive).
  *   Times are performance.now() of this process, relative to the inject's send.
  * - GET  /equalnet-bench/ticks       the ticks begun more than 20 s ago (then forgotten here)
- * - GET  /equalnet-bench/memory?gc=1 process.memoryUsage(), after two full GCs when asked
+ * - GET  /equalnet-bench/memory?gc=1 process.memoryUsage() and V8's heap spaces, after two full GCs when asked
  * - POST /equalnet-bench/heapsnapshot writes <userDir>/heap-<n>.heapsnapshot, answers its path
  *
  * Its cost: one Map lookup per message event (sync hooks: Node-RED calls them on every message).
  */
 import { performance } from 'node:perf_hooks';
 import { join } from 'node:path';
-import { setFlagsFromString, writeHeapSnapshot } from 'node:v8';
+import { getHeapSpaceStatistics, setFlagsFromString, writeHeapSnapshot } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
 const TICK_SOURCE = 'equalnet.tick';
@@ -135,7 +135,9 @@ function probe(RED: Red): void {
       gc();
       gc();
     }
-    res.json(process.memoryUsage());
+    // and V8's heap by space: what each has committed (its share of the RSS) and what lives in it
+    const spaces = Object.fromEntries(getHeapSpaceStatistics().map((x) => [x.space_name, { committed: x.physical_space_size, used: x.space_used_size }]));
+    res.json({ ...process.memoryUsage(), spaces });
   });
   let snapshots = 0;
   RED.httpAdmin.post('/equalnet-bench/heapsnapshot', (_req, res) => {

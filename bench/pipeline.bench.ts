@@ -216,6 +216,17 @@ async function getJson<T>(s: Started, path: string, method = 'GET'): Promise<T> 
   return (await res.json()) as T;
 }
 
+type Memory = NodeJS.MemoryUsage & { spaces?: Record<string, { committed: number; used: number }> };
+
+/** V8's spaces with what they hold: "new 16.0/3.1, old 60.2/48.0, code 9.1/8.3 …" (MB committed/used). */
+function spacesText(m: Memory): string {
+  if (!m.spaces) return '';
+  return Object.entries(m.spaces)
+    .filter(([, v]) => v.committed >= 0.5 * MB)
+    .map(([k, v]) => `${k.replace(/_space$/, '')} ${(v.committed / MB).toFixed(1)}/${(v.used / MB).toFixed(1)}`)
+    .join(', ');
+}
+
 const heapAfterGc = async (s: Started) => (await getJson<NodeJS.MemoryUsage>(s, '/equalnet-bench/memory?gc=1')).heapUsed;
 
 async function heapSnapshot(s: Started): Promise<string | null> {
@@ -322,7 +333,7 @@ function tickStats(records: TickRecord[]): TickStats {
 interface Bare {
   rss: number;
   heap: number;
-  memory: NodeJS.MemoryUsage;
+  memory: Memory;
   map: ReturnType<typeof rssMap>;
   heapSummary: HeapSummary | null;
 }
@@ -333,7 +344,7 @@ async function measureBare(): Promise<Bare> {
     await sleep(BARE_SETTLE_S * 1000);
     const { rss } = procStatus(s.pid);
     const map = rssMap(s.pid);
-    const memory = await getJson<NodeJS.MemoryUsage>(s, '/equalnet-bench/memory');
+    const memory = await getJson<Memory>(s, '/equalnet-bench/memory');
     const heap = await heapAfterGc(s);
     const summary = HEAP_SNAPSHOT ? summarise(await heapSnapshot(s)) : null;
     return { rss, heap, memory, map, heapSummary: summary };
@@ -360,7 +371,7 @@ interface Run {
   worrying: string[];
   heapSummary: HeapSummary | null;
   /** At the window's end, before the GC. */
-  memory: NodeJS.MemoryUsage;
+  memory: Memory;
   map: ReturnType<typeof rssMap>;
   cpuProfile: CpuSummary | null;
 }
@@ -421,14 +432,14 @@ async function measurePipeline(devices: number): Promise<Run> {
       if (Date.now() >= nextSample) {
         nextSample += 30_000;
         rssSamples.push(procStatus(s.pid).rss);
-        heapSamples.push((await getJson<NodeJS.MemoryUsage>(s, '/equalnet-bench/memory')).heapUsed);
+        heapSamples.push((await getJson<Memory>(s, '/equalnet-bench/memory')).heapUsed);
       }
     }
     const t1 = { wall: Date.now(), stat: procStat(s.pid), status: procStatus(s.pid), db: dbBytes(s.userDir), writes: writeBytes(s.pid) };
     window[1] = monotonicUs();
     const map = rssMap(s.pid);
-    const memory = await getJson<NodeJS.MemoryUsage>(s, '/equalnet-bench/memory');
-    const dashboard = { bytes: meter.bytes, frames: meter.frames, byEvent: [...meter.byEvent].sort((a, b) => b[1].bytes - a[1].bytes) };
+    const memory = await getJson<Memory>(s, '/equalnet-bench/memory');
+    const dashboard = { bytes: meter.bytes, frames: meter.frames, byEvent: [...meter.byEvent].map(([k, v]) => [k, { ...v }] as [string, { frames: number; bytes: number }]).sort((a, b) => b[1].bytes - a[1].bytes) };
     const heapEnd = await heapAfterGc(s);
     const txMbps = ((lan.lanTxBytes() - tx0) * 8) / ((t1.wall - t0.wall) / 1000) / 1e6;
     rssSamples.push(t1.status.rss);
@@ -549,11 +560,13 @@ function report(run: Run, bare: Bare): void {
       `by mapping: anonymous ${mb(run.map.anon)}, malloc brk heap ${mb(run.map.brk)}, files ${mb(run.map.files)} (${run.map.biggestFiles}). ` +
       `Bare: ${mb(bare.memory.rss)}: heap committed ${mb(bare.memory.heapTotal)}, external ${mb(bare.memory.external)}; anonymous ${mb(bare.map.anon)}, brk ${mb(bare.map.brk)}, files ${mb(bare.map.files)})`,
   );
+  if (m.spaces) console.log(`(V8 heap spaces at the window's end, MB committed/used: ${spacesText(m)}; bare: ${spacesText(bare.memory)})`);
   if (run.cpuProfile) {
     const c = run.cpuProfile;
     console.log(`\nCPU profile of the window (node --cpu-prof; the profiler's own cost included): ${(c.busyMs / 1000).toFixed(1)} s busy of ${(c.windowMs / 1000).toFixed(0)} s`);
     printTable(c.byPlace.map((p) => ({ 'code in': p.what, 'self ms': p.ms.toFixed(0), '% of busy': p.percent.toFixed(1) })));
     printTable(c.byFunction.map((p) => ({ function: p.what.slice(0, 110), 'self ms': p.ms.toFixed(0), '% of busy': p.percent.toFixed(1) })));
+    printTable(c.byNode.map((p) => ({ 'innermost node on the stack': p.what.slice(0, 80), 'ms (inclusive)': p.ms.toFixed(0), '% of busy': p.percent.toFixed(1) })));
   }
   if (run.worrying.length) console.log(`(Node-RED log, ${run.worrying.length} worrying lines, first: ${run.worrying.slice(0, 3).join(' | ')})`);
 }
