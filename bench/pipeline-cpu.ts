@@ -38,18 +38,34 @@ export interface CpuSummary {
   byPlace: CpuShare[];
   byFunction: CpuShare[];
   /**
-   * Inclusive: each sample given to the innermost node on its stack (an EqualNet node's file, a
-   * Node-RED core node's, a function node's code), so a node's share includes what Node-RED does
-   * inside its send() (cloning the message for each extra wire happens there).
+   * Inclusive: each sample given to the innermost node on its stack (an EqualNet node's file or
+   * its stage's core files, a Node-RED core node's, a function node's code), so a node's share
+   * includes what Node-RED does inside its send() (cloning the message for each extra wire happens
+   * there). Work resumed from a child process's output (execa, its streams) has no node on its
+   * stack until it reaches the node's own code.
    */
   byNode: CpuShare[];
 }
+
+/** nodes/core/<stage>/: the node whose work it is (contract/ and the runner are everybody's). */
+const STAGE_NODE: Record<string, string> = {
+  discover: 'arp-discover',
+  meter: 'iface-counter',
+  allocate: 'priority-allocator',
+  shape: 'tc-shaper',
+  store: 'usage-store',
+  alerts: 'alert-rule',
+  api: 'equalnet-api',
+};
 
 /** The node a frame belongs to, if it is a node's own file: "usage-store", "debug", "function node [device rows]". */
 function nodeOf(frame: CallFrame): string | null {
   const url = frame.url;
   const own = /\/nodes\/([a-z-]+)\.js$/.exec(url);
   if (own && !url.includes('/nodes/core/') && !url.includes('/nodes/lib/')) return own[1];
+  // a node's core, running after an await (its node file is no longer on the stack)
+  const stage = /\/nodes\/core\/([a-z]+)\//.exec(url)?.[1];
+  if (stage && STAGE_NODE[stage]) return STAGE_NODE[stage];
   const core = /@node-red\/nodes\/core\/[a-z]+\/\d+-([a-z-]+)\.js$/.exec(url);
   if (core) return `${core[1]} (Node-RED)`;
   const dash = /node-red-dashboard\/nodes\/ui_([a-z_]+)\.js$/.exec(url);
