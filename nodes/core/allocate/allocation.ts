@@ -1,7 +1,7 @@
 import { allocateArrays, busyThresholds, CLIENT_HTB_PRIO, MIN_BUSY_TICKS, wantsMore, directionBuffers, floorOf, guaranteeOf, weightOf, type AllocationPolicy, type DirectionResult } from './allocator';
 import { InputError } from '../contract/errors';
 import { clientMac, normalizeMac } from '../contract/mac';
-import { priorityProblem, rateProblem, snapshotClients } from '../contract/message';
+import { isRate, priorityProblem, rateProblem, snapshotClients } from '../contract/message';
 import { parseRegistry } from '../contract/registry';
 import { applySettingsCommand, DEFAULT_SETTINGS, LIMITS, mbpsToBps, percentProblem, toNumber, type Settings } from '../contract/settings';
 import type { Client, Snapshot } from '../contract/types';
@@ -66,9 +66,6 @@ interface Handed {
   /** The allocation it was last written in. */
   stamp: number;
 }
-const RATE = { down: 'down', up: 'up' } as const;
-const BUSY = { down: 'busyDown', up: 'busyUp' } as const;
-const USED = { down: 'usedDown', up: 'usedUp' } as const;
 
 interface Validated {
   snapshot: Snapshot;
@@ -180,20 +177,29 @@ export class AllocatorController {
       const mac = v.macs[i];
       v.handed[i] = same && prev.macs[i] === mac && prev.handed[i] !== undefined ? prev.handed[i] : this.rates.get(mac);
     }
-    for (const dir of ['down', 'up'] as const) {
-      const policy = this.policy(dir === 'down' ? o.downMbps : o.upMbps);
-      const field = dir === 'down' ? 'rxBps' : 'txBps';
-      const floor = floorOf(policy, guaranteeOf(policy, n));
-      // the thresholds worked out once per direction, not per client
-      const thresholds = busyThresholds(policy);
-      const busy = new Uint8Array(n);
-      for (let i = 0; i < n; i++) {
-        const h = v.handed[i];
-        const used = clients[i][field];
-        busy[i] = (h ? wantsMore(used, thresholds, h[RATE[dir]], h[BUSY[dir]], h[USED[dir]]) : wantsMore(used, thresholds, floor, 0, Number.NaN)) ? 1 : 0;
+    // one loop per direction with its fields named, not looked up by a key (it runs per client)
+    const down = this.policy(o.downMbps);
+    const up = this.policy(o.upMbps);
+    const downFloor = floorOf(down, guaranteeOf(down, n));
+    const upFloor = floorOf(up, guaranteeOf(up, n));
+    // the thresholds worked out once per direction, not per client
+    const downT = busyThresholds(down);
+    const upT = busyThresholds(up);
+    const busyDown = new Uint8Array(n);
+    const busyUp = new Uint8Array(n);
+    for (let i = 0; i < n; i++) {
+      const h = v.handed[i];
+      const c = clients[i];
+      if (h) {
+        busyDown[i] = wantsMore(c.rxBps, downT, h.down, h.busyDown, h.usedDown) ? 1 : 0;
+        busyUp[i] = wantsMore(c.txBps, upT, h.up, h.busyUp, h.usedUp) ? 1 : 0;
+      } else {
+        busyDown[i] = wantsMore(c.rxBps, downT, downFloor, 0, Number.NaN) ? 1 : 0;
+        busyUp[i] = wantsMore(c.txBps, upT, upFloor, 0, Number.NaN) ? 1 : 0;
       }
-      v.busy[dir] = busy;
     }
+    v.busy.down = busyDown;
+    v.busy.up = busyUp;
   }
 
   private policy(totalMbps: number): AllocationPolicy {
@@ -280,21 +286,37 @@ export class AllocatorController {
   private validateSnapshot(payload: unknown): Validated {
     snapshotClients(payload);
     const snapshot = payload as Snapshot;
-    const seen = new Set<string>();
-    const macs = snapshot.clients.map((client, i) => {
-      const path = `payload.clients[${i}]`;
-      const mac = clientMac(client, path, seen);
-      for (const field of ['rxBps', 'txBps'] as const) {
-        const problem = rateProblem(client[field]);
-        if (problem) throw new InputError(`${path}.${field}`, problem);
+    const clients = snapshot.clients;
+    const n = clients.length;
+    const macs: string[] = new Array(n);
+    const maxPriority = this.options.maxPriority;
+    // The same clients in the same order as last tick (the usual case) have no duplicate MAC, so
+    // the set that finds duplicates is only filled from the first client that differs.
+    const before = this.last?.macs;
+    let same = before !== undefined && before.length === n;
+    let seen: Set<string> | null = null;
+    for (let i = 0; i < n; i++) {
+      const client = clients[i] as Client | null;
+      let mac: string | null = null;
+      if (same) {
+        mac = client && typeof client === 'object' ? normalizeMac(client.mac) : null;
+        if (mac === null || mac !== before![i]) {
+          same = false;
+          seen = new Set(macs.slice(0, i));
+        }
       }
-      if (client.priority !== undefined && client.priority !== null) {
+      // the path is written out only for an error: building it for every client cost a tenth of a tick
+      if (!same) mac = clientMac(client, i, (seen ??= new Set()));
+      const { rxBps: rx, txBps: tx, priority } = client as Client;
+      if (!(rx === undefined || rx === null || isRate(rx))) throw new InputError(`payload.clients[${i}].rxBps`, rateProblem(rx)!);
+      if (!(tx === undefined || tx === null || isRate(tx))) throw new InputError(`payload.clients[${i}].txBps`, rateProblem(tx)!);
+      if (priority !== undefined && priority !== null && !(Number.isInteger(priority) && priority >= 1 && priority <= LIMITS.maxMaxPriority)) {
         // above the lowest priority in force is taken as the lowest (effectivePriority): the
         // snapshot may have been made before the number of priorities was lowered
-        if (priorityProblem(client.priority, LIMITS.maxMaxPriority)) throw new InputError(`${path}.priority`, priorityProblem(client.priority, this.options.maxPriority)!);
+        throw new InputError(`payload.clients[${i}].priority`, priorityProblem(priority, maxPriority)!);
       }
-      return mac;
-    });
+      macs[i] = mac!;
+    }
     return { snapshot, macs, busy: { down: new Uint8Array(0), up: new Uint8Array(0) }, handed: new Array(macs.length) };
   }
 
