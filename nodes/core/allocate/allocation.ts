@@ -2,6 +2,7 @@ import { allocateArrays, busyThresholds, CLIENT_HTB_PRIO, MIN_BUSY_TICKS, wantsM
 import { InputError } from '../contract/errors';
 import { clientMac, normalizeMac } from '../contract/mac';
 import { isRate, priorityProblem, rateProblem, snapshotClients } from '../contract/message';
+import { capsOf } from '../contract/limits';
 import { parseRegistry } from '../contract/registry';
 import { applySettingsCommand, DEFAULT_SETTINGS, LIMITS, mbpsToBps, percentProblem, toNumber, type Settings } from '../contract/settings';
 import type { Client, Snapshot } from '../contract/types';
@@ -122,6 +123,12 @@ export class AllocatorController {
   private last: Validated | null = null;
   /** The rates handed out last, and who was busy, by MAC: what a client's use is compared with to tell it is busy. */
   private rates = new Map<string, Handed>();
+  /**
+   * Per MAC, the most a device may use now (its maximum, or its throttle while a used-up quota
+   * throttles it), bit/s, Infinity where none: from usage-store's registry, replaced whole by
+   * each one (so it never holds more than the registry's devices' MACs).
+   */
+  private caps = new Map<string, { down: number; up: number }>();
   private stamp = 0;
   /** Work arrays of compute(), reused tick after tick (the results are copied into the output). */
   private buffers = { priorities: new Float64Array(0), used: new Float64Array(0), down: directionBuffers(0), up: directionBuffers(0) };
@@ -229,6 +236,14 @@ export class AllocatorController {
     const devices = parseRegistry(payload);
     const skipped: string[] = [];
     let applied = 0;
+    const caps = new Map<string, { down: number; up: number }>();
+    for (const device of devices) {
+      const cap = capsOf(device.limits, device.throttled);
+      if (cap.down !== Number.POSITIVE_INFINITY || cap.up !== Number.POSITIVE_INFINITY) {
+        for (const mac of device.macs) if (caps.size < MAX_REMEMBERED) caps.set(mac, cap);
+      }
+    }
+    this.caps = caps;
     for (const device of devices) {
       if (device.priority === null) continue;
       if (priorityProblem(device.priority, this.options.maxPriority)) {
@@ -336,10 +351,21 @@ export class AllocatorController {
     const buffers = this.buffers;
     const priorities = buffers.priorities.subarray(0, n);
     for (let i = 0; i < n; i++) priorities[i] = this.effectivePriority(snapshot.clients[i], macs[i]);
+    // each client's cap per direction, only when a device has one (limits.ts)
+    let caps: { down: Float64Array; up: Float64Array } | null = null;
+    if (this.caps.size > 0) {
+      for (let i = 0; i < n; i++) {
+        const cap = this.caps.get(macs[i]);
+        if (!cap) continue;
+        caps ??= { down: new Float64Array(n).fill(Number.POSITIVE_INFINITY), up: new Float64Array(n).fill(Number.POSITIVE_INFINITY) };
+        caps.down[i] = cap.down;
+        caps.up[i] = cap.up;
+      }
+    }
     const direction = (dir: 'down' | 'up', totalMbps: number, field: 'rxBps' | 'txBps'): DirectionResult => {
       const used = buffers.used.subarray(0, n);
       for (let i = 0; i < n; i++) used[i] = snapshot.clients[i][field] ?? Number.NaN;
-      return allocateArrays(priorities, used, busy[dir], this.policy(totalMbps), buffers[dir]);
+      return allocateArrays(priorities, used, busy[dir], this.policy(totalMbps), buffers[dir], caps?.[dir]);
     };
     const down = direction('down', o.downMbps, 'rxBps');
     const up = direction('up', o.upMbps, 'txBps');
@@ -347,7 +373,7 @@ export class AllocatorController {
     const stamp = ++this.stamp;
     const one = (r: DirectionResult, i: number, weight: number) => ({
       rateBps: r.rateBps[i],
-      ceilBps: r.ceilBps,
+      ceilBps: r.clientCeilBps ? r.clientCeilBps[i] : r.ceilBps,
       prio: CLIENT_HTB_PRIO,
       expectedBps: r.expectedBps[i],
       weight,

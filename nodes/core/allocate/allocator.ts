@@ -21,7 +21,11 @@
  *     through HTB's lending;
  *   - rate of a busy client = its share less its weighted part of what the others were given and
  *     do not use, which HTB lends back to it;
- *   - ceil = the whole link for everyone, so what is not used is lent at once;
+ *   - ceil = the whole link for everyone, so what is not used is lent at once; a device with a
+ *     maximum (or a throttle, limits.ts) has its cap as ceil, and its share, rate and expected
+ *     share never exceed it: what it cannot take goes to the others by weight (the cap is the one
+ *     exception to "a higher priority never gets less than a lower one"; a cap below the
+ *     guarantee wins over the guarantee);
  *   - the same HTB prio for every client (lending among equal prios goes by quantum, which the
  *     shaper sets in proportion to weight; different prios would lend in strict order).
  * The rates add up to the link (less than 2 bit/s per client of rounding).
@@ -56,10 +60,12 @@ export interface DirectionBuffers {
   share: Float64Array;
   rate: Float64Array;
   expected: Float64Array;
+  /** Each client's ceil, when a client has a cap. */
+  ceil?: Float64Array;
 }
 
 export function directionBuffers(n: number): DirectionBuffers {
-  return { busy: new Uint8Array(n), share: new Float64Array(n), rate: new Float64Array(n), expected: new Float64Array(n) };
+  return { busy: new Uint8Array(n), share: new Float64Array(n), rate: new Float64Array(n), expected: new Float64Array(n), ceil: new Float64Array(n) };
 }
 
 export interface DirectionResult {
@@ -72,7 +78,10 @@ export interface DirectionResult {
   expectedBps: Float64Array;
   /** 1 where the client was treated as busy (wanting the whole link). */
   busy: Uint8Array;
+  /** The link: the ceil of every client without a cap. */
   ceilBps: number;
+  /** Each client's ceil (its cap, at most the link), in input order; null when no client has a cap. */
+  clientCeilBps: Float64Array | null;
 }
 
 /** HTB cannot shape below this. */
@@ -280,7 +289,7 @@ export function fill(floor: Float64Array, cap: Float64Array, weight: Float64Arra
 }
 
 /** Allocates one direction. Inputs must already be validated (see allocation.ts). */
-export function allocateDirection(demands: readonly DirectionDemand[], policy: AllocationPolicy): DirectionResult {
+export function allocateDirection(demands: readonly DirectionDemand[], policy: AllocationPolicy, caps?: Float64Array): DirectionResult {
   const n = demands.length;
   const priority = new Float64Array(n);
   const used = new Float64Array(n);
@@ -291,14 +300,15 @@ export function allocateDirection(demands: readonly DirectionDemand[], policy: A
     used[i] = d.usedBps ?? Number.NaN;
     wants[i] = d.wantsMore ? 1 : 0;
   }
-  return allocateArrays(priority, used, wants, policy);
+  return allocateArrays(priority, used, wants, policy, undefined, caps);
 }
 
 /**
  * The same over arrays, one entry per client (what the node uses: no object per client):
- * `used` is NaN where it is not measured, `wants` 1 where the client is busy.
+ * `used` is NaN where it is not measured, `wants` 1 where the client is busy. `caps`: each
+ * client's most, bit/s (Infinity: none; at least MIN_RATE_BPS), or absent when nobody has one.
  */
-export function allocateArrays(priority: ArrayLike<number>, used: Float64Array, wants: Uint8Array, policy: AllocationPolicy, out?: DirectionBuffers): DirectionResult {
+export function allocateArrays(priority: ArrayLike<number>, used: Float64Array, wants: Uint8Array, policy: AllocationPolicy, out?: DirectionBuffers, caps?: Float64Array | null): DirectionResult {
   const n = priority.length;
   // the caller's buffers (valid until its next call), or new arrays
   const own = (have: Float64Array | undefined) => (have && have.length >= n ? have.subarray(0, n) : new Float64Array(n));
@@ -312,14 +322,22 @@ export function allocateArrays(priority: ArrayLike<number>, used: Float64Array, 
   const weight = work.weight.subarray(0, n);
   const shareLower = work.lower.subarray(0, n);
   const shareUpper = work.upper.subarray(0, n);
+  // each client's ceil: its cap (whole bits, at most the link), or the link
+  let ceil: Float64Array | null = null;
+  if (caps) {
+    for (let i = 0; i < n && !ceil; i++) if (caps[i] < total) ceil = own(out?.ceil);
+    if (ceil) for (let i = 0; i < n; i++) ceil[i] = Math.max(MIN_RATE_BPS, Math.min(total, Math.floor(caps[i])));
+  }
   for (let i = 0; i < n; i++) {
     weight[i] = weightOf(priority[i], policy.maxPriority);
+    const most = ceil ? ceil[i] : total;
     if (wants[i] === 1 || Number.isNaN(used[i])) {
       busy[i] = 1;
-      shareLower[i] = guaranteeBps;
-      shareUpper[i] = total;
+      // a cap below the guarantee wins
+      shareLower[i] = Math.min(guaranteeBps, most);
+      shareUpper[i] = most;
     } else {
-      shareUpper[i] = Math.min(total, Math.ceil(used[i]));
+      shareUpper[i] = Math.min(most, Math.ceil(used[i]));
       shareLower[i] = Math.min(shareUpper[i], guaranteeBps);
     }
   }
@@ -332,9 +350,13 @@ export function allocateArrays(priority: ArrayLike<number>, used: Float64Array, 
   let base = 0;
   let extra = 0;
   let busyCount = 0;
+  // what the busy ones keep for sure: the floor, or the cap of one held at its cap (lent nothing)
+  let busyKept = 0;
+  const atCap = (i: number) => ceil !== null && share[i] >= ceil[i];
   for (let i = 0; i < n; i++) {
     if (busy[i]) {
       busyCount++;
+      busyKept += atCap(i) ? ceil![i] : floorBps;
       continue;
     }
     if (share[i] < shareUpper[i]) {
@@ -345,13 +367,14 @@ export function allocateArrays(priority: ArrayLike<number>, used: Float64Array, 
     }
     const reserve = Math.min(total, Math.max(floorBps, Math.ceil(used[i] * (1 + h))));
     rateBps[i] = Math.max(share[i], Math.min(reserve, Math.max(floorBps, Math.floor(weight[i] * lambda))));
+    if (ceil && rateBps[i] > ceil[i]) rateBps[i] = ceil[i];
     const kept = Math.max(share[i], Math.min(floorBps, rateBps[i]));
     base += kept;
     extra += rateBps[i] - kept;
   }
   // the busy ones keep at least the floor: where the headroom does not fit next to that, it
   // shrinks; where not even the light ones' floors fit (a link barely above n floors), they get their share
-  const room = total - busyCount * floorBps - base;
+  const room = total - busyKept - base;
   if (extra > room) {
     for (let i = 0; i < n; i++) {
       if (busy[i] || rateBps[i] <= share[i]) continue;
@@ -362,18 +385,20 @@ export function allocateArrays(priority: ArrayLike<number>, used: Float64Array, 
 
   let busyWeight = 0;
   let given = 0;
-  // what the others were given and do not use: HTB lends it to the busy ones by weight
+  // what the others were given and do not use: HTB lends it to the busy ones by weight, but
+  // never past a ceil: a busy client held at its cap is given its cap as rate and lent nothing
   let spare = 0;
   for (let i = 0; i < n; i++) {
-    if (busy[i]) busyWeight += weight[i];
-    else {
+    if (busy[i]) {
+      if (!atCap(i)) busyWeight += weight[i];
+    } else {
       given += rateBps[i];
       spare += rateBps[i] - Math.min(rateBps[i], share[i]);
     }
   }
   const expectedBps = own(out?.expected);
   expectedBps.set(rateBps);
-  if (busyWeight > 0) {
+  if (busyCount > 0) {
     // A busy client's rate is its share less its part of what will be lent: with the lending, it
     // gets the share. (Rates that were the shares, with the spare lent on top, would give the
     // clients held at g more than their share.)
@@ -381,16 +406,17 @@ export function allocateArrays(priority: ArrayLike<number>, used: Float64Array, 
     for (let i = 0; i < n; i++) {
       if (!busy[i]) continue;
       expectedBps[i] = share[i];
-      rateBps[i] = Math.max(floorBps, Math.floor(share[i] - (spare * weight[i]) / busyWeight));
+      rateBps[i] = atCap(i) ? ceil![i] : Math.max(floorBps, Math.floor(share[i] - (spare * weight[i]) / busyWeight));
+      if (ceil && rateBps[i] > ceil[i]) rateBps[i] = ceil[i];
       sum += rateBps[i];
     }
     // where the floor lifted a rate, take it back from the others in proportion to what they have above it
     const excess = given + sum - total;
     if (excess > 0) {
       let above = 0;
-      for (let i = 0; i < n; i++) if (busy[i]) above += rateBps[i] - floorBps;
+      for (let i = 0; i < n; i++) if (busy[i] && !atCap(i)) above += rateBps[i] - floorBps;
       for (let i = 0; i < n && above > 0; i++) {
-        if (!busy[i]) continue;
+        if (!busy[i] || atCap(i)) continue;
         const cut = Math.min(rateBps[i] - floorBps, Math.ceil((excess * (rateBps[i] - floorBps)) / above));
         rateBps[i] -= cut;
       }
@@ -403,9 +429,10 @@ export function allocateArrays(priority: ArrayLike<number>, used: Float64Array, 
     if (left >= n) {
       for (let i = 0; i < n; i++) {
         rateBps[i] += Math.floor((left * weight[i]) / totalWeight);
+        if (ceil && rateBps[i] > ceil[i]) rateBps[i] = ceil[i];
         expectedBps[i] = rateBps[i];
       }
     }
   }
-  return { guaranteeBps, floorBps, rateBps, expectedBps, busy, ceilBps: total };
+  return { guaranteeBps, floorBps, rateBps, expectedBps, busy, ceilBps: total, clientCeilBps: ceil };
 }

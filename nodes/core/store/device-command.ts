@@ -4,6 +4,7 @@
  * registry (registry.ts) in one transaction; merge, expire and forget first write what is summed
  * in memory, so they see the file complete.
  */
+import { applyLimitChange, COMMAND_NAMES, hasLimitChange, type DeviceLimits } from '../contract/limits';
 import { priorityProblem } from '../contract/message';
 import { InputError } from '../contract/errors';
 import { objectParam, QUERY_LIMITS, textParam } from './params';
@@ -21,12 +22,15 @@ export class DeviceCommand {
     private readonly maxPriority: () => number,
     /** Writes what is summed in memory and every session end. */
     private readonly settle: () => void,
+    /** Limits or usage rows changed: the quota tracker reads them again. */
+    private readonly limitsChanged: (rowsMoved: boolean) => void = () => {},
   ) {}
 
   /**
    * Actions:
-   *  - set (default): { mac | ip, name?, priority?, deviceType? } (also the original's friendly_name);
-   *    null or '' clears a name, null a priority
+   *  - set (default): { mac | ip, name?, priority?, deviceType?, maxDownMbps?, maxUpMbps?,
+   *    quotaDailyMb?, quotaMonthlyMb?, quotaAction?, throttleKbps? } (also the original's
+   *    friendly_name); null or '' clears a name, null a priority or a limit (contract/limits.ts)
    *  - merge: { from: mac | mac[], into: mac } or { name } (all entries with that name into the latest seen)
    *  - expire: { days?, includeNamed? }: expires entries unseen for `days` (default: the node's setting)
    *  - forget: { mac }: removes a device and its usage rows
@@ -53,6 +57,7 @@ export class DeviceCommand {
         this.settle();
         const id = this.registry.resolveDevice(p);
         this.ctx.db.transaction(() => this.registry.remove(id))();
+        this.limitsChanged(true);
         return { action: 'forget', changed: 1 };
       }
       default:
@@ -72,14 +77,23 @@ export class DeviceCommand {
       if (priority !== null && priorityProblem(priority, maxPriority)) throw new InputError('payload.priority', `${priorityProblem(p.priority, maxPriority)} (or null)`);
     }
     const deviceType = 'deviceType' in p ? textParam(p.deviceType, 'payload.deviceType', 40) : undefined;
-    if (name === undefined && priority === undefined && deviceType === undefined) {
-      throw new InputError('payload', 'nothing to set: send "name", "priority" or "deviceType"');
+    let limits: DeviceLimits | undefined;
+    if (hasLimitChange(p, COMMAND_NAMES)) limits = applyLimitChange(this.registry.device(id).limits, p, COMMAND_NAMES);
+    if (name === undefined && priority === undefined && deviceType === undefined && limits === undefined) {
+      throw new InputError('payload', `nothing to set: send "name", "priority", "deviceType" or a limit (${Object.values(COMMAND_NAMES).join(', ')})`);
     }
     db.transaction(() => {
       if (name !== undefined) stmt.setName.run(name, id);
       if (priority !== undefined) stmt.setPriority.run(priority, id);
       if (deviceType !== undefined) stmt.setType.run(deviceType, id);
+      if (limits !== undefined) {
+        db.prepare(
+          `UPDATE devices SET max_down_bps = @maxDownBps, max_up_bps = @maxUpBps, quota_daily_bytes = @quotaDailyBytes,
+             quota_monthly_bytes = @quotaMonthlyBytes, quota_action = @quotaAction, throttle_bps = @throttleBps WHERE id = @id`,
+        ).run({ ...limits, id });
+      }
     })();
+    if (limits !== undefined) this.limitsChanged(false);
     return { action: 'set', device: this.registry.device(id), changed: 1 };
   }
 
@@ -102,6 +116,7 @@ export class DeviceCommand {
     this.ctx.db.transaction(() => {
       for (const id of from) this.registry.merge(id, into);
     })();
+    this.limitsChanged(true);
     return { action: 'merge', device: this.registry.device(into), changed: from.length };
   }
 }

@@ -4,6 +4,7 @@
  * commit: the raw rows (every tier at once for a bucket already rolled up) and the registry's
  * bookkeeping in one transaction, then the hour's rollup and, once an hour, the retention job.
  */
+import type { QuotaEvent, QuotaTracker } from './quota';
 import { parseSnapshot } from './snapshot';
 import type { DeviceRegistry } from './registry';
 import type { RetentionJob } from './retention';
@@ -63,13 +64,15 @@ export class Ingester {
     private readonly retention: RetentionJob,
     /** Called after each commit of usage, with the ticks (their ts) it made durable. */
     private readonly onCommit?: (ticks: number[]) => void,
+    /** Quota use, counted from the same per-tick volumes (quota.ts). */
+    private readonly quota?: QuotaTracker,
   ) {}
 
   /**
    * Adds one snapshot. Returns whether a raw bucket was committed (the previous one, now over).
    * An invalid snapshot throws InputError and changes nothing.
    */
-  ingest(payload: unknown): { committed: boolean; newDevices: string[]; unregistered: number } {
+  ingest(payload: unknown): { committed: boolean; newDevices: string[]; unregistered: number; quotaEvents: QuotaEvent[]; throttleChanged: boolean } {
     const snap = parseSnapshot(payload, this.ctx.clock());
     const sec = Math.floor(snap.ts / 1000);
     const bucket = Math.floor(sec / this.ctx.resolutionSec) * this.ctx.resolutionSec;
@@ -82,6 +85,7 @@ export class Ingester {
       const room = this.registry.makeRoom(newDevices.length, snap.clients, (id) => {
         this.pending?.rows.delete(id);
         this.pending?.seen.delete(id);
+        this.quota?.forget(id);
       });
       unregistered = newDevices.length - room;
       newDevices = newDevices.slice(0, room);
@@ -97,9 +101,11 @@ export class Ingester {
     let tx = 0;
     let allocRx = 0;
     let allocTx = 0;
+    const volumes: [number, number, number][] = [];
     for (const c of clients) {
       const id = this.registry.idOf(c.mac) as number;
       add(pending.rows, id, c.rxBps, c.txBps, c.allocRxBps, c.allocTxBps, dt, 0, c.priority);
+      if (this.quota && dt > 0) volumes.push([id, (c.rxBps * dt) / 8000, (c.txBps * dt) / 8000]);
       rx += c.rxBps;
       tx += c.txBps;
       allocRx += c.allocRxBps;
@@ -124,7 +130,8 @@ export class Ingester {
     }
     const totals = snap.totals ?? { rxBps: rx, txBps: tx };
     add(pending.rows, 0, totals.rxBps, totals.txBps, allocRx, allocTx, dt, snap.clients.length * dt, null);
-    return { committed, newDevices: newDevices.map((c) => c.mac), unregistered };
+    const quota = this.quota ? this.quota.tick(sec, volumes) : { events: [], throttleChanged: false };
+    return { committed, newDevices: newDevices.map((c) => c.mac), unregistered, quotaEvents: quota.events, throttleChanged: quota.throttleChanged };
   }
 
   /** Time a tick stands for: since the previous tick, or the usual interval after a gap or restart. */

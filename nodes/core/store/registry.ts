@@ -8,6 +8,7 @@ import { InputError } from '../contract/errors';
 import { isLocallyAdministered } from '../contract/mac';
 import { formatTimestamp } from './calendar';
 import { macParam } from './params';
+import { limitsOfRow, type QuotaUse } from './quota';
 import type { SessionTracker } from './sessions';
 import type { ParsedClient } from './snapshot';
 import { TIERS, type StoreContext } from './statements';
@@ -26,10 +27,22 @@ interface DeviceRow {
   first_seen: number;
   last_seen: number;
   expired_at: number | null;
+  max_down_bps: number | null;
+  max_up_bps: number | null;
+  quota_daily_bytes: number | null;
+  quota_monthly_bytes: number | null;
+  quota_action: string | null;
+  throttle_bps: number | null;
 }
+
+/** A device the user set something on (a name, a priority, a limit): never removed to make room, nor expired unless asked. */
+const KEPT = `(name IS NOT NULL OR priority IS NOT NULL OR max_down_bps IS NOT NULL OR max_up_bps IS NOT NULL
+  OR quota_daily_bytes IS NOT NULL OR quota_monthly_bytes IS NOT NULL)`;
 
 export class DeviceRegistry {
   private readonly macToId = new Map<string, number>();
+  /** A device's quota use now (the store's QuotaTracker), shown with its entry. */
+  quotaUse: ((id: number) => QuotaUse) | null = null;
 
   constructor(
     private readonly ctx: StoreContext,
@@ -64,7 +77,7 @@ export class DeviceRegistry {
       if (id !== undefined) keep.add(id);
     }
     const candidates = db
-      .prepare('SELECT id FROM devices WHERE name IS NULL AND priority IS NULL ORDER BY expired_at IS NULL, last_seen ASC, id ASC LIMIT ?')
+      .prepare(`SELECT id FROM devices WHERE NOT ${KEPT} ORDER BY expired_at IS NULL, last_seen ASC, id ASC LIMIT ?`)
       .all(over + keep.size) as { id: number }[];
     const victims = candidates.map((r) => r.id).filter((id) => !keep.has(id)).slice(0, over);
     db.transaction(() => {
@@ -138,6 +151,8 @@ export class DeviceRegistry {
       firstSeenTs: row.first_seen * 1000,
       lastSeenTs: lastSeen * 1000,
       expired: row.expired_at !== null,
+      limits: limitsOfRow(row),
+      quota: this.quotaUse ? this.quotaUse(row.id) : null,
     };
   }
 
@@ -193,6 +208,13 @@ export class DeviceRegistry {
       `UPDATE devices SET
            name = coalesce(name, (SELECT name FROM devices WHERE id = @from)),
            priority = coalesce(priority, (SELECT priority FROM devices WHERE id = @from)),
+           max_down_bps = coalesce(max_down_bps, (SELECT max_down_bps FROM devices WHERE id = @from)),
+           max_up_bps = coalesce(max_up_bps, (SELECT max_up_bps FROM devices WHERE id = @from)),
+           quota_daily_bytes = coalesce(quota_daily_bytes, (SELECT quota_daily_bytes FROM devices WHERE id = @from)),
+           quota_monthly_bytes = coalesce(quota_monthly_bytes, (SELECT quota_monthly_bytes FROM devices WHERE id = @from)),
+           quota_action = CASE WHEN quota_daily_bytes IS NULL AND quota_monthly_bytes IS NULL
+             THEN (SELECT quota_action FROM devices WHERE id = @from) ELSE quota_action END,
+           throttle_bps = coalesce(throttle_bps, (SELECT throttle_bps FROM devices WHERE id = @from)),
            device_type = coalesce(device_type, (SELECT device_type FROM devices WHERE id = @from)),
            first_seen = min(first_seen, (SELECT first_seen FROM devices WHERE id = @from)),
            last_seen = max(last_seen, (SELECT last_seen FROM devices WHERE id = @from)),
@@ -212,7 +234,7 @@ export class DeviceRegistry {
     return this.ctx.db
       .prepare(
         `UPDATE devices SET expired_at = ? WHERE expired_at IS NULL AND last_seen < ?
-         ${includeNamed ? '' : 'AND name IS NULL AND priority IS NULL'}`,
+         ${includeNamed ? '' : `AND NOT ${KEPT}`}`,
       )
       .run(nowSec, nowSec - Math.round(days * 86400)).changes;
   }

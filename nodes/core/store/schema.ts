@@ -130,6 +130,18 @@ export const MIGRATIONS: readonly Migration[] = [
         FROM usage_raw u JOIN devices d ON d.id = u.device_id WHERE u.ms > 0;
     `);
   },
+  // 3: per-device limits (issue 18): a maximum per direction, daily and monthly quotas and what a
+  //    used-up quota does. NULL: not set (existing devices keep none; nothing else changes).
+  (db) => {
+    db.exec(`
+      ALTER TABLE devices ADD COLUMN max_down_bps INTEGER;
+      ALTER TABLE devices ADD COLUMN max_up_bps INTEGER;
+      ALTER TABLE devices ADD COLUMN quota_daily_bytes INTEGER;
+      ALTER TABLE devices ADD COLUMN quota_monthly_bytes INTEGER;
+      ALTER TABLE devices ADD COLUMN quota_action TEXT NOT NULL DEFAULT 'alert';
+      ALTER TABLE devices ADD COLUMN throttle_bps INTEGER;
+    `);
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

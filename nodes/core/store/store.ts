@@ -14,6 +14,7 @@ import { Ingester } from './ingest';
 import { DeviceRegistry } from './registry';
 import { RetentionJob, retentionOf, type Retention, type RetentionResult } from './retention';
 import { Rollups } from './rollup';
+import { QuotaTracker, type QuotaCounts, type QuotaEvent, type QuotaUse } from './quota';
 import { openDatabase } from './schema';
 import { SessionTracker } from './sessions';
 import { prepareStatements, type StoreContext } from './statements';
@@ -24,6 +25,7 @@ export { type AlertInput } from './alerts';
 export { DEFAULT_RETENTION, type Retention, type RetentionResult } from './retention';
 export { parseSnapshot, type ParsedClient, type ParsedSnapshot } from './snapshot';
 export { type Tier } from './statements';
+export { type QuotaCounts, type QuotaEvent, type QuotaUse } from './quota';
 
 export interface StoreOptions {
   file: string;
@@ -44,6 +46,8 @@ export interface StoreOptions {
    * not registered (its traffic still counts in the totals). A MAC spray cannot grow the file.
    */
   maxDevices?: number;
+  /** What counts against a quota: download and upload ("both", the default) or download only. */
+  quotaCounts?: QuotaCounts;
 }
 
 export const DEFAULT_MAX_DEVICES = 8192;
@@ -71,6 +75,7 @@ export class UsageStore {
   private readonly retentionJob: RetentionJob;
   private readonly ingester: Ingester;
   private readonly deviceCommand: DeviceCommand;
+  private readonly quota: QuotaTracker;
   private closed = false;
 
   constructor(options: StoreOptions) {
@@ -93,8 +98,20 @@ export class UsageStore {
     this.devices = new DeviceRegistry(ctx, this.sessions, this.maxDevices);
     this.rollups = new Rollups(ctx, this.sessions);
     this.retentionJob = new RetentionJob(ctx, this.retention, this.rollups, this.devices, this.sessions);
-    this.ingester = new Ingester(ctx, this.devices, this.sessions, this.rollups, this.retentionJob, options.onCommit);
-    this.deviceCommand = new DeviceCommand(ctx, this.devices, this.retention, () => this.maxPriority, () => this.settle());
+    try {
+      this.quota = new QuotaTracker(ctx, () => this.rollups.until, options.quotaCounts ?? 'both');
+    } catch (err) {
+      this.db.close();
+      throw err;
+    }
+    this.devices.quotaUse = (id) => this.quota.use(id);
+    this.ingester = new Ingester(ctx, this.devices, this.sessions, this.rollups, this.retentionJob, options.onCommit, this.quota);
+    this.deviceCommand = new DeviceCommand(ctx, this.devices, this.retention, () => this.maxPriority, () => this.settle(), (rowsMoved) => {
+      // the registry goes out after every device command, with who is throttled now
+      this.quota.loadLimits();
+      if (rowsMoved) this.quota.invalidate();
+      this.quota.refreshThrottled();
+    });
   }
 
   /** End of a device's open session as known in memory (written to the file at most an hour later). */
@@ -113,9 +130,27 @@ export class UsageStore {
    * Adds one snapshot. Returns whether a raw bucket was committed (the previous one, now over).
    * An invalid snapshot throws InputError and changes nothing.
    */
-  ingest(payload: unknown): { committed: boolean; newDevices: string[]; unregistered: number } {
+  ingest(payload: unknown): { committed: boolean; newDevices: string[]; unregistered: number; quotaEvents: QuotaEvent[]; throttleChanged: boolean } {
     this.assertOpen();
     return this.ingester.ingest(payload);
+  }
+
+  // ---------------------------------------------------------------- quotas (quota.ts)
+
+  /** A device's quota use now, by MAC (any MAC merged into it); null for a MAC never registered. */
+  quotaOf(mac: string): QuotaUse | null {
+    const id = this.devices.idOf(mac);
+    return id === undefined ? null : this.quota.use(id);
+  }
+
+  /** The quota use of a registered device by id. */
+  quotaOfId(id: number): QuotaUse {
+    return this.quota.use(id);
+  }
+
+  /** What counts against a quota. */
+  get quotaCounts(): QuotaCounts {
+    return this.quota.counts;
   }
 
   /** Writes the summed ticks of the current raw bucket now (see Ingester.flush). Returns whether there were any. */

@@ -1,3 +1,5 @@
+import type { DeviceLimits } from '../contract/limits';
+import type { QuotaUse } from './quota';
 /** Shapes the usage store hands out. Names the original EqualNet Pro API had keep its snake_case;
  * new ones use the pipeline's camelCase. Rates are Mbit/s, volumes MB (10^6 bytes). */
 
@@ -24,6 +26,10 @@ export interface DeviceEntry {
   lastSeenTs: number;
   /** Set when the entry expired (hidden from the registry unless asked for). */
   expired: boolean;
+  /** Its maximum rates, quotas and quota action (contract/limits.ts). */
+  limits: DeviceLimits;
+  /** What it used of its quotas this day and month, and whether it is throttled now. */
+  quota: QuotaUse | null;
 }
 
 /** `bandwidth` query row: the interface over one bucket (original: bandwidth_history). */
