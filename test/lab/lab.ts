@@ -21,6 +21,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 export const NS_PREFIX = 'eqlab-';
+/** The temp directory of a lab whose namespaces start with `prefix` (equalnet-lab-… for the lab's own). */
+function tmpPrefixOf(prefix: string): string {
+  return prefix === NS_PREFIX ? 'equalnet-lab-' : `equalnet-${prefix.replace(/-$/, '')}-`;
+}
 export const LAN_IFACE = 'br-lan';
 export const LAN4 = { router: '10.77.0.1', prefixlen: 24, dhcpFrom: '10.77.0.100', dhcpTo: '10.77.0.199' };
 export const LAN6 = { router: 'fd00:77::1', prefix: 'fd00:77::', prefixlen: 64 };
@@ -96,11 +100,11 @@ export function assertRoot(): void {
   }
 }
 
-function listNamespaces(): string[] {
+function listNamespaces(prefix: string): string[] {
   return runSync(['ip', 'netns', 'list'])
     .split('\n')
     .map((l) => l.trim().split(/\s+/)[0])
-    .filter((n) => n && n.startsWith(NS_PREFIX));
+    .filter((n) => n && n.startsWith(prefix));
 }
 
 function alive(pid: number): boolean {
@@ -144,6 +148,11 @@ function installHandlers(): void {
 
 export interface LabOptions {
   clients?: readonly ClientSpec[];
+  /**
+   * Namespace prefix, [a-z]+-, default NS_PREFIX (eqlab-). Another user of the lab (the demo:
+   * eqdemo-) takes its own, so that its sweep and its leftovers are told apart from the tests'.
+   */
+  prefix?: string;
 }
 
 export class Lab {
@@ -161,11 +170,11 @@ export class Lab {
   private portCount = 0;
   private destroyed = false;
 
-  private constructor() {
+  private constructor(readonly prefix: string) {
     this.id = `${process.pid}-${randomBytes(2).toString('hex')}`;
-    this.routerNs = `${NS_PREFIX}${this.id}-r`;
-    this.wanNs = `${NS_PREFIX}${this.id}-w`;
-    this.dir = mkdtempSync(join(tmpdir(), `equalnet-lab-${this.id}-`));
+    this.routerNs = `${prefix}${this.id}-r`;
+    this.wanNs = `${prefix}${this.id}-w`;
+    this.dir = mkdtempSync(join(tmpdir(), `${tmpPrefixOf(prefix)}${this.id}-`));
     this.leasesFile = join(this.dir, 'dnsmasq.leases');
   }
 
@@ -174,10 +183,12 @@ export class Lab {
    * fails half-way, what was built is removed before the error is thrown.
    */
   static async create(options: LabOptions = {}): Promise<Lab> {
+    const prefix = options.prefix ?? NS_PREFIX;
+    if (!/^[a-z]{2,10}-$/.test(prefix)) throw new Error(`lab: prefix "${prefix}" must be 2 to 10 letters and a dash`);
     assertRoot();
     installHandlers();
-    Lab.sweepStale();
-    const lab = new Lab();
+    Lab.sweepStale(false, prefix);
+    const lab = new Lab(prefix);
     liveLabs.add(lab);
     try {
       await lab.buildRouter();
@@ -192,15 +203,15 @@ export class Lab {
   }
 
   /** Removes the namespaces of labs whose process is gone (a crash, a kill -9). Returns their names. */
-  static sweepStale(all = false): string[] {
-    const stale = listNamespaces().filter((ns) => {
-      const pid = Number(ns.slice(NS_PREFIX.length).split('-')[0]);
+  static sweepStale(all = false, prefix = NS_PREFIX): string[] {
+    const stale = listNamespaces(prefix).filter((ns) => {
+      const pid = Number(ns.slice(prefix.length).split('-')[0]);
       return all || !Number.isInteger(pid) || !alive(pid);
     });
     for (const ns of stale) removeNamespaceSync(ns);
     // and their temp dirs (config, leases, logs)
     for (const entry of readdirSync(tmpdir())) {
-      const m = /^equalnet-lab-(\d+)-[0-9a-f]{4}-/.exec(entry);
+      const m = new RegExp(`^${tmpPrefixOf(prefix)}(\\d+)-[0-9a-f]{4}-`).exec(entry);
       if (m && (all || !alive(Number(m[1])))) rmSync(join(tmpdir(), entry), { recursive: true, force: true });
     }
     return stale;
@@ -230,7 +241,7 @@ export class Lab {
   }
 
   clientNs(name: string): string {
-    return `${NS_PREFIX}${this.id}-c-${name}`;
+    return `${this.prefix}${this.id}-c-${name}`;
   }
 
   private async addNamespace(ns: string): Promise<void> {
