@@ -6,6 +6,7 @@ import type { AllocatedSnapshot } from './core/allocate/allocation';
 import { alertsQuery, analyticsQuery, apiErrorAnswer, clientView, crossSiteProblem, deviceBody, findClient, isJsonContentType, priorityBody, statusView, tooLarge, type BodyError } from './core/api/api';
 import { InputError } from './core/contract/errors';
 import type { Settings } from './core/contract/settings';
+import { API_NAMES, applyLimitChange, NO_LIMITS, type DeviceLimits } from './core/contract/limits';
 import { configOf, type EqualnetConfigNode } from './lib/config-node';
 import { showOk } from './lib/status';
 import { adapt } from './lib/adapter';
@@ -203,12 +204,18 @@ export = function (RED: NodeAPI) {
         res.json({ status: 'success', mac: client.mac, ip: client.ip ?? null, priority });
       });
       route('post', '/device/:id', (req, res, s, body) => {
-        const change = deviceBody(body, s.maxPriority);
+        // a limit change is checked against the device's limits as the last snapshot has them
+        // (usage-store adds them), e.g. "throttle" needs a throttle rate given now or kept
+        const current = (findClient(latest, req.params.id)?.limits as DeviceLimits | undefined) ?? NO_LIMITS;
+        const change = deviceBody(body, s.maxPriority, current);
         const client = clientOr404(res, req.params.id);
         if (!client) return;
         const toAllocator = change.priority !== undefined ? ({ topic: TOPIC.priority, payload: { mac: client.mac, priority: change.priority } } as NodeMessage) : null;
-        node.send([toAllocator, { topic: TOPIC.device, payload: { mac: client.mac, ...change } } as NodeMessage]);
-        const view = clientView(client);
+        const { limits: limitChange, ...rest } = change;
+        // the limits go to usage-store, which keeps them and sends the registry on to the allocator
+        node.send([toAllocator, { topic: TOPIC.device, payload: { mac: client.mac, ...rest, ...(limitChange ?? {}) } } as NodeMessage]);
+        const limits = limitChange ? applyLimitChange(current, body as Record<string, unknown>, API_NAMES, '') : current;
+        const view = clientView({ ...client, limits });
         res.json({ status: 'success', device: { ...view, friendly_name: change.name === undefined ? view.friendly_name : (change.name ?? client.hostname ?? client.mac), priority: change.priority ?? view.priority } });
       });
       showOk(node, `serving ${base}/…`);

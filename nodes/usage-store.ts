@@ -1,4 +1,4 @@
-import { TOPIC } from './core/contract/message';
+import { normalizeMac, TOPIC } from './core/contract/message';
 import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
@@ -6,7 +6,8 @@ import { InputError } from './core/contract/errors';
 import { toNumber } from './core/contract/settings';
 import { UsageQueries } from './core/store/queries';
 import { scheduledReport, type ReportFormat } from './core/store/report';
-import { DEFAULT_RETENTION, UsageStore, type Retention } from './core/store/store';
+import { quotaCountsProblem, type QuotaCounts } from './core/store/quota';
+import { DEFAULT_RETENTION, UsageStore, type QuotaEvent, type Retention } from './core/store/store';
 import { configOf } from './lib/config-node';
 import { countOf, showError, showOk } from './lib/status';
 import { adapt } from './lib/adapter';
@@ -19,6 +20,8 @@ interface UsageStoreDef extends NodeDef {
   dailyDays: string | number;
   alertDays: string | number;
   expireDays: string | number;
+  /** What counts against a quota: "both" (default) or "download". */
+  quotaCounts?: string;
 }
 
 /** Outputs: 1 the snapshot, passed on; 2 answers to query / report / device; 3 the device registry. */
@@ -30,6 +33,34 @@ const REGISTRY_DELAY_MS = 100;
 function databasePath(RED: NodeAPI, dbFile: string): string {
   const userDir = (RED.settings as unknown as { userDir?: string }).userDir;
   return resolve(userDir ?? process.cwd(), dbFile);
+}
+
+/**
+ * The snapshot with each registered client's quota use and limits added (`quota`, `limits`), and
+ * the levels first reached on this tick (`quota.crossed`), for alert-rule, the dashboard and the
+ * API. New client objects: the snapshot received is not changed.
+ */
+function withQuota(store: UsageStore, payload: unknown, events: QuotaEvent[]): unknown {
+  const p = payload as { clients: Record<string, unknown>[] };
+  const byDevice = new Map<number, QuotaEvent[]>();
+  for (const e of events) byDevice.set(e.deviceId, [...(byDevice.get(e.deviceId) ?? []), e]);
+  const clients = p.clients.map((c) => {
+    const mac = normalizeMac(c.mac);
+    const id = mac === null ? undefined : store.deviceIdOf(mac);
+    if (id === undefined) return c;
+    const use = store.quotaOfId(id);
+    const crossed = (byDevice.get(id) ?? []).map((e) => ({
+      period: e.period,
+      level: e.level,
+      usedBytes: e.usedBytes,
+      limitBytes: e.limitBytes,
+      action: e.action,
+      throttleBps: e.throttleBps,
+      resetsAt: e.resetsAt * 1000,
+    }));
+    return { ...c, limits: store.limitsOfId(id), quota: { ...use, dayResetsAt: use.dayResetsAt * 1000, monthResetsAt: use.monthResetsAt * 1000, ...(crossed.length ? { crossed } : {}) } };
+  });
+  return { ...p, clients };
 }
 
 function mb(file: string): string {
@@ -61,11 +92,15 @@ export = function (RED: NodeAPI) {
         expireDays: number(def.expireDays, DEFAULT_RETENTION.expireDays),
       };
       const file = databasePath(RED, settings.dbFile);
+      const quotaCounts = (def.quotaCounts || 'both') as QuotaCounts;
+      const countsProblem = quotaCountsProblem(quotaCounts);
+      if (countsProblem) throw new Error(`quotas count: ${countsProblem}`);
       store = new UsageStore({
         file,
         resolutionSec: number(def.resolutionSec, 60),
         retention,
         maxPriority: settings.maxPriority,
+        quotaCounts,
       });
       queries = new UsageQueries(store);
       const s = store;
@@ -173,8 +208,15 @@ export = function (RED: NodeAPI) {
             break;
           }
           default: {
-            const { committed } = store.ingest(msg.payload);
-            out([msg, null, null]);
+            const { committed, quotaEvents, throttleChanged } = store.ingest(msg.payload);
+            // a throttle started or ended on this tick: the registry goes to the allocator now, so
+            // it re-allocates this tick's snapshot with the new ceil (crossing seen within one tick)
+            out([
+              { ...msg, payload: withQuota(store, msg.payload, quotaEvents) } as NodeMessage,
+              null,
+              throttleChanged ? { topic: TOPIC.registry, payload: { devices: store.registry() } } : null,
+            ]);
+            for (const e of quotaEvents) if (e.level === 'exceeded') showOk(node, `quota used up: device ${store.device(e.deviceId).name ?? store.device(e.deviceId).mac}`);
             if (committed) showOk(node, `${countOf((msg.payload as { clients: unknown[] }).clients.length, 'client')} · ${mb(store.file)}`);
           }
         }

@@ -42,6 +42,8 @@ const TITLES: Record<RuleKind, string> = {
   link_saturation: 'Link saturated',
   device_gone: 'Device gone',
   client_cap: 'Client cap reached',
+  quota_warning: 'Quota at 80 %',
+  quota_exceeded: 'Quota used up',
 };
 
 export const titleOf = (type: RuleKind, state: Alert['state']): string => `${TITLES[type]}${state === 'cleared' ? ' cleared' : ''}`;

@@ -3,7 +3,7 @@ import { normalizeMac } from '../contract/mac';
 import type { Alert } from './alert';
 import { applyThresholds, DEFAULTS, kindProblem, type Direction, type RuleKind, type Thresholds } from './options';
 import { DeviceGoneRule, NewDeviceRule, type SeenClient } from './presence';
-import { AlertFactory, ClientCapRule, LinkSaturationRule, OverAllocationRule, PriorityStarvationRule, UnusualTrafficRule, type SnapshotRule } from './rules';
+import { AlertFactory, ClientCapRule, LinkSaturationRule, OverAllocationRule, PriorityStarvationRule, QuotaRule, UnusualTrafficRule, type SnapshotRule } from './rules';
 import { TOPIC, timeOf } from '../contract/message';
 import { labelOf, readSnapshot } from './snapshot';
 
@@ -59,6 +59,12 @@ export class AlertEngine {
         break;
       case 'client_cap':
         this.snapshotRule = new ClientCapRule(this.factory);
+        break;
+      case 'quota_warning':
+        this.snapshotRule = new QuotaRule(this.factory, 'warning');
+        break;
+      case 'quota_exceeded':
+        this.snapshotRule = new QuotaRule(this.factory, 'exceeded');
         break;
     }
     this.now = deps.now;

@@ -3,7 +3,7 @@ import { SEVERITIES, severityProblem, type Severity } from '../contract/message'
 import { toNumber } from '../contract/settings';
 
 /** The rule an alert-rule node runs; also the alert's `type` (the usage-store `alert_type`). */
-export const RULE_KINDS = ['over_allocation', 'new_device', 'priority_starvation', 'unusual_traffic', 'link_saturation', 'device_gone', 'client_cap'] as const;
+export const RULE_KINDS = ['over_allocation', 'new_device', 'priority_starvation', 'unusual_traffic', 'link_saturation', 'device_gone', 'client_cap', 'quota_warning', 'quota_exceeded'] as const;
 export type RuleKind = (typeof RULE_KINDS)[number];
 
 export { SEVERITIES, type Severity } from '../contract/message';
@@ -92,6 +92,9 @@ export const DEFAULTS: Readonly<Record<RuleKind, Thresholds>> = Object.freeze({
   link_saturation: { ...COMMON, percent: 95, holdSec: 30 },
   device_gone: { ...COMMON, percent: 90, holdSec: 0, clearSec: 0 },
   client_cap: { ...COMMON, percent: 90, holdSec: 10, clearSec: 60 },
+  // usage-store announces a quota level once per period: nothing to hold or clear here
+  quota_warning: { ...COMMON, percent: 80, holdSec: 0, clearSec: 0, cooldownSec: 0 },
+  quota_exceeded: { ...COMMON, percent: 100, holdSec: 0, clearSec: 0, cooldownSec: 0 },
 });
 
 /** The severity an alert of each kind has unless the node sets one; "cleared" alerts are always success. */
@@ -103,6 +106,8 @@ export const DEFAULT_SEVERITY: Readonly<Record<RuleKind, Severity>> = Object.fre
   link_saturation: 'error',
   device_gone: 'info',
   client_cap: 'warning',
+  quota_warning: 'warning',
+  quota_exceeded: 'error',
 });
 
 export function kindProblem(value: unknown): string | null {

@@ -143,6 +143,9 @@ export class PriorityStarvationRule extends HeldRule {
     for (const d of directionsOf(this.t.directions)) {
       const wanting: ClientSample[] = [];
       for (const c of s.clients) {
+        // held by its own cap (a maximum or a quota's throttle): the one allowed exception to
+        // "a higher priority never gets less", not starvation
+        if (c.ceilBps && s.linkBps && c.ceilBps[d] < s.linkBps[d]) continue;
         const rate = c.rateBps![d];
         if (rate > 0 && c.bps[d] >= want * rate) wanting.push(c);
       }
@@ -433,5 +436,59 @@ export class ClientCapRule extends HeldRule {
       limit: f.limit,
       raisedSec: round(tr.raisedMs / 1000),
     });
+  }
+}
+
+const two = (n: number) => String(n).padStart(2, '0');
+/** "00:00 on 2026-03-11", the router's local time (Node-RED's time zone, as the store's calendar). */
+function localTime(ms: number): string {
+  const d = new Date(ms);
+  return `${two(d.getHours())}:${two(d.getMinutes())} on ${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())}`;
+}
+const megabytes = (bytes: number) => `${(bytes / 1e6).toFixed(bytes >= 1e9 ? 0 : 1)} MB`;
+
+/**
+ * quota_warning (80 %) and quota_exceeded: usage-store counts each device's quota use per tick and
+ * marks a level on the tick it is first reached in the period (client.quota.crossed), once per
+ * period and never again after a restart; this rule turns each mark of its level into one alert.
+ * Nothing is held or cleared here: the period's reset lifts a throttle, no alert says so.
+ */
+export class QuotaRule implements SnapshotRule {
+  readonly needsAlloc = false;
+  readonly active = 0;
+
+  constructor(
+    private readonly factory: AlertFactory,
+    private readonly level: 'warning' | 'exceeded',
+  ) {}
+
+  setThresholds(t: Thresholds): void {
+    this.factory.thresholds = t;
+  }
+
+  evaluate(s: SnapshotView): Alert[] {
+    const out: Alert[] = [];
+    for (const c of s.clients) {
+      for (const q of c.quotaCrossed) {
+        if (q.level !== this.level) continue;
+        const percent = Math.round((q.usedBytes / q.limitBytes) * 100);
+        const then = q.action === 'throttle' && q.throttleBps !== null ? `throttled to ${mbps(q.throttleBps)} until ${localTime(q.resetsAt)}` : `not throttled (alert only); the quota resets at ${localTime(q.resetsAt)}`;
+        const msg =
+          this.level === 'exceeded'
+            ? `${who(c)} used ${megabytes(q.usedBytes)} of its ${q.period} quota of ${megabytes(q.limitBytes)} (${percent} %): ${then}`
+            : `${who(c)} used ${megabytes(q.usedBytes)} of its ${q.period} quota of ${megabytes(q.limitBytes)} (${percent} %)`;
+        out.push(
+          this.factory.make('raised', `${this.factory.kind}:${c.mac}:${q.period}`, s.ts, c, null, msg, {
+            period: q.period,
+            usedBytes: q.usedBytes,
+            limitBytes: q.limitBytes,
+            action: q.action,
+            throttleBps: q.throttleBps,
+            resetsAt: q.resetsAt,
+          }),
+        );
+      }
+    }
+    return out;
   }
 }

@@ -12,6 +12,40 @@ export interface ClientSample extends ClientInfo {
   rateBps: Record<Direction, number> | null;
   vendor: string | null;
   hostname: string | null;
+  /** The allocation's ceil per direction (below the link: a cap or a throttle, limits.ts), or null. */
+  ceilBps: Record<Direction, number> | null;
+  /** Quota levels usage-store found first reached on this tick (client.quota.crossed), or none. */
+  quotaCrossed: QuotaCrossing[];
+}
+
+/** A quota level first reached, as usage-store marks it on the client (quota.ts's QuotaEvent). */
+export interface QuotaCrossing {
+  period: 'daily' | 'monthly';
+  level: 'warning' | 'exceeded';
+  usedBytes: number;
+  limitBytes: number;
+  action: 'alert' | 'throttle';
+  throttleBps: number | null;
+  /** ms: when the period resets (the throttle lifts). */
+  resetsAt: number;
+}
+
+function crossings(value: unknown, path: string): QuotaCrossing[] {
+  const q = value as { crossed?: unknown } | null | undefined;
+  if (q === undefined || q === null || q.crossed === undefined) return [];
+  if (!Array.isArray(q.crossed)) throw new InputError(`${path}.quota.crossed`, 'must be an array (as usage-store sends)');
+  return q.crossed.map((c: Record<string, unknown>, k: number) => {
+    const at = `${path}.quota.crossed[${k}]`;
+    const ok =
+      c && typeof c === 'object' &&
+      (c.period === 'daily' || c.period === 'monthly') &&
+      (c.level === 'warning' || c.level === 'exceeded') &&
+      isRate(c.usedBytes) && isRate(c.limitBytes) && isRate(c.resetsAt) &&
+      (c.action === 'alert' || c.action === 'throttle') &&
+      (c.throttleBps === null || isRate(c.throttleBps));
+    if (!ok) throw new InputError(at, 'must be { period: daily|monthly, level: warning|exceeded, usedBytes, limitBytes, action, throttleBps, resetsAt } (as usage-store sends)');
+    return c as unknown as QuotaCrossing;
+  });
 }
 
 export interface SnapshotView {
@@ -67,7 +101,8 @@ export function readSnapshot(payload: unknown, now: () => number, needsAlloc: bo
     sumDown += down;
     sumUp += up;
     let rateBps: Record<Direction, number> | null = null;
-    const alloc = c.alloc as { down?: { rateBps?: unknown; expectedBps?: unknown }; up?: { rateBps?: unknown; expectedBps?: unknown } } | undefined;
+    let ceilBps: Record<Direction, number> | null = null;
+    const alloc = c.alloc as { down?: { rateBps?: unknown; expectedBps?: unknown; ceilBps?: unknown }; up?: { rateBps?: unknown; expectedBps?: unknown; ceilBps?: unknown } } | undefined;
     if (alloc && typeof alloc === 'object') {
       if (!isRate(alloc.down?.rateBps) || !isRate(alloc.up?.rateBps)) {
         throw new InputError(`${path}.alloc`, 'must be { down: { rateBps }, up: { rateBps } } with rates ≥ 0 (as priority-allocator sends)');
@@ -75,6 +110,7 @@ export function readSnapshot(payload: unknown, now: () => number, needsAlloc: bo
       // the share a client is expected to get now (its rate plus what HTB lends it by weight)
       const share = (rate: number, expected: unknown) => (isRate(expected) ? expected : rate);
       rateBps = { down: share(alloc.down.rateBps, alloc.down.expectedBps), up: share(alloc.up.rateBps, alloc.up.expectedBps) };
+      if (isRate(alloc.down.ceilBps) && isRate(alloc.up.ceilBps)) ceilBps = { down: alloc.down.ceilBps, up: alloc.up.ceilBps };
     } else if (needsAlloc) {
       throw new InputError(`${path}.alloc`, 'missing: this rule compares with the allocation, so wire alert-rule after priority-allocator');
     }
@@ -89,6 +125,8 @@ export function readSnapshot(payload: unknown, now: () => number, needsAlloc: bo
       rateBps,
       vendor: text(c.vendor),
       hostname: text(c.hostname),
+      ceilBps,
+      quotaCrossed: crossings(c.quota, path),
     };
   }
   const totals = p.totals as { rxBps?: unknown; txBps?: unknown } | undefined;

@@ -6,6 +6,7 @@
  */
 import type { AllocatedSnapshot } from '../allocate/allocation';
 import { InputError } from '../contract/errors';
+import { API_NAMES, applyLimitChange, COMMAND_NAMES, hasLimitChange, limitFieldNames, NO_LIMITS, type DeviceLimits } from '../contract/limits';
 import { normalizeMac } from '../contract/mac';
 import { priorityProblem, severityProblem } from '../contract/message';
 import { toNumber } from '../contract/settings';
@@ -42,10 +43,35 @@ export interface ClientView {
   /** it ran at its rate last tick: it wants more, and gets its weighted share */
   busy: boolean;
   upload_busy: boolean;
+  /** Its maximum per direction, Mbit/s, or null (the link): issue 18's limits. */
+  max_download: number | null;
+  max_upload: number | null;
+  /** Its data quotas, MB, or null; what a used-up one does; its throttle rate, kbit/s. */
+  quota_daily_mb: number | null;
+  quota_monthly_mb: number | null;
+  quota_action: 'alert' | 'throttle';
+  throttle_kbps: number | null;
+  /** MB counted against its quotas this calendar day and month (null before usage-store). */
+  quota_used_mb: { day: number; month: number } | null;
+  /** A used-up quota throttles it now. */
+  throttled: boolean;
 }
+
+/** What usage-store adds to a client of the snapshot it passes on (usage-store.ts's withQuota). */
+interface QuotaSeen {
+  dailyUsedBytes?: unknown;
+  monthlyUsedBytes?: unknown;
+  throttled?: unknown;
+}
+
+const megabytes = (bytes: number | null) => (bytes === null ? null : Math.round(bytes / 1e4) / 100);
+const mbitOrNull = (bps: number | null) => (bps === null ? null : Math.round((bps / 1e6) * 1000) / 1000);
 
 export function clientView(c: Client): ClientView {
   const usage = measured(c.rxBps);
+  const limits = (c.limits as DeviceLimits | undefined) ?? NO_LIMITS;
+  const quota = c.quota as QuotaSeen | undefined;
+  const used = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? Math.round(v / 1e4) / 100 : 0);
   // the share it is expected to get now; older snapshots without it: the rate
   const allocated = mbps(c.alloc?.down.expectedBps ?? c.alloc?.down.rateBps);
   return {
@@ -70,6 +96,14 @@ export function clientView(c: Client): ClientView {
     upload_ceil: mbps(c.alloc?.up.ceilBps),
     busy: c.alloc?.down.busy === true,
     upload_busy: c.alloc?.up.busy === true,
+    max_download: mbitOrNull(limits.maxDownBps),
+    max_upload: mbitOrNull(limits.maxUpBps),
+    quota_daily_mb: megabytes(limits.quotaDailyBytes),
+    quota_monthly_mb: megabytes(limits.quotaMonthlyBytes),
+    quota_action: limits.quotaAction,
+    throttle_kbps: limits.throttleBps === null ? null : Math.round(limits.throttleBps / 1000),
+    quota_used_mb: quota && typeof quota === 'object' ? { day: used(quota.dailyUsedBytes), month: used(quota.monthlyUsedBytes) } : null,
+    throttled: quota?.throttled === true,
   };
 }
 
@@ -153,13 +187,22 @@ export function priorityBody(body: unknown, maxPriority: number): number {
   return n;
 }
 
-/** Body of POST /api/device/:id: { friendly_name? | name?, priority? }. */
-export function deviceBody(body: unknown, maxPriority: number): { name?: string | null; priority?: number } {
+/** The limit fields of a POST /api/device/:id, as the `device` command names them. */
+export type LimitCommand = Partial<Record<(typeof COMMAND_NAMES)[keyof typeof COMMAND_NAMES], number | string | null>>;
+
+/**
+ * Body of POST /api/device/:id: { friendly_name? | name?, priority?, max_download?, max_upload?,
+ * quota_daily_mb?, quota_monthly_mb?, quota_action?, throttle_kbps? }. The limits are checked
+ * against the device's current ones (`current`, from the last snapshot) with the one check of
+ * contract/limits.ts, and handed on under the `device` command's names.
+ */
+export function deviceBody(body: unknown, maxPriority: number, current: DeviceLimits = NO_LIMITS): { name?: string | null; priority?: number; limits?: LimitCommand } {
   if (!body || typeof body !== 'object' || Array.isArray(body)) throw new InputError('body', 'must be a JSON object such as { "friendly_name": "My Laptop" }');
   const b = body as Record<string, unknown>;
-  const out: { name?: string | null; priority?: number } = {};
+  const out: { name?: string | null; priority?: number; limits?: LimitCommand } = {};
+  const known = ['friendly_name', 'name', 'priority', ...limitFieldNames(API_NAMES)];
   for (const key of Object.keys(b)) {
-    if (!['friendly_name', 'name', 'priority'].includes(key)) throw new InputError(key, 'unknown field (known: friendly_name, priority)');
+    if (!known.includes(key)) throw new InputError(key, `unknown field (known: friendly_name, priority, ${limitFieldNames(API_NAMES).join(', ')})`);
   }
   const has = (key: string) => Object.hasOwn(b, key);
   const raw = has('friendly_name') ? b.friendly_name : b.name;
@@ -172,7 +215,16 @@ export function deviceBody(body: unknown, maxPriority: number): { name?: string 
     out.name = name === '' ? null : name;
   }
   if (has('priority')) out.priority = priorityBody(b, maxPriority);
-  if (Object.keys(out).length === 0) throw new InputError('body', 'nothing to set: send "friendly_name" or "priority"');
+  if (hasLimitChange(b, API_NAMES)) {
+    // checked whole here (400 with the field), so the command usage-store gets is one it takes
+    applyLimitChange(current, b, API_NAMES, '');
+    const limits: LimitCommand = {};
+    for (const k of Object.keys(API_NAMES) as (keyof typeof API_NAMES)[]) {
+      if (has(API_NAMES[k])) limits[COMMAND_NAMES[k]] = b[API_NAMES[k]] as number | string | null;
+    }
+    out.limits = limits;
+  }
+  if (Object.keys(out).length === 0) throw new InputError('body', `nothing to set: send "friendly_name", "priority" or a limit (${limitFieldNames(API_NAMES).join(', ')})`);
   return out;
 }
 

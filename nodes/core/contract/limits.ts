@@ -103,12 +103,13 @@ function amount(value: unknown, path: string, min: number, max: number, unit: st
 /**
  * The limits of `current` with the change in `p` (given under `names`) applied, checked whole
  * first: an InputError names the first bad field and nothing changes. Absent fields keep their
- * value; null clears. A throttle action needs a throttle rate (given now or kept). A maximum
+ * value; null clears. `path` prefixes the field in errors ('' for the API's bare names). A
+ * throttle action needs a throttle rate (given now or kept). A maximum
  * below the guarantee is allowed and wins (docs/limits-quotas.md).
  */
 export function applyLimitChange(current: DeviceLimits, p: Record<string, unknown>, names: LimitNames, path = 'payload'): DeviceLimits {
   const next: DeviceLimits = { ...current };
-  const at = (k: (typeof KEYS)[number]) => `${path}.${names[k]}`;
+  const at = (k: (typeof KEYS)[number]) => (path ? `${path}.${names[k]}` : names[k]);
   const has = (k: (typeof KEYS)[number]) => Object.hasOwn(p, names[k]) && p[names[k]] !== undefined;
   const b = LIMIT_BOUNDS;
   const mbps = (k: 'maxDown' | 'maxUp') => {

@@ -14,6 +14,7 @@ import { Ingester } from './ingest';
 import { DeviceRegistry } from './registry';
 import { RetentionJob, retentionOf, type Retention, type RetentionResult } from './retention';
 import { Rollups } from './rollup';
+import type { DeviceLimits } from '../contract/limits';
 import { QuotaTracker, type QuotaCounts, type QuotaEvent, type QuotaUse } from './quota';
 import { openDatabase } from './schema';
 import { SessionTracker } from './sessions';
@@ -141,6 +142,16 @@ export class UsageStore {
   quotaOf(mac: string): QuotaUse | null {
     const id = this.devices.idOf(mac);
     return id === undefined ? null : this.quota.use(id);
+  }
+
+  /** The registry id of a MAC (any MAC merged into a device), if registered. */
+  deviceIdOf(mac: string): number | undefined {
+    return this.devices.idOf(mac);
+  }
+
+  /** A registered device's limits by id. */
+  limitsOfId(id: number): DeviceLimits {
+    return this.quota.limitsOf(id);
   }
 
   /** The quota use of a registered device by id. */
