@@ -55,7 +55,7 @@ export function liveFlow(base: readonly FlowNode[], o: LiveOptions): FlowNode[] 
     flow.push(
       {
         id: 'equalnet.demo.record', type: 'function', z, name: 'to the demo recorder', x: 820, y: 40, outputs: 1, noerr: 0,
-        func: "msg = { topic: msg.topic, payload: msg.payload, headers: { 'content-type': 'application/json' } };\nreturn msg;",
+        func: "// the body the demo's recorder takes: { topic, payload }\nreturn { payload: { topic: msg.topic, payload: msg.payload }, headers: { 'content-type': 'application/json' } };",
         wires: [['equalnet.demo.post']],
       },
       { id: 'equalnet.demo.post', type: 'http request', z, name: 'POST to the demo', method: 'POST', ret: 'txt', paytoqs: 'ignore', url: o.recorderUrl, tls: '', persist: false, proxy: '', insecureHTTPParser: false, authType: '', senderr: false, headers: [], x: 1040, y: 40, wires: [[]] },
