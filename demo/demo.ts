@@ -541,7 +541,7 @@ function printWelcome(port: number, lab: Lab | null): void {
   }
   say('try: give the game console (PS5-Living-Room) priority 5 on the Devices page and watch the TV\'s and the laptop\'s rates;');
   say('     give it priority 1 and watch it take the link; the Overview charts the link, Alerts lists who came and went.');
-  say('measuring the video call with EqualNet and with shaping off (about 25 s)…');
+  if (lab) say('measuring the video call with EqualNet and with shaping off (about 25 s)…');
 }
 
 // ---- replay ----------------------------------------------------------------------------------
