@@ -28,7 +28,7 @@ import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { nodeRedArgs, prepareHome, PROJECT_ROOT } from '../scripts/node-red-home';
+import { nodeFlags, nodeRedArgs, prepareHome, PROJECT_ROOT } from '../scripts/node-red-home';
 import { freePort, startNodeRed, worrying, type RunningNodeRed } from '../test/helpers/runtime';
 import { analyseCpuProfile, type CpuSummary } from './pipeline-cpu';
 import { analyseHeapSnapshot, type HeapSummary } from './pipeline-heap';
@@ -175,7 +175,7 @@ interface Started {
 }
 
 /** prepareHome + the probe node + startNodeRed, as the runtime tests start it; registered for clean-up. */
-async function startHome(label: string, flow: unknown[], lanIface: string, nodeFlags: string[] = []): Promise<Started> {
+async function startHome(label: string, flow: unknown[], lanIface: string, flags: string[] = []): Promise<Started> {
   const home = mkdtempSync(join(tmpdir(), `${TMP_PREFIX}${process.pid}-${label}-`));
   cleanups.set(`dir ${home}`, () => rmSync(home, { recursive: true, force: true }));
   const flowFile = join(home, 'flow.json');
@@ -187,7 +187,7 @@ async function startHome(label: string, flow: unknown[], lanIface: string, nodeF
   copyFileSync(join(__dirname, 'pipeline-probe.js'), join(userDir, 'nodes', 'equalnet-bench-probe.js'));
   writeFileSync(join(userDir, 'nodes', 'equalnet-bench-probe.html'), '<!-- the pipeline bench\'s probe: no editor part -->\n');
   // the marker lets a later run find this Node-RED if this bench is killed (sweepStale)
-  const nodeRed = await startNodeRed([...nodeFlags, ...nodeRedArgs(userDir, port)], port, { [OWNER_ENV]: String(process.pid) }, 120_000);
+  const nodeRed = await startNodeRed([...flags, ...nodeRedArgs(userDir, port)], port, { [OWNER_ENV]: String(process.pid) }, 120_000);
   let pid: number;
   try {
     pid = pidOf(port);
@@ -397,7 +397,7 @@ async function measurePipeline(devices: number): Promise<Run> {
     cleanups.set(`dir ${dir}`, () => rmSync(dir, { recursive: true, force: true }));
     profileDir = dir;
   }
-  const s = await startHome(`n${devices}`, benchFlow(lan), lan.iface, profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []);
+  const s = await startHome(`n${devices}`, benchFlow(lan), lan.iface, [...nodeFlags(), ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [])]);
   const monotonicUs = () => Number(process.hrtime.bigint() / 1000n);
   let window: [number, number] = [0, 0];
   const ticks: TickRecord[] = [];

@@ -56,6 +56,16 @@ export async function adminGet<T = unknown>(port: number, path: string, accept =
   return { status: res.status, body: (accept === 'application/json' ? JSON.parse(text) : text) as T };
 }
 
+/**
+ * Switches a debug node on, as its button in the editor does (POST /debug/:id/enable). The
+ * default flow's debug nodes are off: an active one encodes every message it gets, 250 clients
+ * or not, even with no editor open.
+ */
+export async function enableDebug(port: number, id: string): Promise<void> {
+  const res = await fetch(`http://127.0.0.1:${port}/debug/${encodeURIComponent(id)}/enable`, { method: 'POST' });
+  if (res.status !== 200) throw new Error(`enabling debug node ${id}: HTTP ${res.status} ${await res.text()}`);
+}
+
 export interface CommsEvent {
   topic: string;
   data: any;

@@ -10,7 +10,7 @@ import { lstatSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { PACKAGE_NAME, PROJECT_ROOT, settingsSource } from '../../scripts/node-red-home';
-import { adminGet, freePort, startNodeRed, watchComms, worrying, type RunningNodeRed } from '../helpers/runtime';
+import { adminGet, enableDebug, freePort, startNodeRed, watchComms, worrying, type RunningNodeRed } from '../helpers/runtime';
 
 const pkg = JSON.parse(readFileSync(join(PROJECT_ROOT, 'package.json'), 'utf8'));
 const declaredTypes = Object.keys(pkg['node-red'].nodes).sort();
@@ -99,6 +99,8 @@ describe('installed as users do: `npm pack` into the user directory of a Node-RE
   });
 
   it('ticks: the allocation reaches the debug sidebar and the API answers /api/status with a client count', async () => {
+    // off in the default flow, switched on as its button in the editor does
+    await enableDebug(nodeRed.port, 'equalnet.debug');
     const ticks = await watchComms(nodeRed.port, (e) => e.topic === 'debug' && e.data.id === 'equalnet.debug', 20_000);
     const tick = JSON.parse(ticks.find((e) => e.topic === 'debug' && e.data.id === 'equalnet.debug')!.data.msg);
     assert.ok(Array.isArray(tick.clients));

@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PROJECT_ROOT } from '../../scripts/node-red-home';
-import { adminGet, freePort, startNodeRed, watchComms, worrying, type CommsEvent } from '../helpers/runtime';
+import { adminGet, enableDebug, freePort, startNodeRed, watchComms, worrying, type CommsEvent } from '../helpers/runtime';
 
 const defaultFlow: Array<{ id: string; type: string }> = JSON.parse(readFileSync(join(PROJECT_ROOT, 'flows', 'default.json'), 'utf8'));
 
@@ -68,6 +68,8 @@ describe('`npm start` (scripts/start.js)', function () {
       assert.equal(config.iface, iface);
 
       // every 2 s: arp-discover -> priority-allocator -> the "allocation" debug in the sidebar
+      // off in the default flow, switched on as its button in the editor does
+      await enableDebug(port, 'equalnet.debug');
       const ticks = await watchComms(port, (e) => e.topic === 'debug' && e.data.id === 'equalnet.debug');
       const tick = JSON.parse(ticks.find((e) => e.topic === 'debug' && e.data.id === 'equalnet.debug')!.data.msg);
       assert.equal(tick.iface, iface);
