@@ -12,7 +12,7 @@ import { MeteringCore, validateSnapshot } from '../nodes/core/meter/metering';
 import { commandReader } from '../nodes/core/meter/kernel-reader';
 import { parseTableCounters, SET_NAMES, tableNameFor } from '../nodes/core/meter/nft-accounting';
 import { runChecked } from '../nodes/core/runner';
-import { execaRunner } from '../nodes/lib/execa-runner';
+import { processRunner } from '../nodes/lib/process-runner';
 import { openNetlinkReader } from '../nodes/lib/netlink-reader';
 import { printTable, timeIt } from './stats';
 
@@ -73,7 +73,7 @@ type Timing = { medianMs: number; p95Ms: number };
 
 /** The measurement, run inside the bench's namespace. */
 async function measure(): Promise<void> {
-  const runner = execaRunner;
+  const runner = processRunner;
   const opened = openNetlinkReader();
   if (!opened.reader) console.log(`(${opened.problem}: only the nft/ip path is measured)`);
   const snap = snapshot(CLIENTS);

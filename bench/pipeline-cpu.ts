@@ -41,7 +41,7 @@ export interface CpuSummary {
    * Inclusive: each sample given to the innermost node on its stack (an EqualNet node's file or
    * its stage's core files, a Node-RED core node's, a function node's code), so a node's share
    * includes what Node-RED does inside its send() (cloning the message for each extra wire happens
-   * there). Work resumed from a child process's output (execa, its streams) has no node on its
+   * there). Work resumed from a child process's output (child_process, its streams) has no node on its
    * stack until it reaches the node's own code.
    */
   byNode: CpuShare[];

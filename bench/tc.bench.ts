@@ -11,7 +11,7 @@ import { planTree, TreeIds } from '../nodes/core/shape/tc-plan';
 import { toBatch } from '../nodes/core/shape/tc-commands';
 import { type TreePlan } from '../nodes/core/shape/tc-tree';
 import { emptyTree } from '../nodes/core/shape/tc-tree';
-import { execaRunner } from '../nodes/lib/execa-runner';
+import { processRunner } from '../nodes/lib/process-runner';
 import { Lab, WAN, type ClientSpec } from '../test/lab/lab';
 import { printTable, timeIt } from './stats';
 
@@ -93,7 +93,7 @@ async function installCost(ns: string): Promise<void> {
     // the IFB exists in both runs: creating it (two `ip link` processes) is not among "the same commands"
     sh(['ip', '-n', ns, 'link', 'add', 'eqn-lan0', 'type', 'ifb']);
     sh(['ip', '-n', ns, 'link', 'set', 'eqn-lan0', 'up']);
-    const shaper = new Shaper({ iface: 'lan0', mode: 'enforce', thresholdPercent: 5 }, inNetns(execaRunner, ns));
+    const shaper = new Shaper({ iface: 'lan0', mode: 'enforce', thresholdPercent: 5 }, inNetns(processRunner, ns));
     await shaper.start();
     let t0 = process.hrtime.bigint();
     const report = await shaper.shape(snap);
@@ -159,7 +159,7 @@ async function forwardingAndLatency(): Promise<void> {
     // only the number of classes and filters differs
     for (let round = 0; round < ROUNDS; round++) {
       for (const n of [10, CLIENTS]) {
-        const shaper = new Shaper({ iface: lab.lanIface, mode: 'enforce', thresholdPercent: 5 }, inNetns(execaRunner, lab.routerNs));
+        const shaper = new Shaper({ iface: lab.lanIface, mode: 'enforce', thresholdPercent: 5 }, inNetns(processRunner, lab.routerNs));
         const report = await shaper.shape(snapshotOf([real(fast, fast / 2), ...fakeClients(n - 1, fast / 2)], fast));
         if (report.error) throw new Error(report.error);
         results[n].push(await iperfDownload(lab, 3));
@@ -176,7 +176,7 @@ async function forwardingAndLatency(): Promise<void> {
     console.log();
 
     // latency under load: ping from the WAN to the client while it saturates its 20 Mbit/s class
-    const shaper = new Shaper({ iface: lab.lanIface, mode: 'enforce', thresholdPercent: 5 }, inNetns(execaRunner, lab.routerNs));
+    const shaper = new Shaper({ iface: lab.lanIface, mode: 'enforce', thresholdPercent: 5 }, inNetns(processRunner, lab.routerNs));
     await shaper.start();
     const rows: Record<string, string>[] = [];
     const missing = ['fq_codel', 'sfq'].filter((k) => k !== shaper.leaf);

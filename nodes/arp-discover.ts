@@ -8,7 +8,7 @@ import { parseRegistry } from './core/contract/registry';
 import type { CommandRunner, Watcher } from './core/runner';
 import { toNumber } from './core/contract/settings';
 import { configOf } from './lib/config-node';
-import { runnerFor } from './lib/execa-runner';
+import { runnerFor } from './lib/process-runner';
 import { adapt } from './lib/adapter';
 import { countOf, showError, showOk, showWarning } from './lib/status';
 

@@ -4,7 +4,7 @@ import type { Node, NodeAPI, NodeDef } from 'node-red';
 import { MeteringCore, type MeteredSnapshot } from './core/meter/metering';
 import { toNumber } from './core/contract/settings';
 import { settingsOf } from './lib/config-node';
-import { runnerFor } from './lib/execa-runner';
+import { runnerFor } from './lib/process-runner';
 import { openNetlinkReader } from './lib/netlink-reader';
 import { countOf, formatMbps, showError, showOk, showWarning } from './lib/status';
 import { adapt } from './lib/adapter';

@@ -4,7 +4,7 @@ import { InputError } from './core/contract/errors';
 import { percentProblem, toNumber } from './core/contract/settings';
 import { Shaper, type ShapingReport } from './core/shape/tc-apply';
 import { configOf } from './lib/config-node';
-import { runnerFor } from './lib/execa-runner';
+import { runnerFor } from './lib/process-runner';
 import { countOf, showError, showOk, showWarning } from './lib/status';
 import { adapt } from './lib/adapter';
 

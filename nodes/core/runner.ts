@@ -1,6 +1,6 @@
 /**
  * Running commands, as the core sees it: argv arrays in, text out. The real implementation
- * (nodes/lib/execa-runner.ts) hands the argv to execa, never to a shell; tests hand in recorded
+ * (nodes/lib/process-runner.ts) hands the argv to child_process, never to a shell; tests hand in recorded
  * output. Nothing here starts a process.
  */
 export interface RunResult {

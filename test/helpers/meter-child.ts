@@ -17,7 +17,7 @@ import { createInterface } from 'node:readline';
 import { commandReader } from '../../nodes/core/meter/kernel-reader';
 import { MeteringCore } from '../../nodes/core/meter/metering';
 import { SET_NAMES, tableNameFor } from '../../nodes/core/meter/nft-accounting';
-import { execaRunner } from '../../nodes/lib/execa-runner';
+import { processRunner } from '../../nodes/lib/process-runner';
 import { openNetlinkReader } from '../../nodes/lib/netlink-reader';
 
 interface Request {
@@ -32,12 +32,12 @@ async function serve(iface: string, unprivileged: boolean): Promise<void> {
   if (unprivileged) {
     // as a Node-RED run by an ordinary user: modules loaded first (as root), then uid/gid
     // nobody, which also drops every capability; the commands it starts inherit that
-    await execaRunner.run(['true']);
+    await processRunner.run(['true']);
     process.setgroups!([]);
     process.setgid!(65534);
     process.setuid!(65534);
   }
-  const core = new MeteringCore({ iface, perClient: true, smoothingS: 0 }, { runner: execaRunner, reader: opened.reader, now: () => performance.now() });
+  const core = new MeteringCore({ iface, perClient: true, smoothingS: 0 }, { runner: processRunner, reader: opened.reader, now: () => performance.now() });
   await core.start();
   const write = (line: object) => process.stdout.write(JSON.stringify(line) + '\n');
   createInterface({ input: process.stdin }).on('line', (line) => {
@@ -57,7 +57,7 @@ async function serve(iface: string, unprivileged: boolean): Promise<void> {
           // netlink, the commands, netlink again: the link's own chatter (router solicitations, MLD)
           // may pass between two reads, so the commands' figures must lie between the two netlink ones
           const netlink = await read(fresh);
-          const commands = await read(commandReader(execaRunner));
+          const commands = await read(commandReader(processRunner));
           const netlinkAfter = await read(fresh);
           return { netlink, commands, netlinkAfter };
         } finally {

@@ -7,7 +7,7 @@ import { DeviceTypeTable } from '../../nodes/core/discover/device-type';
 import { Discovery } from '../../nodes/core/discover/discovery';
 import { defaultOuiIndex } from '../../nodes/core/discover/oui';
 import { inNetns } from '../../nodes/core/runner';
-import { execaRunner } from '../../nodes/lib/execa-runner';
+import { processRunner } from '../../nodes/lib/process-runner';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -70,7 +70,7 @@ describe('arp-discover on the lab LAN (network namespaces, real kernel, real dns
         maxPriority: 5,
         deviceTypes: new DeviceTypeTable(),
       },
-      { runner: inNetns(execaRunner, lab.routerNs), readFile: (p) => readFile(p, 'utf8'), now: Date.now, oui: defaultOuiIndex() },
+      { runner: inNetns(processRunner, lab.routerNs), readFile: (p) => readFile(p, 'utf8'), now: Date.now, oui: defaultOuiIndex() },
     );
     const started = process.hrtime.bigint();
     const { snapshot, warnings } = await discovery.scan();

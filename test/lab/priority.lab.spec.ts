@@ -17,7 +17,7 @@ import { inNetns } from '../../nodes/core/runner';
 import { Shaper } from '../../nodes/core/shape/tc-apply';
 import { DEFAULT_MINOR } from '../../nodes/core/shape/tc-tree';
 import { ifbNameFor, MAX_PACKET_BYTES } from '../../nodes/core/shape/tc-plan';
-import { execaRunner } from '../../nodes/lib/execa-runner';
+import { processRunner } from '../../nodes/lib/process-runner';
 import { htbClassRates } from './htb-stats';
 import { DEFAULT_CLIENTS, Lab, WAN } from './lab';
 
@@ -61,7 +61,7 @@ describe('priority in the kernel: weighted shares under contention, the loop clo
 
   before(async () => {
     lab = await Lab.create({ clients: DEFAULT_CLIENTS.filter((c) => NAMES.includes(c.name)) });
-    const runner = inNetns(execaRunner, lab.routerNs);
+    const runner = inNetns(processRunner, lab.routerNs);
     shaper = new Shaper({ iface: lab.lanIface, mode: 'enforce', thresholdPercent: 5 }, runner);
     await shaper.start();
     meter = new MeteringCore({ iface: lab.lanIface, perClient: true, smoothingS: 0 }, { runner, now: () => performance.now() });

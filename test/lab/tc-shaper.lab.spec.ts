@@ -19,7 +19,7 @@ import { inNetns } from '../../nodes/core/runner';
 import { Shaper, type ShapingReport } from '../../nodes/core/shape/tc-apply';
 import { differs } from '../../nodes/core/shape/tc-diff';
 import { ifbNameFor, MAX_PACKET_BYTES } from '../../nodes/core/shape/tc-plan';
-import { execaRunner } from '../../nodes/lib/execa-runner';
+import { processRunner } from '../../nodes/lib/process-runner';
 import { htbClassRates } from './htb-stats';
 import { DEFAULT_CLIENTS, Lab, WAN, type LabClient } from './lab';
 
@@ -47,7 +47,7 @@ describe('tc-shaper on the lab router (real kernel, HTB + IFB, iperf3 through th
   before(async () => {
     lab = await Lab.create({ clients: pick('iphone', 'galaxy', 'pi', 'laptop', 'tv') });
     for (const port of PORTS) lab.spawnIn(lab.wanNs, ['iperf3', '--server', '--port', String(port)]);
-    shaper = new Shaper({ iface: lab.lanIface, mode: 'enforce', thresholdPercent: 5 }, inNetns(execaRunner, lab.routerNs));
+    shaper = new Shaper({ iface: lab.lanIface, mode: 'enforce', thresholdPercent: 5 }, inNetns(processRunner, lab.routerNs));
     allocator = new AllocatorController({ downMbps: LINK_MBPS, upMbps: LINK_MBPS, maxPriority: 5, minPercent: 10, headroomPercent: 20, defaultPriority: 3 });
   });
 

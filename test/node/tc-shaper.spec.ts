@@ -18,7 +18,7 @@ import {
 } from '../helpers/node-red';
 import { inNetns, type CommandRunner } from '../../nodes/core/runner';
 import { Shaper } from '../../nodes/core/shape/tc-apply';
-import { execaRunner } from '../../nodes/lib/execa-runner';
+import { processRunner } from '../../nodes/lib/process-runner';
 import { assertRoot } from '../lab/lab';
 
 const allocatorModule = require('../../nodes/priority-allocator');
@@ -228,7 +228,7 @@ describe('tc-shaper node (in a real Node-RED runtime)', function () {
     });
 
     it('on a clean interface: the error says CAP_NET_ADMIN with the kernel\'s words, nothing is changed', async () => {
-      const shaper = new Shaper({ iface: 'lan0', mode: 'enforce', thresholdPercent: 5 }, asNobody(inNetns(execaRunner, NS)));
+      const shaper = new Shaper({ iface: 'lan0', mode: 'enforce', thresholdPercent: 5 }, asNobody(inNetns(processRunner, NS)));
       const report = await shaper.shape(payload());
       assert.equal(report.applied, false);
       assert.match(report.error ?? '', /not permitted .*CAP_NET_ADMIN.*Operation not permitted/);
@@ -238,12 +238,12 @@ describe('tc-shaper node (in a real Node-RED runtime)', function () {
     });
 
     it('over a tree a privileged run left: the tree is kept as it was', async () => {
-      const root = new Shaper({ iface: 'lan0', mode: 'enforce', thresholdPercent: 5 }, inNetns(execaRunner, NS));
+      const root = new Shaper({ iface: 'lan0', mode: 'enforce', thresholdPercent: 5 }, inNetns(processRunner, NS));
       assert.equal((await root.shape(payload())).error, null);
       const classes = inNs('tc', 'class', 'show', 'dev', 'lan0');
       const changed = payload();
       changed.clients[0].alloc.down.rateBps = 9e6;
-      const nobody = new Shaper({ iface: 'lan0', mode: 'enforce', thresholdPercent: 5 }, asNobody(inNetns(execaRunner, NS)));
+      const nobody = new Shaper({ iface: 'lan0', mode: 'enforce', thresholdPercent: 5 }, asNobody(inNetns(processRunner, NS)));
       const report = await nobody.shape(changed);
       assert.match(report.error ?? '', /Operation not permitted/);
       assert.equal(report.rolledBack, false);

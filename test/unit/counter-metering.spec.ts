@@ -19,7 +19,7 @@ import { commandReader, type KernelReader } from '../../nodes/core/meter/kernel-
 import { MeteringCore } from '../../nodes/core/meter/metering';
 import { addressKey } from '../../nodes/core/meter/nft-accounting';
 import { inNetns, type CommandRunner } from '../../nodes/core/runner';
-import { execaRunner } from '../../nodes/lib/execa-runner';
+import { processRunner } from '../../nodes/lib/process-runner';
 import { MeterChild } from '../helpers/meter-child';
 import { assertRoot, NS_PREFIX } from '../lab/lab';
 
@@ -39,7 +39,7 @@ const FW4_FLOWTABLE = JSON.stringify({
 
 describe('counter core: accuracy traps reported, not silently wrong (real kernel in a namespace)', function () {
   this.timeout(20_000);
-  const real = () => inNetns(execaRunner, NS);
+  const real = () => inNetns(processRunner, NS);
 
   before(() => {
     assertRoot();
