@@ -96,7 +96,22 @@ export function replayFlow(base: readonly FlowNode[], link: { downMbps: number; 
     },
     {
       id: 'equalnet.demo.replay.banner', type: 'ui_template', z: dash, group: '', name: 'replay banner', order: 0, width: 0, height: 0,
-      format: `<div class="equalnet-replay-banner" style="position:fixed;left:0;right:0;bottom:0;z-index:1000;padding:8px 16px;background:#b71c1c;color:#fff;font-weight:bold;text-align:center">${REPLAY_BANNER}</div>`,
+      // a global template lands in the page's <head>: its script puts the banner into the body, once
+      format: [
+        '<style>.equalnet-replay-banner { position: fixed; left: 0; right: 0; bottom: 0; z-index: 1000; padding: 8px 16px; background: #b71c1c; color: #fff; font-weight: bold; text-align: center; }</style>',
+        '<script>',
+        '(function () {',
+        '  function add() {',
+        "    if (document.querySelector('body .equalnet-replay-banner')) return;",
+        "    var banner = document.createElement('div');",
+        "    banner.className = 'equalnet-replay-banner';",
+        `    banner.textContent = ${JSON.stringify(REPLAY_BANNER)};`,
+        '    document.body.appendChild(banner);',
+        '  }',
+        "  if (document.body) add(); else document.addEventListener('DOMContentLoaded', add);",
+        '})();',
+        '</script>',
+      ].join('\n'),
       storeOutMessages: false, fwdInMessages: false, resendOnRefresh: false, templateScope: 'global', className: '', x: 160, y: 40, wires: [[]],
     },
   );
