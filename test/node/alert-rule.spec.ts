@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { catchNodeModule, configNodeModule, getNode, load, nextMessage, noMessage, record, startServer, statusNodeModule, stopServer, type FlowNode } from '../helpers/node-red';
+import { catchNodeModule, configNodeModule, drainMessages, getNode, load, nextMessage, noMessage, record, startServer, statusNodeModule, stopServer, type FlowNode } from '../helpers/node-red';
 import { snap, T0, TICK_MS, type C } from '../unit/alert-fixtures';
 
 const alertRuleModule = require('../../nodes/alert-rule');
@@ -43,6 +43,45 @@ describe('alert-rule node', function () {
   afterEach(async () => {
     const helper = require('node-red-node-test-helper');
     await helper.unload();
+  });
+
+  describe('output 3: rules chained one after the other, each message passed on unchanged', () => {
+    beforeEach(async () => {
+      await load(modules, [
+        ...common(['over', 'starve', 'broken']),
+        config,
+        { id: 'over', type: 'alert-rule', z: 't1', rule: 'over_allocation', percent: '90', holdSec: '4', clearSec: '', cooldownSec: '', wires: [['alerts'], [], ['starve']] },
+        { id: 'starve', type: 'alert-rule', z: 't1', rule: 'priority_starvation', wires: [['alerts'], [], ['broken']] },
+        // a rule that could not be set up still passes the snapshot on: the chain does not break there
+        { id: 'broken', type: 'alert-rule', z: 't1', rule: 'no_such_rule', wires: [['alerts'], [], ['end']] },
+        { id: 'end', type: 'helper', z: 't1' },
+      ]);
+      record('alerts', 'end', 'caught', 'statuses');
+    });
+
+    it('the last rule of the chain gets the very object the first got (no copy), alerts still go out, a refused message is passed on too', async () => {
+      const busy: C[] = [{ mac: A, name: 'laptop', rx: 19, down: 20 }];
+      const sent: unknown[] = [];
+      for (let k = 0; k < 4; k++) {
+        const payload = snap(T0 + k * TICK_MS, busy);
+        sent.push(payload);
+        const through = nextMessage<{ topic: string; payload: unknown }>('end');
+        send('over', 'snapshot', payload);
+        const m = await through;
+        assert.equal(m.payload, payload, 'the same object at the end of the chain');
+        assert.equal(m.topic, 'snapshot');
+      }
+      // over_allocation fired in the middle of the chain
+      const alert = await nextMessage<AlertMsg>('alerts');
+      assert.equal(alert.alert.type, 'over_allocation');
+      // a malformed message: the rules refuse it (an error to Catch) and still pass it on
+      const through = nextMessage<{ payload: unknown }>('end');
+      send('over', 'snapshot', { clients: 'nope' });
+      assert.deepEqual((await through).payload, { clients: 'nope' });
+      const errors = ((await drainMessages('caught', 300)) as { error: { message: string; source: { id: string } } }[]).map((m) => `${m.error.source.id}: ${m.error.message}`);
+      assert.ok(errors.some((e) => /^over: .*clients/.test(e)), errors.join('\n'));
+      assert.ok(errors.some((e) => /^broken: .*no_such_rule/.test(e)), errors.join('\n'));
+    });
   });
 
   describe('one message per alert, ready to send on, and a second one for usage-store', () => {
