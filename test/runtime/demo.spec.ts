@@ -45,6 +45,21 @@ function hostState() {
   };
 }
 
+/** The command names of the processes inside the demo's namespaces. */
+function namespaceProcesses(): string[] {
+  const names: string[] = [];
+  for (const ns of sh('ip', ['netns', 'list']).split('\n').map((l) => l.split(' ')[0]).filter((n) => n.startsWith(DEMO_PREFIX))) {
+    for (const pid of sh('ip', ['netns', 'pids', ns]).split(/\s+/).filter((p) => /^\d+$/.test(p))) {
+      try {
+        names.push(readFileSync(`/proc/${pid}/comm`, 'utf8').trim());
+      } catch {
+        // gone
+      }
+    }
+  }
+  return names;
+}
+
 function markedProcesses(): string[] {
   const out: string[] = [];
   for (const entry of readdirSync('/proc')) {
@@ -211,6 +226,14 @@ describe('npm run demo: a household shaped live, then the replay without root', 
       assert.ok(win.enforce.mbps >= CALL.mbps * 0.9, `the call gets ${win.enforce.mbps} of ${CALL.mbps} Mbit/s with EqualNet`);
     });
 
+    it('a second demo while this one runs is refused before anything is built', async () => {
+      const namespaces = hostState().demoNamespaces;
+      const second = startDemo(['--port', String(await freePort())]);
+      assert.equal(await second.exited, 1, second.out());
+      assert.match(second.out(), new RegExp(`another demo is running \\(pid ${demo.child.pid}\\)`));
+      assert.deepEqual(hostState().demoNamespaces, namespaces);
+    });
+
     it('the editor opens without an update or telemetry dialog; the five dashboard pages show the household (screenshots)', async () => {
       browser = await launch();
       const page = await browser.newPage({ viewport: { width: 1280, height: 860 } });
@@ -274,6 +297,21 @@ describe('npm run demo: a household shaped live, then the replay without root', 
     it('Ctrl-C leaves the host as it was: links, qdiscs, nft tables; no namespace, process or file of the demo', async () => {
       const code = await stop(demo);
       assert.equal(code, 130, demo.out().slice(-2000));
+      assert.deepEqual(hostState(), hostBefore);
+    });
+
+    it('a crash (kill -9) takes Node-RED and the traffic along at once; the next start removes the rest', async () => {
+      const crashed = startDemo(['--port', String(await freePort())]);
+      await until('the demo ready', () => crashed.out(), (o) => /measuring the video call/.test(o), 90_000, crashed);
+      crashed.child.kill('SIGKILL');
+      await crashed.exited;
+      // Node-RED (PR_SET_PDEATHSIG) and the traffic generators die with it; dnsmasq waits for the sweep
+      await until('no process of the crashed demo but dnsmasq', () => ({ marked: markedProcesses(), inside: namespaceProcesses() }), (p) => p.marked.length === 0 && p.inside.every((c) => c === 'dnsmasq'), 10_000);
+      assert.ok(hostState().demoNamespaces.length > 0, 'the crash left namespaces (the next start removes them)');
+      const next = startDemo(['--replay', '--port', String(await freePort())]);
+      const out = await until('the next start', () => next.out(), (o) => /REPLAY: /.test(o), 60_000, next);
+      assert.match(out, new RegExp(`removed what an earlier demo left: ${DEMO_PREFIX}${crashed.child.pid}-`));
+      assert.equal(await stop(next), 130);
       assert.deepEqual(hostState(), hostBefore);
     });
   });
