@@ -17,6 +17,8 @@ interface AlertRuleDef extends NodeDef {
 }
 
 const KNOWN_KEY = 'knownMacs';
+/** Topics a rule takes for itself; anything else is a snapshot, passed on by output 3. */
+const ADDRESSED = new Set<string>([TOPIC.config, TOPIC.registry, TOPIC.joined, TOPIC.left]);
 const THRESHOLD_KEYS = Object.keys(DEFAULTS.over_allocation);
 
 /** What usage-store's `alert` command stores (its alerts table). */
@@ -59,11 +61,14 @@ export = function (RED: NodeAPI) {
       else showOk(node, last ? `${kind} · last: ${last}` : `${kind} · watching`);
     }
 
-    // Output 3 passes every message on, unchanged, once the rule has read it: rules wired one after
-    // the other each get the snapshot without a copy. Node-RED deep-copies a message for every wire
-    // after the first, and usage-store fanned out to nine rules: nine copies of 250 clients a tick,
-    // the largest part of Node-RED's CPU in bench/pipeline.
-    const passOn = (msg: NodeMessage, send: (m: (NodeMessage | null)[]) => void) => send([null, null, msg]);
+    // Output 3 passes each snapshot on, unchanged, once the rule has read it: rules wired one after
+    // the other each get it without a copy. Node-RED deep-copies a message for every wire after the
+    // first, and usage-store fanned out to nine rules: nine copies of 250 clients a tick, the largest
+    // part of Node-RED's CPU in bench/pipeline. What is addressed to the rule itself (config,
+    // registry, joined / left) stops here.
+    const passOn = (msg: NodeMessage, send: (m: (NodeMessage | null)[]) => void) => {
+      if (!ADDRESSED.has(msg.topic as string)) send([null, null, msg]);
+    };
 
     node.on('input', (msg, send, done) => {
       if (!engine) {

@@ -45,7 +45,7 @@ describe('alert-rule node', function () {
     await helper.unload();
   });
 
-  describe('output 3: rules chained one after the other, each message passed on unchanged', () => {
+  describe('output 3: rules chained one after the other, each snapshot passed on unchanged', () => {
     beforeEach(async () => {
       await load(modules, [
         ...common(['over', 'starve', 'broken']),
@@ -78,6 +78,10 @@ describe('alert-rule node', function () {
       const through = nextMessage<{ payload: unknown }>('end');
       send('over', 'snapshot', { clients: 'nope' });
       assert.deepEqual((await through).payload, { clients: 'nope' });
+      // what is addressed to a rule (its registry, an event, a config) stops at it
+      send('over', 'config', { percent: 95 });
+      send('over', 'registry', { devices: [] });
+      assert.deepEqual(await drainMessages('end', 300), []);
       const errors = ((await drainMessages('caught', 300)) as { error: { message: string; source: { id: string } } }[]).map((m) => `${m.error.source.id}: ${m.error.message}`);
       assert.ok(errors.some((e) => /^over: .*clients/.test(e)), errors.join('\n'));
       assert.ok(errors.some((e) => /^broken: .*no_such_rule/.test(e)), errors.join('\n'));
