@@ -42,6 +42,8 @@ function hostState() {
     demoNamespaces: sh('ip', ['netns', 'list']).split('\n').filter((l) => l.startsWith(DEMO_PREFIX)),
     demoProcesses: markedProcesses(),
     demoFiles: readdirSync(tmpdir()).filter((e) => e.startsWith(HOME_PREFIX) || e.startsWith(`equalnet-${DEMO_PREFIX}`)),
+    // `ip netns exec` reads a namespace's resolv.conf from /etc/netns/<name>/ (the router's is written)
+    demoNetnsEtc: existsSync('/etc/netns') ? readdirSync('/etc/netns').filter((e) => e.startsWith(DEMO_PREFIX)) : [],
   };
 }
 
