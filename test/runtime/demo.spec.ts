@@ -347,6 +347,8 @@ describe('npm run demo: a household shaped live, then the replay without root', 
         }
       };
       walk(PROJECT_ROOT);
+      // and the way to it: a clone in a directory only its owner may enter is no one else's to run
+      for (let dir = resolve(PROJECT_ROOT, '..'); dir !== '/'; dir = resolve(dir, '..')) if ((statSync(dir).mode & 0o001) === 0) unreadable.push(`${dir}/ (others may not enter it)`);
       assert.deepEqual(unreadable, []);
     });
 
