@@ -1,4 +1,4 @@
-import { normalizeMac, TOPIC } from './core/contract/message';
+import { TOPIC } from './core/contract/message';
 import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
@@ -7,7 +7,7 @@ import { toNumber } from './core/contract/settings';
 import { UsageQueries } from './core/store/queries';
 import { scheduledReport, type ReportFormat } from './core/store/report';
 import { quotaCountsProblem, type QuotaCounts } from './core/store/quota';
-import { DEFAULT_RETENTION, UsageStore, type QuotaEvent, type Retention } from './core/store/store';
+import { DEFAULT_RETENTION, UsageStore, type Retention } from './core/store/store';
 import { configOf } from './lib/config-node';
 import { countOf, showError, showOk } from './lib/status';
 import { adapt } from './lib/adapter';
@@ -33,34 +33,6 @@ const REGISTRY_DELAY_MS = 100;
 function databasePath(RED: NodeAPI, dbFile: string): string {
   const userDir = (RED.settings as unknown as { userDir?: string }).userDir;
   return resolve(userDir ?? process.cwd(), dbFile);
-}
-
-/**
- * The snapshot with each registered client's quota use and limits added (`quota`, `limits`), and
- * the levels first reached on this tick (`quota.crossed`), for alert-rule, the dashboard and the
- * API. New client objects: the snapshot received is not changed.
- */
-function withQuota(store: UsageStore, payload: unknown, events: QuotaEvent[]): unknown {
-  const p = payload as { clients: Record<string, unknown>[] };
-  const byDevice = new Map<number, QuotaEvent[]>();
-  for (const e of events) byDevice.set(e.deviceId, [...(byDevice.get(e.deviceId) ?? []), e]);
-  const clients = p.clients.map((c) => {
-    const mac = normalizeMac(c.mac);
-    const id = mac === null ? undefined : store.deviceIdOf(mac);
-    if (id === undefined) return c;
-    const use = store.quotaOfId(id);
-    const crossed = (byDevice.get(id) ?? []).map((e) => ({
-      period: e.period,
-      level: e.level,
-      usedBytes: e.usedBytes,
-      limitBytes: e.limitBytes,
-      action: e.action,
-      throttleBps: e.throttleBps,
-      resetsAt: e.resetsAt * 1000,
-    }));
-    return { ...c, limits: store.limitsOfId(id), quota: { ...use, dayResetsAt: use.dayResetsAt * 1000, monthResetsAt: use.monthResetsAt * 1000, ...(crossed.length ? { crossed } : {}) } };
-  });
-  return { ...p, clients };
 }
 
 function mb(file: string): string {
@@ -212,7 +184,7 @@ export = function (RED: NodeAPI) {
             // a throttle started or ended on this tick: the registry goes to the allocator now, so
             // it re-allocates this tick's snapshot with the new ceil (crossing seen within one tick)
             out([
-              { ...msg, payload: withQuota(store, msg.payload, quotaEvents) } as NodeMessage,
+              { ...msg, payload: store.withQuota(msg.payload, quotaEvents) } as NodeMessage,
               null,
               throttleChanged ? { topic: TOPIC.registry, payload: { devices: store.registry() } } : null,
             ]);

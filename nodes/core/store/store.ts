@@ -7,6 +7,7 @@
  */
 import type Database from 'better-sqlite3';
 import { InputError } from '../contract/errors';
+import { normalizeMac } from '../contract/mac';
 import { storeAlert } from './alerts';
 import { localCalendar, type Calendar } from './calendar';
 import { DeviceCommand } from './device-command';
@@ -157,6 +158,35 @@ export class UsageStore {
   /** The quota use of a registered device by id. */
   quotaOfId(id: number): QuotaUse {
     return this.quota.use(id);
+  }
+
+  /**
+   * The snapshot with each registered client's quota use and limits added (`quota`, `limits`; times
+   * in ms), and the levels first reached on this tick (`quota.crossed`, from ingest's quotaEvents),
+   * for alert-rule, the dashboard and the API. New client objects: `payload` is not changed.
+   */
+  withQuota(payload: unknown, events: QuotaEvent[]): unknown {
+    const p = payload as { clients: Record<string, unknown>[] };
+    const byDevice = new Map<number, QuotaEvent[]>();
+    for (const e of events) byDevice.set(e.deviceId, [...(byDevice.get(e.deviceId) ?? []), e]);
+    const clients = p.clients.map((c) => {
+      const mac = normalizeMac(c.mac);
+      const id = mac === null ? undefined : this.devices.idOf(mac);
+      if (id === undefined) return c;
+      const use = this.quota.use(id);
+      const crossed = (byDevice.get(id) ?? []).map((e) => ({
+        period: e.period,
+        level: e.level,
+        usedBytes: e.usedBytes,
+        limitBytes: e.limitBytes,
+        action: e.action,
+        throttleBps: e.throttleBps,
+        resetsAt: e.resetsAt * 1000,
+      }));
+      const quota = { ...use, dayResetsAt: use.dayResetsAt * 1000, monthResetsAt: use.monthResetsAt * 1000, ...(crossed.length ? { crossed } : {}) };
+      return { ...c, limits: this.quota.limitsOf(id), quota };
+    });
+    return { ...p, clients };
   }
 
   /** What counts against a quota. */
