@@ -122,6 +122,50 @@ describe('dashboard example in a real Node-RED, seen in Chromium', function () {
     }
   });
 
+  it('Devices: a cap and a daily quota set in the limits form; the Max column shows the cap, the allocation stays under it, the quota bar fills', async () => {
+    await open('Devices');
+    const laptop = row('a4:5e:60:00:00:01');
+    await laptop.waitFor({ timeout: 10_000 });
+    assert.equal((await laptop.locator('td.max').innerText()).trim(), '—');
+    assert.equal((await laptop.locator('td.equalnet-quota').innerText()).trim(), '—');
+    await page.getByLabel('device to limit').selectOption({ label: 'work-laptop' });
+    await page.getByLabel('max download').fill('5');
+    await page.getByLabel('daily quota').fill('500');
+    await page.getByRole('button', { name: 'Set limits' }).click();
+    // usage-store keeps them; its registry gives the allocator the cap; the next snapshots show both
+    await until('the cap in the Max column', () => laptop.locator('td.max').innerText(), (t) => t.trim() === '5.0 / —');
+    await until('the laptop allocated at most 5 Mbit/s', () => allocatedDown('a4:5e:60:00:00:01'), (v) => v > 0 && v <= 5);
+    const bar = laptop.locator('[role="progressbar"]');
+    const filled = async () => Number(await bar.getAttribute('aria-valuenow'));
+    // the sample laptop moves 60 + 2 Mbit/s: 15.5 MB a 2 s tick, 3.1 % of 500 MB
+    const first = await until('a quota bar', filled, (v) => v > 0);
+    const later = await until('the quota bar filling', filled, (v) => v >= first + 6, 15_000);
+    assert.match(await laptop.locator('.quota-text').innerText(), /^\d+\.\d MB of 500\.0 MB today$/);
+    // the drawn bar follows: its width is the share used
+    const [inner, outer] = await Promise.all([laptop.locator('.fill').boundingBox(), laptop.locator('.bar').boundingBox()]);
+    assert.ok(inner && outer && Math.abs(inner.width / outer.width - (await filled()) / 100) < 0.05, `bar ${inner?.width} of ${outer?.width} for ${later} %`);
+    await page.screenshot({ path: join(shots, 'devices-limits.png'), fullPage: true });
+    // kept in the registry (a restart keeps them)
+    const db = new Database(join(userDir, 'equalnet-dashboard-example.db'), { readonly: true });
+    try {
+      const r = db.prepare('SELECT max_down_bps, max_up_bps, quota_daily_bytes, quota_action FROM devices WHERE mac = ?').get('a4:5e:60:00:00:01');
+      assert.deepEqual(r, { max_down_bps: 5_000_000, max_up_bps: null, quota_daily_bytes: 500_000_000, quota_action: 'alert' });
+    } finally {
+      db.close();
+    }
+  });
+
+  it('Devices: a throttle without a rate is refused by usage-store and the reason is shown', async () => {
+    await open('Devices');
+    await page.getByLabel('device to limit').selectOption({ label: 'tv' });
+    await page.getByLabel('daily quota').fill('100');
+    await page.getByLabel('quota action').selectOption({ label: 'throttle' });
+    await page.getByRole('button', { name: 'Set limits' }).click();
+    const toast = page.locator('md-toast');
+    await toast.waitFor({ timeout: 10_000 });
+    assert.match(await toast.innerText(), /throttleKbps: "quotaAction": "throttle" needs a throttle rate/);
+  });
+
   it('Settings: a download of 200 Mbit/s changes the link shown on the Overview', async () => {
     await open('Overview');
     await until('the link on the Overview', () => page.getByText(/↓ \d+ ↑ \d+ Mbit\/s/).first().innerText(), (t) => t.includes('↓ 100 ↑ 20 Mbit/s'));
