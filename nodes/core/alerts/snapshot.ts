@@ -80,15 +80,46 @@ export function labelOf(c: { name?: unknown; hostname?: unknown; ip?: unknown },
 }
 
 
+interface Read {
+  /** The client list and its length when read: a snapshot changed in place since is read again. */
+  clients: unknown[];
+  length: number;
+  view: SnapshotView;
+  /** The first client without an allocation, or -1. */
+  missingAlloc: number;
+}
+
+/**
+ * Snapshots read, by payload object. The rules of a chain (alert-rule's output 3) get the very
+ * same object one after the other: the first reads it, the others take its reading. Weak: a
+ * snapshot no rule holds is forgotten with it.
+ */
+const reads = new WeakMap<object, Read>();
+
 /**
  * Checks a pipeline snapshot completely before any rule looks at it, so a bad one changes no
  * state. `needsAlloc`: the rule compares with the allocation, so every client must carry one.
+ * The view is shared by every rule that reads the same snapshot object: read only.
  */
 export function readSnapshot(payload: unknown, now: () => number, needsAlloc: boolean): SnapshotView {
+  let read = payload !== null && typeof payload === 'object' ? reads.get(payload) : undefined;
+  const clients = (payload as { clients?: unknown } | null)?.clients;
+  if (!read || read.clients !== clients || read.length !== (clients as unknown[]).length) {
+    read = parseSnapshot(payload, now);
+    reads.set(payload as object, read);
+  }
+  if (needsAlloc && read.missingAlloc >= 0) {
+    throw new InputError(`payload.clients[${read.missingAlloc}].alloc`, 'missing: this rule compares with the allocation, so wire alert-rule after priority-allocator');
+  }
+  return read.view;
+}
+
+function parseSnapshot(payload: unknown, now: () => number): Read {
   snapshotClients(payload);
   const p = payload as Record<string, unknown> & { clients: unknown[] };
   const ts = timeOf(p.ts, 'payload.ts', now);
   const seen = new Set<string>();
+  let missingAlloc = -1;
   let sumDown = 0;
   let sumUp = 0;
   const clients: ClientSample[] = new Array(p.clients.length);
@@ -111,8 +142,8 @@ export function readSnapshot(payload: unknown, now: () => number, needsAlloc: bo
       const share = (rate: number, expected: unknown) => (isRate(expected) ? expected : rate);
       rateBps = { down: share(alloc.down.rateBps, alloc.down.expectedBps), up: share(alloc.up.rateBps, alloc.up.expectedBps) };
       if (isRate(alloc.down.ceilBps) && isRate(alloc.up.ceilBps)) ceilBps = { down: alloc.down.ceilBps, up: alloc.up.ceilBps };
-    } else if (needsAlloc) {
-      throw new InputError(`${path}.alloc`, 'missing: this rule compares with the allocation, so wire alert-rule after priority-allocator');
+    } else if (missingAlloc < 0) {
+      missingAlloc = i;
     }
     const priority = typeof c.priority === 'number' && Number.isFinite(c.priority) ? c.priority : null;
     const ip = text(c.ip) ?? (Array.isArray(c.ip6) && typeof c.ip6[0] === 'string' ? (c.ip6[0] as string) : null);
@@ -140,5 +171,5 @@ export function readSnapshot(payload: unknown, now: () => number, needsAlloc: bo
     a && isRate(a.down?.guaranteeBps) && isRate(a.up?.guaranteeBps) ? { down: a.down.guaranteeBps, up: a.up.guaranteeBps } : null;
   const capped = counts(p.capped, ['limit', 'seen', 'left'] as const, 'payload.capped');
   const limited = counts(p.limited, ['perMinute', 'ignored'] as const, 'payload.limited');
-  return { ts, clients, totalBps, linkBps, guaranteeBps, capped, limited };
+  return { clients: p.clients, length: p.clients.length, view: { ts, clients, totalBps, linkBps, guaranteeBps, capped, limited }, missingAlloc };
 }
