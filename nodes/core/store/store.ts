@@ -167,26 +167,43 @@ export class UsageStore {
    */
   withQuota(payload: unknown, events: QuotaEvent[]): unknown {
     const p = payload as { clients: Record<string, unknown>[] };
-    const byDevice = new Map<number, QuotaEvent[]>();
-    for (const e of events) byDevice.set(e.deviceId, [...(byDevice.get(e.deviceId) ?? []), e]);
-    const clients = p.clients.map((c) => {
-      const mac = normalizeMac(c.mac);
-      const id = mac === null ? undefined : this.devices.idOf(mac);
-      if (id === undefined) return c;
-      const use = this.quota.use(id);
-      const crossed = (byDevice.get(id) ?? []).map((e) => ({
-        period: e.period,
-        level: e.level,
-        usedBytes: e.usedBytes,
-        limitBytes: e.limitBytes,
-        action: e.action,
-        throttleBps: e.throttleBps,
-        resetsAt: e.resetsAt * 1000,
-      }));
-      const quota = { ...use, dayResetsAt: use.dayResetsAt * 1000, monthResetsAt: use.monthResetsAt * 1000, ...(crossed.length ? { crossed } : {}) };
-      return { ...c, limits: this.quota.limitsOf(id), quota };
-    });
-    return { ...p, clients };
+    let byDevice: Map<number, QuotaEvent[]> | null = null;
+    for (const e of events) {
+      byDevice ??= new Map();
+      byDevice.set(e.deviceId, [...(byDevice.get(e.deviceId) ?? []), e]);
+    }
+    const clients = new Array(p.clients.length);
+    for (let i = 0; i < p.clients.length; i++) {
+      const c = p.clients[i];
+      // the MAC is canonical after the allocator: looked up as is first
+      let id = typeof c.mac === 'string' ? this.devices.idOf(c.mac) : undefined;
+      if (id === undefined) {
+        const mac = normalizeMac(c.mac);
+        id = mac === null ? undefined : this.devices.idOf(mac);
+      }
+      if (id === undefined) {
+        clients[i] = c;
+        continue;
+      }
+      const quota = this.quota.use(id) as unknown as Record<string, unknown>;
+      quota.dayResetsAt = (quota.dayResetsAt as number) * 1000;
+      quota.monthResetsAt = (quota.monthResetsAt as number) * 1000;
+      const mine = byDevice?.get(id);
+      if (mine) {
+        quota.crossed = mine.map((e) => ({
+          period: e.period,
+          level: e.level,
+          usedBytes: e.usedBytes,
+          limitBytes: e.limitBytes,
+          action: e.action,
+          throttleBps: e.throttleBps,
+          resetsAt: e.resetsAt * 1000,
+        }));
+      }
+      // Object.assign, not spread: several times faster on V8 (bench/allocator)
+      clients[i] = Object.assign({}, c, { limits: this.quota.limitsOf(id), quota });
+    }
+    return Object.assign({}, p, { clients });
   }
 
   /** What counts against a quota. */
