@@ -9,6 +9,7 @@
  *   (onComplete; nodes with a two-argument handler never do, their time ends at postReceive).
  *   Times are performance.now() of this process, relative to the inject's send.
  * - GET  /equalnet-bench/ticks       the ticks begun more than 20 s ago (then forgotten here)
+ * - GET  /equalnet-bench/through     { count }: ticks usage-store is done with (a test paces clicks by it)
  * - GET  /equalnet-bench/memory?gc=1 process.memoryUsage() and V8's heap spaces, after two full GCs when asked
  * - POST /equalnet-bench/heapsnapshot writes <userDir>/heap-<n>.heapsnapshot, answers its path
  *
@@ -22,6 +23,8 @@ import { runInNewContext } from 'node:vm';
 const TICK_SOURCE = 'equalnet.tick';
 const FINAL_AFTER_MS = 20_000;
 const MAX_LIVE = 200;
+/** The pipeline proper ends here: a tick is through once usage-store is done with it. */
+const STORE_ID = 'equalnet.store';
 
 interface HookMsg {
   _msgid?: string;
@@ -69,6 +72,7 @@ function probe(RED: Red): void {
   setFlagsFromString('--expose-gc');
   const gc = runInNewContext('gc') as () => void;
   const live = new Map<string, Live>();
+  let through = 0;
   /** The receive time of a message object a node is handling (the hooks pass the same object). */
   const receivedAt = new WeakMap<object, { at: number; node: string }>();
 
@@ -113,6 +117,7 @@ function probe(RED: Red): void {
     if (!found) return;
     const now = performance.now();
     found.v.doneMs = now - found.tick.start;
+    if (e.node.id === STORE_ID) through++;
     const r = receivedAt.get(e.msg as object);
     if (r && r.node === e.node.id) {
       found.v.busyMs += now - r.at;
@@ -120,6 +125,9 @@ function probe(RED: Red): void {
     }
   });
 
+  RED.httpAdmin.get('/equalnet-bench/through', (_req, res) => {
+    res.json({ count: through });
+  });
   RED.httpAdmin.get('/equalnet-bench/ticks', (_req, res) => {
     const now = performance.now();
     const out: TickRecord[] = [];

@@ -74,7 +74,7 @@ const sleep = (t: number) => new Promise((r) => setTimeout(r, t));
 
 const cleanups = new Map<string, () => void>();
 let handlersInstalled = false;
-function runCleanups(): void {
+export function runCleanups(): void {
   for (const [key, fn] of [...cleanups].reverse()) {
     cleanups.delete(key);
     try {
@@ -166,7 +166,7 @@ function pidOf(port: number): number {
   throw new Error(`no child process of the bench listens on port ${port}: ${line.trim()}`);
 }
 
-interface Started {
+export interface Started {
   nodeRed: RunningNodeRed;
   pid: number;
   port: number;
@@ -175,7 +175,7 @@ interface Started {
 }
 
 /** prepareHome + the probe node + startNodeRed, as the runtime tests start it; registered for clean-up. */
-async function startHome(label: string, flow: unknown[], lanIface: string, flags: string[] = []): Promise<Started> {
+export async function startHome(label: string, flow: unknown[], lanIface: string, flags: string[] = []): Promise<Started> {
   const home = mkdtempSync(join(tmpdir(), `${TMP_PREFIX}${process.pid}-${label}-`));
   cleanups.set(`dir ${home}`, () => rmSync(home, { recursive: true, force: true }));
   const flowFile = join(home, 'flow.json');
@@ -205,12 +205,12 @@ async function startHome(label: string, flow: unknown[], lanIface: string, flags
   return { nodeRed, pid, port, userDir, base: `http://127.0.0.1:${port}` };
 }
 
-async function stopHome(s: Started): Promise<void> {
+export async function stopHome(s: Started): Promise<void> {
   await s.nodeRed.stop();
   cleanups.delete(`node-red ${s.pid}`);
 }
 
-async function getJson<T>(s: Started, path: string, method = 'GET'): Promise<T> {
+export async function getJson<T>(s: Started, path: string, method = 'GET'): Promise<T> {
   const res = await fetch(s.base + path, { method, headers: { Accept: 'application/json' } });
   if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
   return (await res.json()) as T;
@@ -227,7 +227,7 @@ function spacesText(m: Memory): string {
     .join(', ');
 }
 
-const heapAfterGc = async (s: Started) => (await getJson<NodeJS.MemoryUsage>(s, '/equalnet-bench/memory?gc=1')).heapUsed;
+export const heapAfterGc = async (s: Started) => (await getJson<NodeJS.MemoryUsage>(s, '/equalnet-bench/memory?gc=1')).heapUsed;
 
 async function heapSnapshot(s: Started): Promise<string | null> {
   try {
@@ -264,7 +264,7 @@ function defaultFlow(): Array<Record<string, unknown>> {
  * new MACs a minute (default 60), so all N devices are in the snapshot from the first tick, as on
  * a LAN whose devices are known, rather than after N / 60 minutes.
  */
-function benchFlow(lan: PipelineLan): Array<Record<string, unknown>> {
+export function benchFlow(lan: PipelineLan): Array<Record<string, unknown>> {
   const flow = defaultFlow();
   const byId = (id: string) => {
     const n = flow.find((x) => x.id === id);

@@ -368,16 +368,14 @@ export function requireFromNodeRed<T = unknown>(name: string): T {
 
 /** argv to start Node-RED 4.1 on a user directory. */
 /**
- * V8 flags for the Node-RED process EqualNet starts (`npm start`, the systemd unit, the demo).
- * V8 grows the young generation to 16 MB a half (32 MB committed, for good) once a process
- * allocates as fast as a 2 s tick of a few hundred clients makes it; 2 MB halves hold what one tick
- * makes and cost a few more, cheap, scavenges (bench/pipeline: RSS and CPU side by side).
- * $EQUALNET_NODE_FLAGS replaces them (space separated; empty: none).
+ * V8 flags for the Node-RED process EqualNet starts (`npm start`, the systemd unit, the demo, the
+ * pipeline bench): none by default. Measured (bench/pipeline, 250 devices): capping the young
+ * generation (--max-semi-space-size=2) kept it at 4 MB instead of 32 MB, but what a tick makes was
+ * then promoted and the old generation grew to 130 MB before a full GC: RSS 219 MB against 170 MB
+ * without. $EQUALNET_NODE_FLAGS sets them (space separated), for such comparisons.
  */
 export function nodeFlags(): string[] {
-  const chosen = process.env.EQUALNET_NODE_FLAGS;
-  if (chosen !== undefined) return chosen.split(/\s+/).filter(Boolean);
-  return ['--max-semi-space-size=2'];
+  return (process.env.EQUALNET_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean);
 }
 
 export function nodeRedArgs(userDir: string, port: number): string[] {
