@@ -3,7 +3,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import type { AllocatedSnapshot } from './core/allocate/allocation';
-import { alertsQuery, analyticsQuery, apiErrorAnswer, clientView, crossSiteProblem, deviceBody, findClient, isJsonContentType, priorityBody, statusView, tooLarge, type BodyError } from './core/api/api';
+import { alertsQuery, analyticsQuery, apiErrorAnswer, clientAnalyticsQuery, clientView, crossSiteProblem, deviceBody, findClient, historyQuery, isJsonContentType, priorityBody, statusView, tooLarge, type BodyError } from './core/api/api';
 import { InputError } from './core/contract/errors';
 import type { Settings } from './core/contract/settings';
 import { API_NAMES, applyLimitChange, NO_LIMITS, type DeviceLimits } from './core/contract/limits';
@@ -164,7 +164,9 @@ export = function (RED: NodeAPI) {
         res.status(503).json({ error: 'usage-store did not answer: is it wired to the API node?' });
       }, ANSWER_TIMEOUT_MS);
       pending.set(id, { res, timer });
-      node.send([null, { topic: TOPIC.query, payload: query, _equalnetApi: id } as NodeMessage]);
+      // answerErrors: a query usage-store refuses (an unknown device, a bad field) comes back as
+      // an answer with topic "error", so the request gets 404 / 400 at once rather than waiting
+      node.send([null, { topic: TOPIC.query, payload: query, answerErrors: true, _equalnetApi: id } as NodeMessage]);
     };
 
     try {
@@ -183,6 +185,8 @@ export = function (RED: NodeAPI) {
         res.setHeader('Content-Type', 'application/json; charset=utf-8');
         res.status(200).end(clientsReply.body);
       });
+      route('get', '/analytics/client/:id/:hours', (req, res) => ask(res, clientAnalyticsQuery(req.params.id, req.params.hours, latest)));
+      route('get', '/history/:id', (req, res) => ask(res, historyQuery(req.params.id, req.query, latest)));
       route('get', '/analytics/:kind/:n', (req, res) => ask(res, analyticsQuery(req.params.kind, req.params.n)));
       route('get', '/alerts', (req, res) => ask(res, alertsQuery(req.query)));
       route('get', '/device/:id', (req, res) => {
@@ -231,7 +235,11 @@ export = function (RED: NodeAPI) {
         if (waiting) {
           clearTimeout(waiting.timer);
           pending.delete(id);
-          waiting.res.json(msg.payload);
+          if (msg.topic === 'error') {
+            // usage-store refused the query: a device it has never seen is 404, the rest 400
+            const answer = msg.payload as { error?: unknown; notFound?: unknown };
+            waiting.res.status(answer?.notFound === true ? 404 : 400).json({ error: String(answer?.error ?? 'query refused') });
+          } else waiting.res.json(msg.payload);
         }
         done();
         return;

@@ -2,7 +2,7 @@ import { TOPIC } from './core/contract/message';
 import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
-import { InputError } from './core/contract/errors';
+import { InputError, NotFoundError } from './core/contract/errors';
 import { toNumber } from './core/contract/settings';
 import { UsageQueries } from './core/store/queries';
 import { scheduledReport, type ReportFormat } from './core/store/report';
@@ -195,6 +195,13 @@ export = function (RED: NodeAPI) {
         done();
       } catch (err) {
         if (err instanceof InputError) {
+          // a question that asked for it (msg.answerErrors, the API and the dashboard) gets the
+          // refusal as its answer, topic "error", instead of an error in the log
+          if (command && (msg as { answerErrors?: unknown }).answerErrors === true) {
+            out([null, { ...msg, topic: 'error', payload: { error: err.message, field: err.path, notFound: err instanceof NotFoundError } } as NodeMessage, null]);
+            done();
+            return;
+          }
           done(err);
           return;
         }

@@ -139,3 +139,137 @@ describe('equalnet-api node: routes and handlers added at deploy, removed on clo
     }
   });
 });
+
+describe('equalnet-api node: a device\'s traffic by hour and its sessions, answered by a real usage-store', function () {
+  this.timeout(30_000);
+  const storeModule = require('../../nodes/usage-store');
+  const allocatorModule = require('../../nodes/priority-allocator');
+  const A = 'a4:5e:60:00:00:01';
+  const B = 'dc:a6:32:00:00:02';
+  let dir: string;
+  let server: ReturnType<typeof createServer>;
+  let base: string;
+  /** The ticks the store counted: their ts, so the sessions can be checked against them. */
+  const ticks: number[] = [];
+
+  before(startServer);
+  after(stopServer);
+
+  beforeEach(async () => {
+    const { mkdtempSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    dir = mkdtempSync(join(tmpdir(), 'equalnet-api-history-'));
+    ticks.length = 0;
+    await load(
+      [configNodeModule, capturingModule, storeModule, allocatorModule],
+      [
+        { ...flow[0], dbFile: join(dir, 'usage.db') },
+        { id: 'alloc', type: 'priority-allocator', config: 'cfg', defaultPriority: '3', headroomPercent: '20', wires: [['store', 'allocated']] },
+        // 2 s raw rows: every tick commits the one before (a query reads committed rows only)
+        { id: 'store', type: 'usage-store', config: 'cfg', resolutionSec: '2', rawDays: '7', hourlyDays: '90', dailyDays: '1830', alertDays: '90', expireDays: '30', wires: [['api'], ['api'], []] },
+        { ...flow[1], wires: [[], ['store']] },
+        { id: 'allocated', type: 'helper' },
+      ],
+    );
+    record('allocated');
+    server = createServer(RED.httpNode as unknown as RequestListener);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api`;
+    // 16 ticks 2 s apart ending now: A downloads 8 Mbit/s and uploads 2, B 1 and 0.5
+    const start = Math.floor(Date.now() / 2000) * 2000 - 30_000;
+    for (let k = 0; k < 16; k++) {
+      const ts = start + k * 2000;
+      getNode('alloc').receive({
+        topic: 'snapshot',
+        payload: {
+          ts,
+          clients: [
+            { mac: A, ip: '192.168.1.10', ip6: ['fd00::10'], rxBps: 8e6, txBps: 2e6 },
+            { mac: B, ip: '192.168.1.11', rxBps: 1e6, txBps: 5e5 },
+          ],
+        },
+      } as never);
+      await nextMessage('allocated');
+      ticks.push(ts);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  });
+
+  afterEach(async () => {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+    await helper.unload();
+    const { rmSync } = await import('node:fs');
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const get = async (path: string) => {
+    const res = await fetch(base + path);
+    return { status: res.status, body: (await res.json()) as any };
+  };
+
+  it('GET /api/analytics/client/:id/:hours: its averages and its series by hour, the same by MAC, IPv4 or IPv6', async () => {
+    const byMac = await get(`/analytics/client/${A.toUpperCase().replace(/:/g, '-')}/24`);
+    assert.equal(byMac.status, 200, JSON.stringify(byMac.body));
+    const d = byMac.body;
+    assert.equal(d.mac, A);
+    assert.equal(d.hours, 24);
+    // a constant rate: the averages are that rate whatever the rows' length
+    assert.ok(Math.abs(d.avg_download - 8) < 1e-9 && Math.abs(d.avg_upload - 2) < 1e-9, JSON.stringify(d));
+    assert.ok(d.data_points >= 14, `${d.data_points} ticks counted`);
+    // by hour: one or two hours (the ticks may straddle one), each at 8 down, 2 up
+    assert.ok(d.series.length >= 1 && d.series.length <= 2, JSON.stringify(d.series));
+    for (const h of d.series) {
+      assert.equal(h.ts % 3_600_000 === 0 || new Date(h.ts).getMinutes() === 0, true, `${h.timestamp} starts an hour`);
+      assert.ok(Math.abs(h.download - 8) < 1e-9 && Math.abs(h.upload - 2) < 1e-9, JSON.stringify(h));
+    }
+    // MB: what the series' hours add up to is the total
+    assert.ok(Math.abs(d.download_mb - 4 * d.upload_mb) < 1e-6);
+    assert.deepEqual((await get('/analytics/client/192.168.1.10/24')).body, d);
+    assert.deepEqual((await get('/analytics/client/FD00::10/24')).body, d);
+    const other = (await get('/analytics/client/192.168.1.11/24')).body;
+    assert.equal(other.mac, B);
+    assert.ok(Math.abs(other.avg_download - 1) < 1e-9);
+  });
+
+  it('GET /api/history/:id: its sessions, newest first, with the address and the span of the ticks seen', async () => {
+    const res = await get(`/history/${A}`);
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    assert.equal(res.body.device.mac, A);
+    assert.equal(res.body.sessions.length, 1, JSON.stringify(res.body.sessions));
+    const s = res.body.sessions[0];
+    assert.equal(s.ip, '192.168.1.10');
+    assert.equal(s.startTs, Math.floor(ticks[0] / 1000) * 1000);
+    // the open session ends at the last committed tick (the last one is still summed in memory)
+    assert.equal(s.endTs, Math.floor(ticks[ticks.length - 2] / 1000) * 1000);
+    assert.equal(s.durationSec, (s.endTs - s.startTs) / 1000);
+    assert.deepEqual((await get('/history/fd00::10?days=1&limit=5')).body, res.body);
+  });
+
+  it('400 for a bad N or id, 404 for a device usage-store has never seen, at once (no wait for a time-out)', async () => {
+    const started = Date.now();
+    const cases: Array<[string, number, RegExp]> = [
+      ['/analytics/client/192.168.1.10/0', 400, /^hours: must be a whole number of at least 1/],
+      ['/analytics/client/192.168.1.10/abc', 400, /^hours: must be a whole number from 1 to \d+ in plain decimal, got "abc"/],
+      ['/analytics/client/192.168.1.10/1e3', 400, /^hours: /],
+      ['/analytics/client/not-a-device/24', 400, /^id: must be a MAC address .*got "not-a-device"/],
+      ['/analytics/client/192.168.1.999/24', 400, /^id: /],
+      ['/history/%3Bls/', 400, /^id: /],
+      ['/history/192.168.1.10?days=0', 400, /^days: /],
+      ['/history/192.168.1.10?limit=x', 400, /^limit: /],
+      ['/history/192.168.1.10?days=1&days=2', 400, /^days: must be given once/],
+      ['/history/192.168.1.10?since=1', 400, /^since: unknown parameter/],
+      ['/analytics/client/02:00:00:00:00:99/24', 404, /unknown device 02:00:00:00:00:99: it has never been seen on the LAN/],
+      ['/analytics/client/10.9.9.9/24', 404, /unknown device "10\.9\.9\.9"/],
+      ['/history/02-00-00-00-00-99', 404, /unknown device 02:00:00:00:00:99/],
+      ['/history/fd00::99', 404, /unknown device "fd00::99"/],
+    ];
+    for (const [path, status, error] of cases) {
+      const res = await get(path);
+      assert.equal(res.status, status, `${path}: ${JSON.stringify(res.body)}`);
+      assert.match(res.body.error, error, path);
+    }
+    assert.ok(Date.now() - started < 5000, 'answered without waiting for the 10 s time-out');
+  });
+});

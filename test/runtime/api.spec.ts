@@ -182,6 +182,43 @@ describe('HTTP API (equalnet-api in a real Node-RED)', function () {
     });
   });
 
+  describe('a device\'s traffic by hour and its connection history', () => {
+    it('GET /api/analytics/client/:id/:hours and /api/history/:id by MAC, IPv4 or IPv6: the device usage-store registered', async () => {
+      const client = await get('/api/analytics/client/192.168.1.11/24');
+      assert.equal(client.status, 200, JSON.stringify(client.body));
+      assert.equal(client.body.mac, 'dc:a6:32:00:00:02');
+      assert.equal(client.body.hours, 24);
+      assert.ok(Array.isArray(client.body.series));
+      assert.deepEqual((await get('/api/analytics/client/FD00::11/24')).body, client.body);
+      assert.deepEqual((await get('/api/analytics/client/DC-A6-32-00-00-02/24')).body, client.body);
+      const history = await get('/api/history/dc:a6:32:00:00:02?days=7&limit=10');
+      assert.equal(history.status, 200, JSON.stringify(history.body));
+      assert.equal(history.body.device.mac, 'dc:a6:32:00:00:02');
+      assert.equal(history.body.device.hostname, 'tv');
+      assert.ok(Array.isArray(history.body.sessions));
+      assert.deepEqual((await get('/api/history/fd00::11?days=7&limit=10')).body, history.body);
+    });
+
+    it('a bad N, a bad id or an unknown parameter: 400; a device never seen: 404, at once', async () => {
+      const cases: Array<[string, number, RegExp]> = [
+        ['/api/analytics/client/192.168.1.10/0', 400, /^hours: /],
+        ['/api/analytics/client/192.168.1.10/0x10', 400, /^hours: .*got "0x10"/],
+        ['/api/analytics/client/$(reboot)/24', 400, /^id: must be a MAC address/],
+        ['/api/history/192.168.1.10?days=-1', 400, /^days: /],
+        ['/api/history/192.168.1.10?hours=1', 400, /^hours: unknown parameter/],
+        ['/api/analytics/client/02:00:00:00:00:99/24', 404, /unknown device 02:00:00:00:00:99/],
+        ['/api/history/10.9.9.9', 404, /unknown device "10\.9\.9\.9"/],
+      ];
+      for (const [path, status, error] of cases) {
+        const started = Date.now();
+        const res = await get(path);
+        assert.equal(res.status, status, `${path}: ${JSON.stringify(res.body)}`);
+        assert.match(res.body.error, error, path);
+        assert.ok(Date.now() - started < 5000, `${path} waited for the time-out`);
+      }
+    });
+  });
+
   describe('writes from other sites, odd bodies and loose input are refused in JSON, changing nothing', () => {
     // Where this block starts: the link at 200/20 Mbit/s, max priority 10, min 5 % (set above).
     const LINK = { total_bandwidth: 200, upload_bandwidth: 20, max_priority: 10 };

@@ -7,6 +7,7 @@
 import type { AllocatedSnapshot } from '../allocate/allocation';
 import { InputError } from '../contract/errors';
 import { API_NAMES, applyLimitChange, COMMAND_NAMES, hasLimitChange, limitFieldNames, NO_LIMITS, type DeviceLimits } from '../contract/limits';
+import { isIPv4, isIPv6 } from '../contract/ip';
 import { normalizeMac } from '../contract/mac';
 import { priorityProblem, severityProblem } from '../contract/message';
 import { toNumber } from '../contract/settings';
@@ -153,6 +154,46 @@ export function analyticsQuery(kind: string, n: string): Record<string, unknown>
   return { type: kind, [spec.param]: count(n, spec.param, spec.max) };
 }
 
+
+/**
+ * A device named in a path, as usage-store's queries take it: a MAC (any case or separator), an
+ * IPv4 or an IPv6 address (of the device now or before: the store keeps every address it used).
+ * Anything else is 400, so nothing but a MAC or an address reaches the query.
+ */
+export function deviceRef(id: string): { mac: string } | { ip: string } {
+  const mac = normalizeMac(id);
+  if (mac !== null) return { mac };
+  if (isIPv4(id)) return { ip: id };
+  if (isIPv6(id)) return { ip: id.toLowerCase() };
+  throw new InputError('id', `must be a MAC address (aa:bb:cc:dd:ee:ff), an IPv4 or an IPv6 address, got ${JSON.stringify(id.slice(0, 100))}`);
+}
+
+/** GET /api/analytics/client/:id/:hours: the device's traffic over the last N hours, by hour. */
+export function clientAnalyticsQuery(id: string, hours: string, s: AllocatedSnapshot | null = null): Record<string, unknown> {
+  const n = count(hours, 'hours', QUERY_LIMITS.maxHours);
+  return { type: 'client', ...deviceOf(id, s), hours: n };
+}
+
+/**
+ * deviceRef, and a device on the LAN now by its MAC: an address of the last snapshot reaches the
+ * store's file with the raw row it is first counted in (up to a minute later).
+ */
+function deviceOf(id: string, s: AllocatedSnapshot | null): { mac: string } | { ip: string } {
+  const ref = deviceRef(id);
+  const now = 'ip' in ref ? findClient(s, ref.ip) : null;
+  return now ? { mac: now.mac } : ref;
+}
+
+/** GET /api/history/:id?days=7&limit=100: the device's connection sessions, newest first. */
+export function historyQuery(id: string, query: Record<string, unknown>, s: AllocatedSnapshot | null = null): Record<string, unknown> {
+  const q: Record<string, unknown> = { type: 'history', ...deviceOf(id, s) };
+  const days = single(query, 'days');
+  if (days !== undefined) q.days = count(days, 'days', QUERY_LIMITS.maxDays);
+  const limit = single(query, 'limit');
+  if (limit !== undefined) q.limit = count(limit, 'limit', QUERY_LIMITS.maxLimit);
+  for (const key of Object.keys(query)) if (key !== 'days' && key !== 'limit') throw new InputError(key, 'unknown parameter (known: days, limit)');
+  return q;
+}
 
 /** A query-string value given once: `?x=1&x=2` or `?x[a]=1` is refused, not turned into text. */
 function single(query: Record<string, unknown>, key: string): string | undefined {

@@ -12,3 +12,14 @@ export class InputError extends Error {
     this.path = path;
   }
 }
+
+/**
+ * An InputError about a thing that is not there (a device nobody has seen): the HTTP API answers
+ * it with 404 rather than 400.
+ */
+export class NotFoundError extends InputError {
+  constructor(path: string, message: string) {
+    super(path, message);
+    this.name = 'NotFoundError';
+  }
+}

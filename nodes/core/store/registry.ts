@@ -4,7 +4,7 @@
  * device's entry as queries and commands show it, and removing, merging and expiring devices.
  * The `device` command that edits it is device-command.ts.
  */
-import { InputError } from '../contract/errors';
+import { InputError, NotFoundError } from '../contract/errors';
 import { isLocallyAdministered } from '../contract/mac';
 import { formatTimestamp } from './calendar';
 import { macParam } from './params';
@@ -112,7 +112,7 @@ export class DeviceRegistry {
     if (p.ip !== undefined && p.ip !== null) {
       const ip = String(p.ip);
       const row = this.ctx.stmt.deviceIdByIp.get({ ip }) as { id: number } | undefined;
-      if (!row) throw new InputError(`${path}.ip`, `unknown device ${JSON.stringify(ip)}: no device has used this address`);
+      if (!row) throw new NotFoundError(`${path}.ip`, `unknown device ${JSON.stringify(ip)}: no device has used this address`);
       return row.id;
     }
     throw new InputError(path, 'needs a "mac" or an "ip"');
@@ -121,7 +121,7 @@ export class DeviceRegistry {
   resolveMac(value: unknown, path: string): number {
     const mac = macParam(value, path);
     const id = this.macToId.get(mac);
-    if (id === undefined) throw new InputError(path, `unknown device ${mac}: it has never been seen on the LAN`);
+    if (id === undefined) throw new NotFoundError(path, `unknown device ${mac}: it has never been seen on the LAN`);
     return id;
   }
 
