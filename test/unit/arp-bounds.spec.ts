@@ -125,6 +125,13 @@ describe('arp-discover bounds: a MAC-spraying device cannot evict the real devic
     assert.equal(discovery.trackedCount, limit);
   });
 
+  it('takes a device command that carries limits (usage-store keeps them) and applies its own fields; an unknown field is still refused', () => {
+    const { discovery } = setup();
+    const r = discovery.setDevice({ mac: mac(1), name: 'console', maxDownMbps: 3, maxUpMbps: 3, quotaDailyMb: 2000, quotaAction: 'throttle', throttleKbps: 1000 });
+    assert.equal(r.device.name, 'console');
+    assert.throws(() => discovery.setDevice({ mac: mac(1), maxDown: 3 }), (err: Error) => err instanceof InputError && /payload\.maxDown: unknown field/.test(err.message));
+  });
+
   it('refuses a device command past DEVICES_MAX with a clear error, and loses nothing', () => {
     const { discovery } = setup();
     for (let i = 0; i < DEVICES_MAX; i++) discovery.setDevice({ mac: mac(i), priority: 2 });

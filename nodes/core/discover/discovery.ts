@@ -1,3 +1,4 @@
+import { COMMAND_NAMES } from '../contract/limits';
 import { priorityProblem } from '../contract/message';
 import { DeviceTypeTable } from './device-type';
 import { InputError } from '../contract/errors';
@@ -313,9 +314,10 @@ export class Discovery {
     const mac = normalizeMac(p.mac);
     if (!mac) throw new InputError('payload.mac', `${JSON.stringify(p.mac)} is not a MAC address`);
     const next: DeviceSettings = { ...this.devices.get(mac) };
-    const known = new Set(['mac', 'name', 'priority', 'deviceType', 'icon']);
+    // a device's limits (maxDownMbps, quotaDailyMb, ...) are usage-store's: taken and left alone here
+    const known = new Set(['mac', 'name', 'priority', 'deviceType', 'icon', ...Object.values(COMMAND_NAMES)]);
     for (const key of Object.keys(p)) {
-      if (!known.has(key)) throw new InputError(`payload.${key}`, 'unknown field (known: mac, name, priority, deviceType, icon)');
+      if (!known.has(key)) throw new InputError(`payload.${key}`, `unknown field (known: mac, name, priority, deviceType, icon, ${Object.values(COMMAND_NAMES).join(', ')})`);
     }
     const clears = (v: unknown) => v === null || v === '';
     for (const field of ['name', 'deviceType'] as const) {
