@@ -295,7 +295,7 @@ const GROUPS: { what: string; match: (v: NodeVisit) => boolean }[] = [
   { what: 'priority-allocator', match: (v) => v.id === 'equalnet.allocator' },
   { what: 'tc-shaper', match: (v) => v.id === 'equalnet.shaper' },
   { what: 'usage-store', match: (v) => v.id === 'equalnet.store' },
-  { what: '7 alert rules (summed)', match: (v) => v.type === 'alert-rule' },
+  { what: 'the alert rules (summed)', match: (v) => v.type === 'alert-rule' },
   { what: 'equalnet-api (takes the allocation)', match: (v) => v.type === 'equalnet-api' },
   { what: 'dashboard tab: functions + widgets (summed)', match: (v) => v.z === 'equalnet.dash.tab' && !v.type.startsWith('link ') },
   { what: 'debug nodes (summed)', match: (v) => v.type === 'debug' },
