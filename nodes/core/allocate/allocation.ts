@@ -379,8 +379,12 @@ export class AllocatorController {
       weight,
       busy: r.busy[i] === 1,
     });
-    // Object.assign, not spread: with the added keys it is several times faster on V8 (bench/allocator)
-    const clients: Client[] = snapshot.clients.map((c, i) => {
+    // Object.assign of the client alone, then its three keys: faster on V8 than a spread with the
+    // keys added (several times) or than Object.assign with a second object (~20 %; bench/allocator)
+    const count = snapshot.clients.length;
+    const clients: Client[] = new Array(count);
+    for (let i = 0; i < count; i++) {
+      const c = snapshot.clients[i];
       const weight = weightOf(priorities[i], o.maxPriority);
       let h = handed[i];
       if (!h) {
@@ -396,12 +400,12 @@ export class AllocatorController {
       h.usedDown = snapshot.clients[i].rxBps ?? 0;
       h.usedUp = snapshot.clients[i].txBps ?? 0;
       h.stamp = stamp;
-      return Object.assign({}, c, {
-        mac: macs[i],
-        priority: priorities[i],
-        alloc: { down: one(down, i, weight), up: one(up, i, weight) },
-      });
-    });
+      const out: Client = Object.assign({}, c);
+      out.mac = macs[i];
+      out.priority = priorities[i];
+      out.alloc = { down: one(down, i, weight), up: one(up, i, weight) };
+      clients[i] = out;
+    }
     // only the clients of this snapshot are kept
     if (rates.size > clients.length) for (const [mac, handed] of rates) if (handed.stamp !== stamp) rates.delete(mac);
     const sum = (rates: Float64Array) => rates.reduce((a, b) => a + b, 0);
