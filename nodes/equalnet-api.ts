@@ -3,7 +3,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import type { AllocatedSnapshot } from './core/allocate/allocation';
-import { alertsQuery, analyticsQuery, apiErrorAnswer, clientAnalyticsQuery, clientView, crossSiteProblem, deviceBody, findClient, historyQuery, isJsonContentType, priorityBody, statusView, tooLarge, type BodyError } from './core/api/api';
+import { alertsQuery, alertStateCommand, analyticsQuery, apiErrorAnswer, clientAnalyticsQuery, clientView, crossSiteProblem, deviceBody, findClient, historyQuery, isJsonContentType, priorityBody, statusView, tooLarge, type BodyError } from './core/api/api';
 import { InputError } from './core/contract/errors';
 import type { Settings } from './core/contract/settings';
 import { API_NAMES, applyLimitChange, NO_LIMITS, type DeviceLimits } from './core/contract/limits';
@@ -153,7 +153,7 @@ export = function (RED: NodeAPI) {
       return client;
     };
     /** Sends a query to usage-store (output 2) and answers the request with its reply. */
-    const ask = (res: Res, query: Record<string, unknown>) => {
+    const ask = (res: Res, query: Record<string, unknown>, topic: string = TOPIC.query) => {
       if (pending.size >= MAX_PENDING) {
         res.status(503).json({ error: `usage-store has ${MAX_PENDING} questions waiting: try again shortly` });
         return;
@@ -166,7 +166,7 @@ export = function (RED: NodeAPI) {
       pending.set(id, { res, timer });
       // answerErrors: a query usage-store refuses (an unknown device, a bad field) comes back as
       // an answer with topic "error", so the request gets 404 / 400 at once rather than waiting
-      node.send([null, { topic: TOPIC.query, payload: query, answerErrors: true, _equalnetApi: id } as NodeMessage]);
+      node.send([null, { topic, payload: query, answerErrors: true, _equalnetApi: id } as NodeMessage]);
     };
 
     try {
@@ -189,6 +189,16 @@ export = function (RED: NodeAPI) {
       route('get', '/history/:id', (req, res) => ask(res, historyQuery(req.params.id, req.query, latest)));
       route('get', '/analytics/:kind/:n', (req, res) => ask(res, analyticsQuery(req.params.kind, req.params.n)));
       route('get', '/alerts', (req, res) => ask(res, alertsQuery(req.query)));
+      // acknowledge or clear alerts (usage-store's alert-state command; its answer: { action, changed, ids })
+      route('post', '/alerts/:action', (req, res, _s, body) => ask(res, alertStateCommand(req.params.action, body), TOPIC.alertState));
+      // alert delivery (recipient, MQTT topic prefix, kinds sent): kept by usage-store, applied to the next alert
+      route('get', '/alert-delivery', (_req, res) => ask(res, {}, TOPIC.delivery));
+      route('post', '/alert-delivery', (_req, res, _s, body) => {
+        if (!body || typeof body !== 'object' || Array.isArray(body) || Object.keys(body).length === 0) {
+          throw new InputError('body', 'must be a JSON object with one or more of "email", "mqttPrefix", "kinds"');
+        }
+        ask(res, body as Record<string, unknown>, TOPIC.delivery);
+      });
       route('get', '/device/:id', (req, res) => {
         const client = clientOr404(res, req.params.id);
         if (client) res.json(clientView(client));

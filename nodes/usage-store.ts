@@ -133,7 +133,7 @@ export = function (RED: NodeAPI) {
 
     node.on('input', (msg, send, done) => {
       const out = (outputs: Outputs) => send(outputs as unknown as NodeMessage[]);
-      const command = ['query', 'report', 'device', 'alert'].includes(msg.topic as string);
+      const command = ['query', 'report', 'device', 'alert', TOPIC.alertState, TOPIC.delivery].includes(msg.topic as string);
       if (!store || !queries) {
         // The pipeline keeps flowing through a store that cannot store.
         if (!command) out([msg, null, null]);
@@ -172,6 +172,18 @@ export = function (RED: NodeAPI) {
               { topic: TOPIC.registry, payload: { devices: store.registry() } },
             ]);
             showOk(node, `${result.action} · ${store.deviceCount()} devices`);
+            break;
+          }
+          case TOPIC.alertState: {
+            const result = store.changeAlerts(msg.payload);
+            out([null, { ...msg, topic: TOPIC.alertState, payload: result } as NodeMessage, null]);
+            break;
+          }
+          case TOPIC.delivery: {
+            // an empty payload asks; fields given change and are kept; the answer is what is in force
+            const empty = msg.payload === undefined || msg.payload === null || msg.payload === '' || (typeof msg.payload === 'object' && Object.keys(msg.payload as object).length === 0);
+            const delivery = empty ? store.delivery() : store.setDelivery(msg.payload);
+            out([null, { ...msg, topic: TOPIC.delivery, payload: delivery } as NodeMessage, null]);
             break;
           }
           case TOPIC.alert: {

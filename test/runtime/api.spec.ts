@@ -219,6 +219,51 @@ describe('HTTP API (equalnet-api in a real Node-RED)', function () {
     });
   });
 
+  describe('alerts acknowledged or cleared, alert delivery settings', () => {
+    it('POST /api/alerts/:action and GET /api/alerts?acknowledged=&include_cleared=: checked, answered by usage-store', async () => {
+      const none = await post('/api/alerts/acknowledge', { ids: [999999] });
+      assert.equal(none.status, 200, JSON.stringify(none.body));
+      assert.deepEqual(none.body, { action: 'acknowledge', changed: 0, ids: [999999] });
+      assert.deepEqual((await post('/api/alerts/clear', { all: true, severity: 'warning', hours: 24 })).body, { action: 'clear', changed: 0, ids: null });
+      assert.equal((await get('/api/alerts?acknowledged=false&include_cleared=true&since=0')).status, 200);
+      const refused: Array<[string, unknown, RegExp]> = [
+        ['/api/alerts/delete', { ids: [1] }, /^action: must be acknowledge or clear/],
+        ['/api/alerts/clear', { ids: ['1; DROP TABLE alerts'] }, /^payload\.ids: must be a list/],
+        ['/api/alerts/clear', {}, /^payload\.ids: name the alerts/],
+        ['/api/alerts/clear', { all: true, severity: 'panic' }, /^payload\.severity: /],
+        ['/api/alerts/clear', { all: true, where: '1=1' }, /^where: unknown field/],
+      ];
+      for (const [path, body, error] of refused) {
+        const res = await post(path, body);
+        assert.equal(res.status, 400, `${path} ${JSON.stringify(body)}: ${JSON.stringify(res.body)}`);
+        assert.match(res.body.error, error);
+      }
+      assert.match((await get('/api/alerts?acknowledged=maybe')).body.error, /^acknowledged: must be true or false/);
+    });
+
+    it('GET / POST /api/alert-delivery: the settings in force, changed field by field, bad ones 400', async () => {
+      const before = await get('/api/alert-delivery');
+      assert.equal(before.status, 200);
+      assert.deepEqual([before.body.email, before.body.mqttPrefix, before.body.kinds.length], [null, 'equalnet/alert', 9]);
+      const set = await post('/api/alert-delivery', { email: 'admin@example.com', kinds: ['new_device', 'quota_exceeded'] });
+      assert.equal(set.status, 200, JSON.stringify(set.body));
+      assert.deepEqual(set.body, { email: 'admin@example.com', mqttPrefix: 'equalnet/alert', kinds: ['new_device', 'quota_exceeded'] });
+      assert.deepEqual((await get('/api/alert-delivery')).body, set.body);
+      for (const [body, error] of [
+        [{ email: 'a@b.cd\r\nBcc: x@y.zz' }, /^email: /],
+        [{ mqttPrefix: 'a/#' }, /^mqttPrefix: /],
+        [{ kinds: ['nope'] }, /^kinds: unknown alert kind "nope"/],
+        [{ smtp_password: 'x' }, /^smtp_password: unknown field/],
+        [{}, /^body: must be a JSON object with one or more of/],
+      ] as Array<[unknown, RegExp]>) {
+        const res = await post('/api/alert-delivery', body);
+        assert.equal(res.status, 400, JSON.stringify(body));
+        assert.match(res.body.error, error);
+      }
+      assert.deepEqual((await get('/api/alert-delivery')).body, set.body, 'nothing changed');
+    });
+  });
+
   describe('writes from other sites, odd bodies and loose input are refused in JSON, changing nothing', () => {
     // Where this block starts: the link at 200/20 Mbit/s, max priority 10, min 5 % (set above).
     const LINK = { total_bandwidth: 200, upload_bandwidth: 20, max_priority: 10 };

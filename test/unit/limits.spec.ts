@@ -252,7 +252,7 @@ describe('limits: quotas in the usage store (real SQLite file, test clock)', () 
     assert.deepEqual(tv.limits, NO_LIMITS);
     store.close();
     const raw = new Database(file);
-    assert.equal(raw.pragma('user_version', { simple: true }), 3);
+    assert.equal(raw.pragma('user_version', { simple: true }), 4, 'and on to schema 4 (alerts acknowledged or cleared, alert delivery)');
     raw.close();
   });
 

@@ -205,6 +205,9 @@ describe('usage store: every query against hand-computed numbers', () => {
           message: 'New device connected: Apple phone at 192.168.1.10',
           ip_address: '192.168.1.10',
           mac_address: A,
+          acknowledged: false,
+          acknowledged_at: null,
+          acknowledgedTs: null,
         },
       );
     });

@@ -217,7 +217,28 @@ export function alertsQuery(query: Record<string, unknown>): Record<string, unkn
   if (hours !== undefined) q.hours = count(hours, 'hours', QUERY_LIMITS.maxHours);
   const limit = single(query, 'limit');
   if (limit !== undefined) q.limit = count(limit, 'limit', QUERY_LIMITS.maxLimit);
+  for (const key of ['since', 'until', 'acknowledged', 'include_cleared'] as const) {
+    const value = single(query, key);
+    if (value === undefined) continue;
+    if ((key === 'acknowledged' || key === 'include_cleared') && value !== 'true' && value !== 'false') throw new InputError(key, `must be true or false, got ${JSON.stringify(value.slice(0, 50))}`);
+    if ((key === 'since' || key === 'until') && !/^\d{1,15}$/.test(value) && Number.isNaN(Date.parse(value))) throw new InputError(key, `must be a time in ms or an ISO date, got ${JSON.stringify(value.slice(0, 50))}`);
+    q[key === 'include_cleared' ? 'includeCleared' : key] = key === 'since' || key === 'until' ? (/^\d+$/.test(value) ? Number(value) : value) : value === 'true';
+  }
   return q;
+}
+
+/**
+ * Body of POST /api/alerts/:action (acknowledge or clear): { ids: [12, 13] } or { all: true,
+ * severity?, type?, hours? }, as usage-store's alert-state command (which checks the rest).
+ */
+export function alertStateCommand(action: string, body: unknown): Record<string, unknown> {
+  if (action !== 'acknowledge' && action !== 'clear') throw new InputError('action', `must be acknowledge or clear, got ${JSON.stringify(action.slice(0, 50))}`);
+  if (!body || typeof body !== 'object' || Array.isArray(body)) throw new InputError('body', 'must be a JSON object such as { "ids": [12, 13] } or { "all": true, "severity": "warning" }');
+  const b = body as Record<string, unknown>;
+  const known = ['ids', 'all', 'severity', 'type', 'hours'];
+  for (const key of Object.keys(b)) if (!known.includes(key)) throw new InputError(key, `unknown field (known: ${known.join(', ')})`);
+  const { type, ...rest } = b;
+  return { action, ...rest, ...(type !== undefined ? { alertType: type } : {}) };
 }
 
 /** Body of POST /api/priority/:id: { priority }, checked against maxPriority. */

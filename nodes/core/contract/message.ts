@@ -29,6 +29,10 @@ export const TOPIC = Object.freeze({
   report: 'report',
   /** An alert, from alert-rule: stored by usage-store, sent on to e-mail, MQTT, the dashboard. */
   alert: 'alert',
+  /** { action: "acknowledge" | "clear", ids | all + filters }: to usage-store (the Alerts page). */
+  alertState: 'alert-state',
+  /** Alert delivery settings (recipient, MQTT prefix, kinds sent): to usage-store, which keeps them and answers with those in force. */
+  delivery: 'delivery',
   /** arp-discover's second output: a device joined or left the LAN. */
   joined: 'joined',
   left: 'left',

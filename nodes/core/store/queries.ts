@@ -1,8 +1,8 @@
 import type Database from 'better-sqlite3';
 import { InputError } from '../contract/errors';
 import { formatDate, formatHour, formatTimestamp } from './calendar';
-import { countParam, objectParam, QUERY_LIMITS, textParam, timeParam } from './params';
-import { severityProblem } from '../contract/message';
+import { alertFilter, alertRow, type AlertTableRow } from './alerts';
+import { countParam, objectParam, QUERY_LIMITS } from './params';
 import { type Tier, type UsageStore } from './store';
 import type { AlertRow, BandwidthRow, ClientSummary, ConsumerRow, DayRow, DeviceEntry, HourlyRow, Report, SessionRow } from './types';
 
@@ -462,69 +462,17 @@ export class UsageQueries {
   }
 
   /**
-   * `alerts`: newest first. Filters: severity (one or a list), type (one or a list), mac,
-   * since / until (ms or ISO date) or hours, limit (default 50, the original's).
+   * `alerts`: newest first. Filters (alerts.ts's alertFilter): severity (one or a list), type (one
+   * or a list), mac, since / until (ms or ISO date) or hours, text, acknowledged, includeCleared;
+   * limit (default 50, the original's). Cleared alerts are not listed unless asked.
    */
   alerts(p: Record<string, unknown>): QueryResult {
-    const where: string[] = [];
-    const args: unknown[] = [];
-    const list = (value: unknown, path: string, check?: (v: string) => void): string[] | null => {
-      if (value === undefined || value === null) return null;
-      const values = Array.isArray(value) ? value : [value];
-      if (values.length === 0 || values.some((v) => typeof v !== 'string' || v === '')) throw new InputError(path, 'must be text or a list of text');
-      values.forEach((v) => check?.(v as string));
-      return values as string[];
-    };
-    const severities = list(p.severity, 'payload.severity', (v) => {
-      if (severityProblem(v)) throw new InputError('payload.severity', severityProblem(v)!);
-    });
-    if (severities) {
-      where.push(`severity IN (${severities.map(() => '?').join(', ')})`);
-      args.push(...severities);
-    }
-    const types = list(p.alertType ?? p.alert_type ?? p.kind, 'payload.alertType');
-    if (types) {
-      where.push(`alert_type IN (${types.map(() => '?').join(', ')})`);
-      args.push(...types);
-    }
-    if (p.mac !== undefined) {
-      const id = this.store.resolveDevice({ mac: p.mac });
-      const macs = this.store.device(id).macs;
-      where.push(`mac_address IN (${macs.map(() => '?').join(', ')})`);
-      args.push(...macs);
-    }
-    if (p.hours !== undefined) {
-      where.push('ts >= ?');
-      args.push(this.store.clock() - countParam(p.hours, 'payload.hours', QUERY_LIMITS.maxHours) * 3_600_000);
-    }
-    if (p.since !== undefined) {
-      where.push('ts >= ?');
-      args.push(timeParam(p.since, 'payload.since'));
-    }
-    if (p.until !== undefined) {
-      where.push('ts < ?');
-      args.push(timeParam(p.until, 'payload.until'));
-    }
+    const { where, args } = alertFilter(p, this.store.clock(), (mac) => this.store.device(this.store.resolveDevice({ mac })).macs);
     const limit = countParam(p.limit, 'payload.limit', QUERY_LIMITS.maxLimit, 50);
-    const text = textParam(p.text, 'payload.text', 200);
-    if (text) {
-      where.push(`instr(lower(message), lower(?)) > 0`);
-      args.push(text);
-    }
     const rows = this.db
       .prepare(`SELECT * FROM alerts ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY ts DESC, id DESC LIMIT ?`)
-      .all(...args, limit) as { id: number; ts: number; alert_type: string; severity: string; message: string; ip_address: string | null; mac_address: string | null }[];
-    const payload: AlertRow[] = rows.map((r) => ({
-      id: r.id,
-      timestamp: formatTimestamp(this.store.calendar, Math.floor(r.ts / 1000)),
-      ts: r.ts,
-      type: r.alert_type,
-      alert_type: r.alert_type,
-      severity: r.severity,
-      message: r.message,
-      ip_address: r.ip_address,
-      mac_address: r.mac_address,
-    }));
+      .all(...args, limit) as AlertTableRow[];
+    const payload: AlertRow[] = rows.map((r) => alertRow(this.store.calendar, r));
     return { type: 'alerts', payload, meta: { limit } };
   }
 }

@@ -142,6 +142,17 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE devices ADD COLUMN throttle_bps INTEGER;
     `);
   },
+  // 4: the dashboard's Alerts and Settings pages (issue 16): an alert acknowledged or cleared
+  //    (when, ms; NULL: not), and the alert delivery settings (recipient, MQTT topic prefix, kinds
+  //    sent) as one JSON row. Existing alerts stay, neither acknowledged nor cleared.
+  (db) => {
+    db.exec(`
+      ALTER TABLE alerts ADD COLUMN acknowledged_at INTEGER;
+      ALTER TABLE alerts ADD COLUMN cleared_at INTEGER;
+      CREATE INDEX alerts_type ON alerts (alert_type, ts);
+      CREATE TABLE app_settings (key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at INTEGER NOT NULL) WITHOUT ROWID;
+    `);
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -8,7 +8,8 @@
 import type Database from 'better-sqlite3';
 import { InputError } from '../contract/errors';
 import { normalizeMac } from '../contract/mac';
-import { storeAlert } from './alerts';
+import { changeAlerts, storeAlert, type AlertAction } from './alerts';
+import { applyDelivery, deliveryFrom, type Delivery } from '../alerts/delivery';
 import { localCalendar, type Calendar } from './calendar';
 import { DeviceCommand } from './device-command';
 import { Ingester } from './ingest';
@@ -239,6 +240,31 @@ export class UsageStore {
   storeAlert(payload: unknown): AlertRow {
     this.assertOpen();
     return storeAlert(this.ctx, payload);
+  }
+
+  /** `alert-state` command: acknowledge or clear alerts by id or by filter (alerts.ts). */
+  changeAlerts(payload: unknown): { action: AlertAction; changed: number; ids: number[] | null } {
+    this.assertOpen();
+    return changeAlerts(this.db, payload, this.clock(), (mac) => this.device(this.resolveDevice({ mac })).macs);
+  }
+
+  // ---------------------------------------------------------------- alert delivery (alerts/delivery.ts)
+
+  /** The alert delivery settings in force (defaults until set). */
+  delivery(): Delivery {
+    this.assertOpen();
+    const row = this.db.prepare("SELECT value FROM app_settings WHERE key = 'alert_delivery'").get() as { value: string } | undefined;
+    return deliveryFrom(row?.value);
+  }
+
+  /** `delivery` command: changes the fields given (InputError, nothing changes, for a bad one) and keeps them in the file. */
+  setDelivery(payload: unknown): Delivery {
+    this.assertOpen();
+    const next = applyDelivery(this.delivery(), payload);
+    this.db
+      .prepare("INSERT INTO app_settings (key, value, updated_at) VALUES ('alert_delivery', ?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at")
+      .run(JSON.stringify(next), Math.round(this.clock()));
+    return next;
   }
 
   // ---------------------------------------------------------------- registry (registry.ts, device-command.ts)

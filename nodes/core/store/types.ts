@@ -136,4 +136,8 @@ export interface AlertRow {
   message: string;
   ip_address: string | null;
   mac_address: string | null;
+  /** Acknowledged on the dashboard (or by an alert-state command), and when. */
+  acknowledged: boolean;
+  acknowledged_at: string | null;
+  acknowledgedTs: number | null;
 }
