@@ -24,7 +24,7 @@ import { Shaper } from '../../nodes/core/shape/tc-apply';
 import { DEFAULT_MINOR } from '../../nodes/core/shape/tc-tree';
 import { ifbNameFor, MAX_PACKET_BYTES } from '../../nodes/core/shape/tc-plan';
 import { UsageStore } from '../../nodes/core/store/store';
-import { execaRunner } from '../../nodes/lib/execa-runner';
+import { processRunner } from '../../nodes/lib/process-runner';
 import { htbClassRates } from './htb-stats';
 import { DEFAULT_CLIENTS, Lab, WAN } from './lab';
 
@@ -76,7 +76,7 @@ describe('limits and quotas in the kernel: a cap is the class ceil, a used-up qu
 
   /** Starts the pipeline as Node-RED starts the default flow: a store, its registry to a fresh allocator, a shaper. */
   async function startPipeline(file: string): Promise<void> {
-    const runner = inNetns(execaRunner, lab.routerNs);
+    const runner = inNetns(processRunner, lab.routerNs);
     store = new UsageStore({ file, clock, resolutionSec: 60 });
     allocator = new AllocatorController({ downMbps: LINK_MBPS, upMbps: LINK_MBPS, maxPriority: 5, minPercent: 10, headroomPercent: 20, defaultPriority: 3 });
     // usage-store's registry at start (limits, and whether a quota throttles)
