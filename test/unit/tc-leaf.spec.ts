@@ -22,9 +22,9 @@ const CAPS = (caps: string) => ['setpriv', '--reuid=65534', '--regid=65534', '--
 function detect(mode: 'enforce' | 'dry-run', caps: string): { leaf: string; leafNote: string | null; capEff: string } {
   const script = `
     const { Shaper } = require(${JSON.stringify(join(ROOT, 'nodes/core/shape/tc-apply.js'))});
-    const { execaRunner } = require(${JSON.stringify(join(ROOT, 'nodes/lib/execa-runner.js'))});
+    const { processRunner } = require(${JSON.stringify(join(ROOT, 'nodes/lib/process-runner.js'))});
     const capEff = require('fs').readFileSync('/proc/self/status', 'utf8').match(/CapEff:\\s*(\\S+)/)[1];
-    const s = new Shaper({ iface: 'lan0', mode: ${JSON.stringify(mode)}, thresholdPercent: 5 }, execaRunner);
+    const s = new Shaper({ iface: 'lan0', mode: ${JSON.stringify(mode)}, thresholdPercent: 5 }, processRunner);
     s.detectLeaf().then(() => console.log(JSON.stringify({ leaf: s.leaf, leafNote: s.leafNote, capEff })));`;
   const r = spawnSync('ip', ['netns', 'exec', NS, ...CAPS(caps), process.execPath, '-e', script], { encoding: 'utf8', cwd: '/' });
   assert.equal(r.status, 0, r.stderr);
