@@ -28,6 +28,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { alive } from '../test/lab/lab';
 
 export const NS_PREFIX = 'eqpipe-';
 export const TMP_PREFIX = 'equalnet-pipeline-';
@@ -94,14 +95,6 @@ function quiet(argv: readonly string[]): string {
   }
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** Kills what runs inside `ns` (it is ours), then deletes it. Synchronous: usable in an exit handler. */
 export function removeNamespace(ns: string): void {

@@ -28,7 +28,7 @@ import { createServer, type Server } from 'node:http';
 import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { Lab, WAN, type LabClient } from '../test/lab/lab';
+import { alive, Lab, WAN, type LabClient } from '../test/lab/lab';
 import { nodeRedArgs, prepareHome, PROJECT_ROOT } from '../scripts/node-red-home';
 import { liveFlow, replayFlow, REPLAY_BANNER, REPLAY_PATH, type FlowNode } from './flow';
 import { CALL, DEMO_PREFIX, HOME_PREFIX, HOUSEHOLD, ISP, LINK, MEASURE, OWNER_ENV, type Member } from './household';
@@ -81,14 +81,6 @@ function parseArgs(argv: string[]): Options {
 
 // ---- what a killed earlier run left, and a run that is still going ---------------------------
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** Processes carrying OWNER_ENV: { pid, owner }. Only those this user may read (all of them for root). */
 function markedProcesses(): Array<{ pid: number; owner: number }> {
@@ -407,6 +399,20 @@ function windowOf(calls: CallSecond[], from: number, to: number): Window {
   };
 }
 
+/** Node-RED with `flow` in a user directory of its own, removed at teardown; its end before then ends the demo. */
+function startNodeRed(flow: FlowNode[], o: Options): NodeRed {
+  const home = writeHome(flow, o.port);
+  cleanups.push(() => rmSync(home, { recursive: true, force: true }));
+  const nodeRed = new NodeRed(join(home, 'node-red'), o.port, o.log);
+  cleanups.push(() => nodeRed.stopSync());
+  nodeRed.child.on('exit', (code, signal) => {
+    if (tornDown) return;
+    console.error(`EqualNet demo: Node-RED ended (${signal ?? `exit ${code}`}):\n${nodeRed.log.slice(-3000)}`);
+    process.exit(1);
+  });
+  return nodeRed;
+}
+
 async function live(o: Options): Promise<void> {
   const started = Date.now();
   const lab = await Lab.create({ prefix: DEMO_PREFIX, clients: HOUSEHOLD.filter((m) => m.joinsAt === undefined) });
@@ -454,15 +460,7 @@ async function live(o: Options): Promise<void> {
 
   const base = JSON.parse(readFileSync(join(PROJECT_ROOT, 'flows', 'default.json'), 'utf8')) as FlowNode[];
   const flow = liveFlow(base, { routerNs: lab.routerNs, iface: lab.lanIface, leasesFile: lab.leasesFile, recorderUrl });
-  const home = writeHome(flow, o.port);
-  cleanups.push(() => rmSync(home, { recursive: true, force: true }));
-  const nodeRed = new NodeRed(join(home, 'node-red'), o.port, o.log);
-  cleanups.push(() => nodeRed.stopSync());
-  nodeRed.child.on('exit', (code, signal) => {
-    if (tornDown) return;
-    console.error(`EqualNet demo: Node-RED ended (${signal ?? `exit ${code}`}):\n${nodeRed.log.slice(-3000)}`);
-    process.exit(1);
-  });
+  const nodeRed = startNodeRed(flow, o);
 
   const calls: CallSecond[] = [];
   startServers(lab, traffic);
@@ -549,15 +547,7 @@ function printWelcome(port: number, lab: Lab | null): void {
 async function replay(o: Options): Promise<void> {
   const recording = parseRecording(readFileSync(o.recording, 'utf8'), o.recording);
   const base = JSON.parse(readFileSync(join(PROJECT_ROOT, 'flows', 'default.json'), 'utf8')) as FlowNode[];
-  const home = writeHome(replayFlow(base, recording.link, recording.iface), o.port);
-  cleanups.push(() => rmSync(home, { recursive: true, force: true }));
-  const nodeRed = new NodeRed(join(home, 'node-red'), o.port, o.log);
-  cleanups.push(() => nodeRed.stopSync());
-  nodeRed.child.on('exit', (code, signal) => {
-    if (tornDown) return;
-    console.error(`EqualNet demo: Node-RED ended (${signal ?? `exit ${code}`}):\n${nodeRed.log.slice(-3000)}`);
-    process.exit(1);
-  });
+  const nodeRed = startNodeRed(replayFlow(base, recording.link, recording.iface), o);
   await nodeRed.started();
   say(`REPLAY: ${REPLAY_BANNER}`);
   say(`playing ${o.recording} (recorded ${recording.recordedAt}, ${Object.keys(recording.devices).length} devices, ${Math.round(recording.durationMs / 1000)} s, in a loop), dry-run`);

@@ -107,7 +107,8 @@ function listNamespaces(prefix: string): string[] {
     .filter((n) => n && n.startsWith(prefix));
 }
 
-function alive(pid: number): boolean {
+/** Whether a process is there (EPERM: there, not ours). */
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
