@@ -46,6 +46,11 @@ for (const file of ['flows/default.json', 'examples/10-dashboard.json']) {
       assert.equal(run(snapshot(100e6, 'dry-run')), null, 'unchanged: nothing sent (the page keeps what the user is typing)');
       assert.equal(run(snapshot(200e6, 'enforce')).payload.mode, 'enforce');
       assert.equal(run({ topic: 'snapshot', payload: { clients: [] } }), null, 'no allocation yet');
+      // kept context (localfilesystem) would silence it after a restart: On Start forgets the last one
+      const node = named('settings in force') as Node & { initialize: string };
+      const store = new Map<string, unknown>([['last', 'kept from before']]);
+      new Function('context', node.initialize)({ set: (k: string, v: unknown) => void store.set(k, v) });
+      assert.equal(store.get('last'), undefined);
     });
 
     it('the Settings page and the Alerts page: their templates and wiring', () => {
