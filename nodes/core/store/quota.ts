@@ -59,8 +59,8 @@ interface Used {
   month: number;
 }
 
-interface LimitRow {
-  id: number;
+/** The devices table's limit columns (schema 3). */
+export interface LimitColumns {
   max_down_bps: number | null;
   max_up_bps: number | null;
   quota_daily_bytes: number | null;
@@ -69,7 +69,11 @@ interface LimitRow {
   throttle_bps: number | null;
 }
 
-export function limitsOfRow(r: Omit<LimitRow, 'id'>): DeviceLimits {
+interface LimitRow extends LimitColumns {
+  id: number;
+}
+
+export function limitsOfRow(r: LimitColumns): DeviceLimits {
   return {
     maxDownBps: r.max_down_bps,
     maxUpBps: r.max_up_bps,

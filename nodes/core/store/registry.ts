@@ -8,13 +8,13 @@ import { InputError, NotFoundError } from '../contract/errors';
 import { isLocallyAdministered } from '../contract/mac';
 import { formatTimestamp } from './calendar';
 import { macParam } from './params';
-import { limitsOfRow, type QuotaUse } from './quota';
+import { limitsOfRow, type LimitColumns, type QuotaUse } from './quota';
 import type { SessionTracker } from './sessions';
 import type { ParsedClient } from './snapshot';
 import { TIERS, type StoreContext } from './statements';
 import type { DeviceEntry } from './types';
 
-interface DeviceRow {
+interface DeviceRow extends LimitColumns {
   id: number;
   mac: string;
   name: string | null;
@@ -27,12 +27,6 @@ interface DeviceRow {
   first_seen: number;
   last_seen: number;
   expired_at: number | null;
-  max_down_bps: number | null;
-  max_up_bps: number | null;
-  quota_daily_bytes: number | null;
-  quota_monthly_bytes: number | null;
-  quota_action: string | null;
-  throttle_bps: number | null;
 }
 
 /** A device the user set something on (a name, a priority, a limit): never removed to make room, nor expired unless asked. */
