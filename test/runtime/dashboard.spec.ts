@@ -213,6 +213,114 @@ describe('dashboard example in a real Node-RED, seen in Chromium', function () {
     assert.equal(names[0], 'console', 'the biggest consumer first');
   });
 
+  // ---- issue 16: the Alerts page's filters and buttons, the Settings page filled with what is in
+  // force, alert delivery; compared with the example's HTTP API at the same moment
+  const api = async (path: string, init?: RequestInit) => {
+    const res = await fetch(base + path, init);
+    return { status: res.status, body: (await res.json()) as any };
+  };
+  const shownIds = async () => (await page.locator('ul.equalnet-alerts li').evaluateAll((lis) => lis.map((li) => Number(li.getAttribute('data-id'))))) as number[];
+  const same = (a: number[], b: number[]) => JSON.stringify(a) === JSON.stringify(b);
+
+  it('Alerts: the list is the API\'s for the same filter, with the type shown; severity and type filters narrow it', async () => {
+    await open('Alerts');
+    // the last 24 h, as the page starts: the same alerts as GET /api/alerts?hours=24, newest first
+    const all = await until(
+      'the page\'s alerts equal the API\'s',
+      async () => ({ shown: await shownIds(), api: ((await api('/api/alerts?hours=24&limit=50')).body as Array<{ id: number }>).map((a) => a.id) }),
+      (v) => v.shown.length > 0 && same(v.shown, v.api),
+      20_000,
+    );
+    const types = (await page.locator('ul.equalnet-alerts li .type').allInnerTexts()).map((t) => t.trim());
+    assert.ok(types.every((t) => t === 'over_allocation'), types.join(', '));
+    // raised (warning) and, once its client calms down, cleared (success): the severity filter keeps one kind
+    await page.getByLabel('severity filter').selectOption('warning');
+    const warnings = await until(
+      'only warnings, as the API has them',
+      async () => ({ shown: await shownIds(), api: ((await api('/api/alerts?hours=24&limit=50&severity=warning')).body as Array<{ id: number }>).map((a) => a.id) }),
+      (v) => v.shown.length > 0 && same(v.shown, v.api),
+    );
+    assert.ok(warnings.shown.length <= all.shown.length);
+    for (const sev of await page.locator('ul.equalnet-alerts li .sev').allInnerTexts()) assert.equal(sev.trim(), 'warning');
+    // a type with no alerts: the empty state, not an empty box
+    await page.getByLabel('severity filter').selectOption('');
+    await page.getByLabel('type filter').selectOption('quota_exceeded');
+    await until('the empty state', () => page.locator('.equalnet-alerts-empty').innerText(), (t) => /No alerts match these filters/.test(t));
+    assert.equal((await shownIds()).length, 0);
+    await page.getByLabel('type filter').selectOption('over_allocation');
+    await page.getByLabel('time filter').selectOption('1');
+    await until('over_allocation of the last hour', () => shownIds(), (ids) => ids.length > 0);
+  });
+
+  it('Alerts: acknowledge one (marked, in the API), clear one (gone from the page and the API\'s list)', async () => {
+    await open('Alerts');
+    const [first, second] = await until('two alerts', () => shownIds(), (ids) => ids.length >= 2, 20_000);
+    await page.locator(`ul.equalnet-alerts li[data-id="${first}"]`).getByRole('button', { name: 'Acknowledge' }).click();
+    await until('marked acknowledged', () => page.locator(`ul.equalnet-alerts li[data-id="${first}"] .ack`).innerText(), (t) => /acknowledged \d{4}-\d\d-\d\d/.test(t));
+    const acked = (await api('/api/alerts?acknowledged=true&limit=100')).body as Array<{ id: number; acknowledged: boolean }>;
+    assert.deepEqual(acked.map((a) => a.id), [first]);
+    await page.locator(`ul.equalnet-alerts li[data-id="${second}"]`).getByRole('button', { name: 'Clear' }).click();
+    await until('the cleared alert gone', () => shownIds(), (ids) => !ids.includes(second));
+    const listed = ((await api('/api/alerts?limit=1000')).body as Array<{ id: number }>).map((a) => a.id);
+    assert.ok(!listed.includes(second) && listed.includes(first));
+    assert.ok(((await api('/api/alerts?limit=1000&include_cleared=true')).body as Array<{ id: number }>).some((a) => a.id === second), 'kept in the file');
+  });
+
+  it('Settings: filled with the settings in force (the API\'s /api/status); enforce is not applied without the tick', async () => {
+    await open('Settings');
+    const status = (await api('/api/status')).body;
+    const value = (label: string) => page.getByLabel(label, { exact: true }).inputValue();
+    await until('the form filled', () => value('Download Mbit/s'), (v) => v === String(status.total_bandwidth));
+    assert.deepEqual(
+      [await value('Upload Mbit/s'), await value('Lowest priority (2 to 20)'), await value('Minimum guarantee %'), await page.getByLabel('Shaping mode').inputValue()],
+      [String(status.upload_bandwidth), String(status.max_priority), String(status.min_bandwidth_percent), status.mode],
+    );
+    assert.equal(status.mode, 'dry-run');
+    // enforce would shape this machine's interface: only the refusal is tried here
+    await page.getByLabel('Shaping mode').selectOption('enforce');
+    await page.getByText('Enforce replaces the LAN interface').waitFor();
+    await page.getByRole('button', { name: 'apply', exact: true }).click();
+    assert.match(await page.locator('.equalnet-settings-problem').innerText(), /Not applied: tick "Yes, shape the LAN now"/);
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal((await api('/api/status')).body.mode, 'dry-run');
+    await page.getByRole('button', { name: 'reset' }).click();
+    assert.equal(await page.getByLabel('Shaping mode').inputValue(), 'dry-run');
+  });
+
+  it('Settings: alert delivery changed on the page is in the API, a bad address is refused on the page', async () => {
+    await open('Settings');
+    const prefix = page.getByLabel('MQTT topic prefix');
+    await until('the delivery form filled', () => prefix.inputValue(), (v) => v === 'equalnet/alert');
+    await page.getByLabel('Recipient e-mail').fill('admin@example.com\nBcc: everyone@example.com');
+    await page.getByRole('button', { name: 'save delivery' }).click();
+    await until('the refusal', () => page.locator('.equalnet-delivery-problem').innerText(), (t) => /Not kept: email: .* is not an e-mail address/.test(t));
+    assert.equal((await api('/api/alert-delivery')).body.email, null, 'nothing kept');
+    await page.getByLabel('Recipient e-mail').fill('admin@example.com');
+    await prefix.fill('home/router/alerts');
+    await page.getByLabel('send over_allocation').uncheck();
+    await page.getByRole('button', { name: 'save delivery' }).click();
+    await page.locator('.equalnet-delivery-saved').waitFor({ timeout: 10_000 });
+    const kept = (await api('/api/alert-delivery')).body;
+    assert.deepEqual([kept.email, kept.mqttPrefix, kept.kinds.includes('over_allocation'), kept.kinds.length], ['admin@example.com', 'home/router/alerts', false, 8]);
+  });
+
+  it('after a restart of Node-RED: the link set on the page and the delivery settings are still in force, on the page and in the API', async () => {
+    // the page of the Node-RED that stops goes with it: a new one for the restarted
+    await page.close();
+    await nodeRed.stop();
+    nodeRed = await startNodeRed(nodeRedArgs(userDir, nodeRed.port), nodeRed.port);
+    page = await browser!.newPage({ viewport: { width: 1400, height: 900 } });
+    const status = await until('the API back', async () => (await api('/api/status')).body, (b) => typeof b.total_bandwidth === 'number', 20_000);
+    assert.equal(status.total_bandwidth, 200, 'the download set on the Settings page');
+    assert.equal(status.settings_source, 'config command');
+    const delivery = await until('usage-store answering', async () => (await api('/api/alert-delivery')).body, (b) => Array.isArray(b.kinds), 20_000);
+    assert.deepEqual([delivery.email, delivery.mqttPrefix, delivery.kinds.length], ['admin@example.com', 'home/router/alerts', 8]);
+    await open('Settings');
+    await until('the form filled after the restart', () => page.getByLabel('Download Mbit/s', { exact: true }).inputValue(), (v) => v === '200', 20_000);
+    await until('the delivery form after the restart', () => page.getByLabel('Recipient e-mail').inputValue(), (v) => v === 'admin@example.com', 20_000);
+    assert.equal(await page.getByLabel('send over_allocation').isChecked(), false);
+  });
+
   it('screenshots of the five pages', async () => {
     for (const name of PAGES) {
       await open(name);
