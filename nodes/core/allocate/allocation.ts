@@ -1,7 +1,7 @@
 import { allocateArrays, busyThresholds, CLIENT_HTB_PRIO, MIN_BUSY_TICKS, wantsMore, directionBuffers, floorOf, guaranteeOf, weightOf, type AllocationPolicy, type DirectionResult } from './allocator';
 import { InputError } from '../contract/errors';
-import { clientMac, normalizeMac } from '../contract/mac';
-import { isRate, priorityProblem, rateProblem, snapshotClients } from '../contract/message';
+import { clientMac, clientPath, normalizeMac } from '../contract/mac';
+import { priorityProblem, rateProblem, snapshotClients } from '../contract/message';
 import { capsOf } from '../contract/limits';
 import { parseRegistry } from '../contract/registry';
 import { applySettingsCommand, DEFAULT_SETTINGS, LIMITS, mbpsToBps, percentProblem, toNumber, type Settings } from '../contract/settings';
@@ -184,7 +184,7 @@ export class AllocatorController {
       const mac = v.macs[i];
       v.handed[i] = same && prev.macs[i] === mac && prev.handed[i] !== undefined ? prev.handed[i] : this.rates.get(mac);
     }
-    // one loop per direction with its fields named, not looked up by a key (it runs per client)
+    // both directions in one loop, each field named, not looked up by a key (it runs per client)
     const down = this.policy(o.downMbps);
     const up = this.policy(o.upMbps);
     const downFloor = floorOf(down, guaranteeOf(down, n));
@@ -322,13 +322,15 @@ export class AllocatorController {
       }
       // the path is written out only for an error: building it for every client cost a tenth of a tick
       if (!same) mac = clientMac(client, i, (seen ??= new Set()));
-      const { rxBps: rx, txBps: tx, priority } = client as Client;
-      if (!(rx === undefined || rx === null || isRate(rx))) throw new InputError(`payload.clients[${i}].rxBps`, rateProblem(rx)!);
-      if (!(tx === undefined || tx === null || isRate(tx))) throw new InputError(`payload.clients[${i}].txBps`, rateProblem(tx)!);
-      if (priority !== undefined && priority !== null && !(Number.isInteger(priority) && priority >= 1 && priority <= LIMITS.maxMaxPriority)) {
-        // above the lowest priority in force is taken as the lowest (effectivePriority): the
-        // snapshot may have been made before the number of priorities was lowered
-        throw new InputError(`payload.clients[${i}].priority`, priorityProblem(priority, maxPriority)!);
+      const { rxBps, txBps, priority } = client as Client;
+      const rxProblem = rateProblem(rxBps);
+      if (rxProblem) throw new InputError(`${clientPath(i)}.rxBps`, rxProblem);
+      const txProblem = rateProblem(txBps);
+      if (txProblem) throw new InputError(`${clientPath(i)}.txBps`, txProblem);
+      // above the lowest priority in force is taken as the lowest (effectivePriority): the
+      // snapshot may have been made before the number of priorities was lowered
+      if (priority !== undefined && priority !== null && priorityProblem(priority, LIMITS.maxMaxPriority)) {
+        throw new InputError(`${clientPath(i)}.priority`, priorityProblem(priority, maxPriority)!);
       }
       macs[i] = mac!;
     }
@@ -381,9 +383,8 @@ export class AllocatorController {
     });
     // Object.assign of the client alone, then its three keys: faster on V8 than a spread with the
     // keys added (several times) or than Object.assign with a second object (~20 %; bench/allocator)
-    const count = snapshot.clients.length;
-    const clients: Client[] = new Array(count);
-    for (let i = 0; i < count; i++) {
+    const clients: Client[] = new Array(n);
+    for (let i = 0; i < n; i++) {
       const c = snapshot.clients[i];
       const weight = weightOf(priorities[i], o.maxPriority);
       let h = handed[i];

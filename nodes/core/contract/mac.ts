@@ -29,18 +29,21 @@ export function isLocallyAdministered(mac: string): boolean {
   return (parseInt(mac.slice(0, 2), 16) & 0x02) !== 0;
 }
 
+/** A client's path in a snapshot: a number is its index, written out only when an error needs it. */
+export function clientPath(where: string | number): string {
+  return typeof where === 'number' ? `payload.clients[${where}]` : where;
+}
+
 /**
  * The canonical MAC of `payload.clients[i]` in a snapshot, checked the same way by every node:
  * an object, with a MAC, not already in `seen` (which it joins). `hint` ends the bad-MAC message.
  */
 export function clientMac(raw: unknown, where: string | number, seen: Set<string>, hint = ''): string {
-  // a number is the client's index: its path is written out only for an error
-  const path = () => (typeof where === 'number' ? `payload.clients[${where}]` : where);
-  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new InputError(path(), 'must be an object with a "mac"');
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new InputError(clientPath(where), 'must be an object with a "mac"');
   const value = (raw as { mac?: unknown }).mac;
   const mac = normalizeMac(value);
-  if (!mac) throw new InputError(`${path()}.mac`, `${JSON.stringify(value) ?? 'nothing'} is not a MAC address${hint}`);
-  if (seen.has(mac)) throw new InputError(`${path()}.mac`, `${mac} appears twice`);
+  if (!mac) throw new InputError(`${clientPath(where)}.mac`, `${JSON.stringify(value) ?? 'nothing'} is not a MAC address${hint}`);
+  if (seen.has(mac)) throw new InputError(`${clientPath(where)}.mac`, `${mac} appears twice`);
   seen.add(mac);
   return mac;
 }
