@@ -201,8 +201,8 @@ describe('dashboard example in a real Node-RED, seen in Chromium', function () {
     const names = await until(
       'four consumers on the Analytics page',
       async () => {
-        await click('dash.query.top');
-        await click('dash.query.hourly');
+        await click('equalnet.dash.query.top');
+        await click('equalnet.dash.query.hourly');
         await open('Analytics');
         return (await page.locator('table.equalnet-top tbody tr td:nth-child(2)').allInnerTexts()).map((t) => t.trim());
       },

@@ -189,9 +189,3 @@ describe('installed as users do: `npm pack` into the user directory of a Node-RE
     assert.deepEqual(worrying(nodeRed.log()), []);
   });
 });
-
-describe('examples/00-default-flow.json', () => {
-  it('is flows/default.json, byte for byte (the build copies it; flows/default.json is the one to edit)', () => {
-    assert.equal(readFileSync(join(PROJECT_ROOT, 'examples', '00-default-flow.json'), 'utf8'), readFileSync(join(PROJECT_ROOT, 'flows', 'default.json'), 'utf8'));
-  });
-});
