@@ -187,7 +187,7 @@ export = function (RED: NodeAPI) {
       });
       route('get', '/analytics/client/:id/:hours', (req, res) => ask(res, clientAnalyticsQuery(req.params.id, req.params.hours, latest)));
       route('get', '/history/:id', (req, res) => ask(res, historyQuery(req.params.id, req.query, latest)));
-      route('get', '/analytics/:kind/:n', (req, res) => ask(res, analyticsQuery(req.params.kind, req.params.n)));
+      route('get', '/analytics/:kind/:n', (req, res) => ask(res, analyticsQuery(req.params.kind, req.params.n, req.query)));
       route('get', '/alerts', (req, res) => ask(res, alertsQuery(req.query)));
       // acknowledge or clear alerts (usage-store's alert-state command; its answer: { action, changed, ids })
       route('post', '/alerts/:action', (req, res, _s, body) => ask(res, alertStateCommand(req.params.action, body), TOPIC.alertState));

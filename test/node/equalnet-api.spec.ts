@@ -233,6 +233,15 @@ describe('equalnet-api node: a device\'s traffic by hour and its sessions, answe
     assert.ok(Math.abs(other.avg_download - 1) < 1e-9);
   });
 
+  it('GET /api/analytics/top/:n?hours=N: the top consumers of that period (the default 24 h when not given)', async () => {
+    const day = await get('/analytics/top/10');
+    assert.equal(day.status, 200, JSON.stringify(day.body));
+    assert.deepEqual(day.body.map((r: { mac: string }) => r.mac), [A, B]);
+    // every tick is within the last 2 h: the same rows
+    assert.deepEqual((await get('/analytics/top/10?hours=2')).body, day.body);
+    assert.deepEqual((await get('/analytics/top/1?hours=720')).body, day.body.slice(0, 1));
+  });
+
   it('GET /api/history/:id: its sessions, newest first, with the address and the span of the ticks seen', async () => {
     const res = await get(`/history/${A}`);
     assert.equal(res.status, 200, JSON.stringify(res.body));
@@ -260,6 +269,9 @@ describe('equalnet-api node: a device\'s traffic by hour and its sessions, answe
       ['/history/192.168.1.10?limit=x', 400, /^limit: /],
       ['/history/192.168.1.10?days=1&days=2', 400, /^days: must be given once/],
       ['/history/192.168.1.10?since=1', 400, /^since: unknown parameter/],
+      ['/analytics/top/10?hours=0', 400, /^hours: must be a whole number of at least 1/],
+      ['/analytics/top/10?hours=1&hours=2', 400, /^hours: must be given once/],
+      ['/analytics/bandwidth/24?hours=2', 400, /^hours: only \/analytics\/top\/N takes a period/],
       ['/analytics/client/02:00:00:00:00:99/24', 404, /unknown device 02:00:00:00:00:99: it has never been seen on the LAN/],
       ['/analytics/client/10.9.9.9/24', 404, /unknown device "10\.9\.9\.9"/],
       ['/history/02-00-00-00-00-99', 404, /unknown device 02:00:00:00:00:99/],

@@ -29,7 +29,7 @@ describe('usage store: every query against hand-computed numbers', () => {
       local(2026, 3, 10, 9),
       local(2026, 3, 10, 10),
       [
-        { mac: A, ip: '192.168.1.10', rxBps: 8 * MBIT, txBps: 2 * MBIT, vendor: 'Apple', deviceType: 'phone' },
+        { mac: A, ip: '192.168.1.10', rxBps: 8 * MBIT, txBps: 2 * MBIT, vendor: 'Apple', deviceType: 'phone', hostname: 'annas-iphone' },
         { mac: B, ip: '192.168.1.11', rxBps: 4 * MBIT, txBps: 0 },
       ],
       { rxBps: 13 * MBIT, txBps: 2 * MBIT },
@@ -97,6 +97,8 @@ describe('usage store: every query against hand-computed numbers', () => {
       close(rows[1].avg_usage, 4, 'B avg');
       assert.equal(rows[0].vendor, 'Apple');
       assert.equal(rows[0].device_type, 'phone');
+      // the hostname usage-store keeps: a name for a device nobody named, also after it left
+      assert.deepEqual(rows.map((r) => [r.name, r.hostname]), [[null, 'annas-iphone'], [null, null]]);
     });
     it('keeps only the first N, and only the period asked for (24 h by default)', () => {
       assert.deepEqual((q.run({ type: 'top', limit: 1, hours: 48 }).payload as ConsumerRow[]).map((r) => r.mac), [A]);

@@ -147,11 +147,20 @@ function count(value: unknown, path: string, max: number): number {
   return countParam(n, path, max);
 }
 
-/** /api/analytics/:kind/:n as a usage-store query, or an InputError (HTTP 400). */
-export function analyticsQuery(kind: string, n: string): Record<string, unknown> {
+/**
+ * /api/analytics/:kind/:n as a usage-store query, or an InputError (HTTP 400). `top` also takes
+ * `?hours=N` (the period, default 24: the dashboard's Analytics period); the other reports refuse it.
+ */
+export function analyticsQuery(kind: string, n: string, query: Record<string, unknown> = {}): Record<string, unknown> {
   const spec = ANALYTICS.get(kind);
   if (!spec) throw new InputError('kind', `unknown report ${JSON.stringify(kind)} (known: ${[...ANALYTICS.keys()].join(', ')})`);
-  return { type: kind, [spec.param]: count(n, spec.param, spec.max) };
+  const q: Record<string, unknown> = { type: kind, [spec.param]: count(n, spec.param, spec.max) };
+  const hours = single(query, 'hours');
+  if (hours !== undefined) {
+    if (kind !== 'top') throw new InputError('hours', `only /analytics/top/N takes a period (?hours=N); /analytics/${kind}/N is itself the period`);
+    q.hours = count(hours, 'hours', QUERY_LIMITS.maxHours);
+  }
+  return q;
 }
 
 

@@ -75,7 +75,7 @@ export class UsageQueries {
     this.hourOfDayStmt = this.db.prepare(`
       SELECT eqn_hour_of_day(bucket) AS hour, sum(rx_bytes + tx_bytes) AS bytes, sum(ms) AS ms
       FROM usage_hourly WHERE device_id = 0 AND bucket >= ? AND bucket < ? GROUP BY 1`);
-    this.devicesStmt = this.db.prepare('SELECT id, mac, name, ip, vendor, device_type FROM devices');
+    this.devicesStmt = this.db.prepare('SELECT id, mac, name, hostname, ip, vendor, device_type FROM devices');
     // The literal 0 lets SQLite use the partial index of interface rows.
     this.rawTotalsStmt = this.db.prepare(`
       SELECT bucket, ms, samples, rx_bytes, tx_bytes, alloc_rx_bytes, alloc_tx_bytes, peak_rx_bps, peak_tx_bps, peak_bps, client_ms
@@ -216,13 +216,14 @@ export class UsageQueries {
   private consumers(all: Map<number, Sums>): ConsumerRow[] {
     const sums = new Map(all);
     sums.delete(0);
-    type Row = { id: number; mac: string; name: string | null; ip: string | null; vendor: string | null; device_type: string | null };
+    type Row = { id: number; mac: string; name: string | null; hostname: string | null; ip: string | null; vendor: string | null; device_type: string | null };
     const devices = new Map<number, Row>(sums.size > 0 ? (this.devicesStmt.all() as Row[]).map((d) => [d.id, d]) : []);
     const rows = [...sums.values()].map((s): ConsumerRow => {
       const d = devices.get(s.device_id);
       return {
         mac: d?.mac ?? null,
         name: d?.name ?? null,
+        hostname: d?.hostname ?? null,
         ip_address: d?.ip ?? null,
         vendor: d?.vendor ?? null,
         device_type: d?.device_type ?? null,

@@ -57,6 +57,8 @@ export interface HourlyRow {
 export interface ConsumerRow {
   mac: string | null;
   name: string | null;
+  /** The hostname it last announced (DHCP), kept after it left: a name for an unnamed device. */
+  hostname: string | null;
   ip_address: string | null;
   vendor: string | null;
   device_type: string | null;
