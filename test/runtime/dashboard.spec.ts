@@ -1,30 +1,18 @@
 // The dashboard example (examples/10-dashboard.json) on a real Node-RED started from this project,
 // looked at the way a user looks at it: Debian's Chromium (driven by playwright-core) on /ui.
 // CI installs the chromium package; without /usr/bin/chromium this test fails, it does not skip.
+// Set-up (Node-RED, Chromium, open, until) in test/helpers/dashboard.ts.
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { chromium, type Browser, type Page } from 'playwright-core';
-import { nodeRedArgs, prepareHome, PROJECT_ROOT } from '../../scripts/node-red-home';
-import { adminGet, freePort, startNodeRed, worrying, type RunningNodeRed } from '../helpers/runtime';
-
-const CHROMIUM = '/usr/bin/chromium';
-const flow = JSON.parse(readFileSync(join(PROJECT_ROOT, 'examples', '10-dashboard.json'), 'utf8')) as Array<{ id: string; type: string; name?: string }>;
-/** The dashboard's pages, in their order: /ui/#!/<index>. */
-const PAGES = flow.filter((n) => n.type === 'ui_tab').map((n) => String(n.name));
-const page_ = (name: string) => {
-  const i = PAGES.indexOf(name);
-  assert.ok(i >= 0, `no dashboard page "${name}" in the example (pages: ${PAGES.join(', ')})`);
-  return `/ui/#!/${i}`;
-};
+import type { Page } from 'playwright-core';
+import { DASHBOARD_FLOW as flow, PAGES, startDashboard, until, type Dashboard } from '../helpers/dashboard';
+import { adminGet, worrying, type RunningNodeRed } from '../helpers/runtime';
 
 describe('dashboard example in a real Node-RED, seen in Chromium', function () {
   this.timeout(120_000);
-  let dir: string;
+  let d: Dashboard;
   let nodeRed: RunningNodeRed;
-  let browser: Browser | undefined;
   let page: Page;
   let base: string;
   let userDir: string;
@@ -34,50 +22,15 @@ describe('dashboard example in a real Node-RED, seen in Chromium', function () {
   /** The Devices table's row of `mac`: [priority shown, allocated "down / up"]. */
   const row = (mac: string) => page.locator(`table.equalnet-devices tbody tr[data-mac="${mac}"]`);
   const allocatedDown = async (mac: string) => Number((await row(mac).locator('td.allocated').innerText()).split('/')[0].trim());
-  const open = async (name: string) => {
-    // a fresh load: the dashboard does not follow a change of the hash alone
-    await page.goto('about:blank');
-    await page.goto(base + page_(name));
-    await page.locator('md-toolbar').getByText(name, { exact: true }).first().waitFor({ timeout: 10_000 });
-  };
-  /** Polls `read` until `ok`: the pipeline and the dashboard's socket are asynchronous. */
-  const until = async <T>(what: string, read: () => Promise<T>, ok: (v: T) => boolean, ms = 10_000): Promise<T> => {
-    const deadline = Date.now() + ms;
-    let last: T | undefined;
-    for (;;) {
-      try {
-        last = await read();
-        if (ok(last)) return last;
-      } catch {
-        // not rendered yet
-      }
-      if (Date.now() > deadline) throw new Error(`${what}: not seen within ${ms} ms; last: ${JSON.stringify(last)}`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  };
+  const open = (name: string) => d.open(name);
 
   before(async () => {
-    assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: install Debian's chromium package (apt-get install chromium); this test drives it with playwright-core`);
-    dir = mkdtempSync(join(tmpdir(), 'equalnet-dashboard-'));
-    shots = mkdtempSync(join(tmpdir(), 'equalnet-dashboard-shots-'));
-    const flowFile = join(dir, 'flow.json');
-    writeFileSync(flowFile, JSON.stringify(flow));
-    const port = await freePort();
-    userDir = join(dir, 'user');
-    prepareHome(userDir, port, '', flowFile);
-    nodeRed = await startNodeRed(nodeRedArgs(userDir, port), port);
-    base = `http://127.0.0.1:${port}`;
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
-    page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    d = await startDashboard('equalnet-dashboard');
+    ({ nodeRed, page, base, userDir, shots } = d);
   });
 
   after(async () => {
-    await browser?.close();
-    await nodeRed?.stop();
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    await d?.close();
   });
 
   it('deploys with every node type registered and nothing worrying in the log', async () => {
@@ -306,10 +259,8 @@ describe('dashboard example in a real Node-RED, seen in Chromium', function () {
 
   it('after a restart of Node-RED: the link set on the page and the delivery settings are still in force, on the page and in the API', async () => {
     // the page of the Node-RED that stops goes with it: a new one for the restarted
-    await page.close();
-    await nodeRed.stop();
-    nodeRed = await startNodeRed(nodeRedArgs(userDir, nodeRed.port), nodeRed.port);
-    page = await browser!.newPage({ viewport: { width: 1400, height: 900 } });
+    await d.restart();
+    ({ nodeRed, page } = d);
     const status = await until('the API back', async () => (await api('/api/status')).body, (b) => typeof b.total_bandwidth === 'number', 20_000);
     assert.equal(status.total_bandwidth, 200, 'the download set on the Settings page');
     assert.equal(status.settings_source, 'config command');
