@@ -39,7 +39,7 @@ describe('dashboard example in a real Node-RED, seen in Chromium', function () {
     for (const node of flow) assert.ok(known.has(node.type), `type ${node.type} (${node.id}) is not registered`);
     const { body: deployed } = await adminGet<unknown[]>(nodeRed.port, '/flows');
     assert.equal(deployed.length, flow.length);
-    assert.deepEqual(PAGES, ['Overview', 'Devices', 'Analytics', 'Alerts', 'Settings']);
+    assert.deepEqual(PAGES, ['Overview', 'Devices', 'Analytics', 'Alerts', 'Settings', 'Device']);
     assert.deepEqual(worrying(nodeRed.log()), []);
   });
 
