@@ -123,3 +123,16 @@ export async function startDashboard(name = 'equalnet-dashboard', flow: FlowNode
     throw err;
   }
 }
+
+/**
+ * Like restart(), with `whileStopped` run between the stop and the start (e.g. rows written into
+ * the example's SQLite file, userDir/equalnet-dashboard-example.db, while no one has it open).
+ */
+export async function restartWith(d: Dashboard, whileStopped: () => void): Promise<void> {
+  const port = d.nodeRed.port;
+  await d.page.close();
+  await d.nodeRed.stop();
+  whileStopped();
+  d.nodeRed = await startNodeRed(nodeRedArgs(d.userDir, port), port);
+  d.page = await d.browser.newPage({ viewport: VIEWPORT });
+}
