@@ -9,14 +9,14 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Page } from 'playwright-core';
-import { restartWith, startDashboard, until, type Dashboard } from '../helpers/dashboard';
+import { pagePath, restartWith, startDashboard, until, type Dashboard } from '../helpers/dashboard';
 import { worrying } from '../helpers/runtime';
 
 const LAPTOP = 'a4:5e:60:00:00:01';
-export const TV = 'dc:a6:32:00:00:02';
+const TV = 'dc:a6:32:00:00:02';
 /** A printer that left 10 days ago: never named, known by the hostname it announced. */
 const PRINTER = { mac: '00:1b:a9:00:00:07', hostname: 'old-printer', ip: '192.168.1.40' };
-export const UNKNOWN = '02:00:00:00:00:99';
+const UNKNOWN = '02:00:00:00:00:99';
 const SAMPLE_NAMES = ['console', 'sensor', 'tv', 'work-laptop'];
 
 const hourStart = (sec: number) => { const d = new Date(sec * 1000); d.setMinutes(0, 0, 0); return d.getTime() / 1000; };
@@ -152,6 +152,149 @@ describe('dashboard example: the Analytics and Device pages, seen in Chromium', 
     // the periods differ: 7 days hold the laptop's hour 3 days ago, 30 days the printer's too
     const totals = await Promise.all([1, 7, 30].map(async (n) => (await d.api(`/api/analytics/report/${n}`)).body.total_download_mb as number));
     assert.ok(totals[0] < totals[1] && totals[1] < totals[2], JSON.stringify(totals));
+  });
+
+  // ---- the Device page
+
+  /** Sends `topic` from the Device page's template of `p` (what its buttons and a Devices row send). */
+  const send = (p: Page, topic: string, payload: Record<string, unknown>) =>
+    p.evaluate(([t, m]) => {
+      const w = window as unknown as { angular: { element: (e: Element) => { scope: () => { send: (msg: unknown) => void } } } };
+      w.angular.element(document.querySelector('.equalnet-device')!).scope().send({ topic: t, payload: m });
+    }, [topic, payload] as const);
+  /** Opens the device page of `mac` in `p` as a user does: a click on its name in the Devices table. */
+  const clickRow = async (p: Page, mac: string) => {
+    await p.goto('about:blank');
+    await p.goto(d.base + pagePath('Devices'));
+    await p.locator(`table.equalnet-devices tbody tr[data-mac="${mac}"] a.open`).click({ timeout: 15_000 });
+    await p.locator('md-toolbar').getByText('Device', { exact: true }).first().waitFor({ timeout: 10_000 });
+  };
+  /**
+   * Opens the device page of a device that is not on the Devices page (it left, or was never
+   * seen) in `p`: the same message, { topic: "device.open", payload: { mac } }, sent from the
+   * Device page's own template (reached through AngularJS's debug info, which the dashboard turns
+   * off: the page is reloaded with it once), as any flow may send it to "open a device page".
+   */
+  const openDevice = async (p: Page, mac: string) => {
+    if (!p.url().endsWith('/ui/#!/5')) await p.goto(`${d.base}/ui/#!/5`);
+    await p.locator('.equalnet-device').waitFor({ timeout: 10_000 });
+    if (!(await p.evaluate(() => window.name === 'NG_ENABLE_DEBUG_INFO!' || Boolean((window as unknown as { angular: { element: (e: Element) => { scope: () => unknown } } }).angular.element(document.querySelector('.equalnet-device')!).scope())))) {
+      await Promise.all([p.waitForEvent('load'), p.evaluate(() => (window as unknown as { angular: { reloadWithDebugInfo: () => void } }).angular.reloadWithDebugInfo())]);
+      await p.locator('.equalnet-device').waitFor({ timeout: 10_000 });
+    }
+    await send(p, 'device.open', { mac });
+  };
+  /** What the Device page of `p` shows of the device's traffic, sessions and alerts. */
+  const deviceShown = async (p: Page) => ({
+    mac: await p.locator('.equalnet-device [data-mac]').getAttribute('data-mac'),
+    label: (await p.locator('.equalnet-device .device-label').innerText()).trim(),
+    traffic: await Promise.all(['.download-mb', '.upload-mb', '.avg-download', '.avg-upload', '.peak'].map((s) => num(p, `table.device-traffic ${s}`))),
+    points: (await p.locator('.equalnet-device svg').count()) ? Number(await p.locator('.equalnet-device svg').getAttribute('data-points')) : 0,
+    sessions: await p.locator('table.device-sessions tbody tr').evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-start'))),
+    alerts: await p.locator('ul.device-alerts li').evaluateAll((lis) => lis.map((li) => Number(li.getAttribute('data-id')))),
+  });
+  /** The same from the API: /api/analytics/client/:id/:hours, /api/history/:id, /api/alerts (the device's). */
+  const deviceApi = async (mac: string, hours: number) => {
+    const [client, history, alerts] = await Promise.all([d.api(`/api/analytics/client/${mac}/${hours}`), d.api(`/api/history/${mac}?days=${hours / 24}&limit=100`), d.api(`/api/alerts?hours=${hours}&limit=10000`)]);
+    assert.equal(client.status, 200, JSON.stringify(client.body));
+    assert.equal(history.status, 200, JSON.stringify(history.body));
+    const c = client.body;
+    return {
+      mac,
+      label: history.body.device.name || history.body.device.hostname || mac,
+      traffic: [c.download_mb, c.upload_mb, c.avg_download, c.avg_upload, c.peak_usage],
+      points: c.series.length,
+      sessions: history.body.sessions.map((s: { start: string }) => s.start),
+      alerts: alerts.body.filter((a: { mac_address: string }) => a.mac_address === mac).slice(0, 50).map((a: { id: number }) => a.id),
+    };
+  };
+  const PERIOD_NAMES: Record<number, string> = { 24: 'last 24 h', 168: 'last 7 days', 720: 'last 30 days' };
+  /** The page of `p` asks again, as a user makes it: another period in its menu, then `hours` again. */
+  const reask = async (p: Page, hours: number) => {
+    for (const h of [hours === 24 ? 168 : 24, hours]) {
+      await p.getByLabel('device period').selectOption(String(h));
+      await until(`the Device page over the ${PERIOD_NAMES[h]}`, async () => (await p.locator('.equalnet-device h4').first().innerText()).trim(), (t) => t === `Traffic, ${PERIOD_NAMES[h]}`);
+    }
+  };
+  /** The page of `p` equal to the API for `mac` over `hours`, read between two equal answers of the API. */
+  const deviceEqualsApi = async (p: Page, mac: string, hours: number) => {
+    let last: unknown;
+    await until(
+      `the Device page of ${mac} for ${hours} h equal to the API`,
+      async () => {
+        const before = await deviceApi(mac, hours);
+        await reask(p, hours);
+        const shown = await deviceShown(p);
+        const after = await deviceApi(mac, hours);
+        last = { before, shown };
+        return JSON.stringify(before) === JSON.stringify(after) && JSON.stringify(before) === JSON.stringify(shown);
+      },
+      (ok) => ok,
+      40_000,
+    ).catch((err) => assert.fail(`${err.message}\n${JSON.stringify(last)}`));
+    return last as { shown: Awaited<ReturnType<typeof deviceShown>> };
+  };
+
+  it('Device page: no device chosen yet; a click on a Devices row opens its page; its traffic, sessions and alerts equal the API\'s, for 24 h and 7 days', async () => {
+    await page.goto(`${d.base}/ui/#!/5`);
+    await page.locator('.equalnet-device-none').waitFor({ timeout: 10_000 });
+    await clickRow(page, LAPTOP);
+    await until('the laptop on the Device page', () => page.locator('.equalnet-device .device-label').innerText(), (t) => t.trim() === 'work-laptop');
+    assert.equal((await page.locator('.equalnet-device h4').first().innerText()).trim(), 'Traffic, last 24 h');
+    const day = await deviceEqualsApi(page, LAPTOP, 24);
+    assert.ok(day.shown.traffic[0] > 0 && day.shown.points >= 1 && day.shown.sessions.length >= 1, JSON.stringify(day.shown));
+    await page.getByLabel('device period').selectOption('168');
+    const week = await deviceEqualsApi(page, LAPTOP, 168);
+    // the hour written 3 days ago: 40 Mbit/s for an hour, 18,000 MB more
+    assert.ok(week.shown.traffic[0] >= day.shown.traffic[0] + 18_000, JSON.stringify([day.shown.traffic, week.shown.traffic]));
+    assert.equal(week.shown.points, day.shown.points + 1);
+    await page.screenshot({ path: join(d.shots, 'device-laptop-7d.png'), fullPage: true });
+  });
+
+  it('Device page: two browsers, two devices: each sees its own', async () => {
+    const other = await d.browser.newPage({ viewport: { width: 1400, height: 900 } });
+    try {
+      await clickRow(other, TV);
+      await until('the tv in the second browser', () => other.locator('.equalnet-device .device-label').innerText(), (t) => t.trim() === 'tv');
+      await deviceEqualsApi(other, TV, 24);
+      // the first browser still shows the laptop, over the 7 days it chose
+      assert.equal((await page.locator('.equalnet-device .device-label').innerText()).trim(), 'work-laptop');
+      assert.equal(await page.getByLabel('device period').inputValue(), '168');
+      assert.equal(await other.getByLabel('device period').inputValue(), '24');
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('Device page: a rename and a priority set there are in the API (usage-store and the allocator)', async () => {
+    await page.getByLabel('device name').fill('Anna laptop');
+    await page.getByRole('button', { name: 'Rename' }).click();
+    await until('the new name in the API', async () => (await d.api(`/api/history/${LAPTOP}`)).body.device.name, (n) => n === 'Anna laptop');
+    await until('the new name on the page', () => page.locator('.equalnet-device .device-label').innerText(), (t) => t.trim() === 'Anna laptop');
+    await page.getByLabel('device priority').selectOption('3');
+    await until('priority 3 in usage-store', async () => (await d.api(`/api/history/${LAPTOP}`)).body.device.priority, (p) => p === 3);
+    await until('priority 3 at the allocator', async () => (await d.api('/api/clients')).body.find((c: { mac: string }) => c.mac === LAPTOP).priority, (p) => p === 3);
+    assert.equal(await page.getByLabel('device priority').inputValue(), '3');
+    // the choices are the link's priorities in force (1 to 5 in the example), and "not set" (the allocator's default)
+    assert.deepEqual(await page.getByLabel('device priority').locator('option').allInnerTexts(), ['not set', '1', '2', '3', '4', '5']);
+  });
+
+  it('Device page: a device that left (empty over 24 h, its session over 30 days), an unknown device, and back to Devices', async () => {
+    await openDevice(page, PRINTER.mac);
+    await until('the printer by its hostname', () => page.locator('.equalnet-device .device-label').innerText(), (t) => t.trim() === PRINTER.hostname);
+    // over 24 h: the printer left 10 days ago
+    for (const empty of ['.traffic-empty', '.sessions-empty', '.alerts-empty']) await page.locator(`.equalnet-device ${empty}`).waitFor({ timeout: 10_000 });
+    assert.equal((await page.locator('.equalnet-device .traffic-empty').innerText()).trim(), 'No traffic recorded for this device in the last 24 h.');
+    await page.screenshot({ path: join(d.shots, 'device-empty.png'), fullPage: true });
+    await page.getByLabel('device period').selectOption('720');
+    const month = await deviceEqualsApi(page, PRINTER.mac, 720);
+    assert.equal(month.shown.sessions.length, 1);
+    assert.equal(month.shown.traffic[0], 40_500);
+    await openDevice(page, UNKNOWN);
+    await page.locator('.equalnet-device-unknown').waitFor({ timeout: 10_000 });
+    assert.match(await page.locator('.equalnet-device-unknown').innerText(), /Unknown device 02:00:00:00:00:99: usage-store has never seen it/);
+    await page.getByRole('button', { name: '← Devices' }).click();
+    await page.locator('md-toolbar').getByText('Devices', { exact: true }).first().waitFor({ timeout: 10_000 });
   });
 
   it('nothing worrying in Node-RED\'s log', () => {
