@@ -92,6 +92,11 @@ export interface PageTimeline {
   marks: { at: number; painted: number }[];
   /** PerformanceObserver 'longtask' entries. */
   longTasks: { at: number; ms: number }[];
+  /**
+   * DOM changes made by the page's own requestAnimationFrame callbacks (a gauge's needle moving
+   * over 0.7 s): an animation, not the page settling, so not in `marks`.
+   */
+  animations?: number[];
 }
 
 export interface TickRender {
@@ -102,6 +107,8 @@ export interface TickRender {
   firstFrameMs: number | null;
   /** The longest render of the tick's frames (see renderPerTick), ms; null without frames. */
   renderMs: number | null;
+  /** Until the last frame of an animation the tick's frames started (its runs' end, or 100 ms of quiet), ms after the first frame; null without one. */
+  animationMs: number | null;
   /** Runs of frames the page rendered separately (a frame that came after the page settled begins one). */
   runs: number;
   longTasks: number;
@@ -119,7 +126,11 @@ export interface TickRender {
  * - a change after that, with no frame (a clock, a timer of the page), is nobody's render.
  * The tick's render is its longest run (what a user waits for at most); a frame that comes a
  * second later (an answer the tick caused further down the flow) is a run of its own.
+ * Animations (DOM changes in the page's requestAnimationFrame callbacks) are reported apart: one
+ * begins by the end of a run and goes on while its changes come less than ANIMATION_GAP_MS apart.
  */
+export const ANIMATION_GAP_MS = 100;
+
 export function renderPerTick(sent: readonly number[], periodMs: number, t: PageTimeline): TickRender[] {
   type Event = { at: number; painted: number | null };
   // frames before marks of the same time: a frame's own mark has its time
@@ -143,11 +154,20 @@ export function renderPerTick(sent: readonly number[], periodMs: number, t: Page
         run.settled = Math.max(run.settled, e.painted);
       }
     }
+    const animations = (t.animations ?? []).filter((a) => a >= start && a < end).sort((a, b) => a - b);
+    let animationMs: number | null = null;
+    for (const r of runs) {
+      let i = animations.findIndex((a) => a >= r.first);
+      if (i < 0 || animations[i] > r.settled + ANIMATION_GAP_MS) continue;
+      while (i + 1 < animations.length && animations[i + 1] - animations[i] < ANIMATION_GAP_MS) i++;
+      animationMs = Math.max(animationMs ?? 0, animations[i] - r.first);
+    }
     return {
       sent: start,
       frames,
       firstFrameMs: runs.length ? runs[0].first - start : null,
       renderMs: runs.length ? Math.max(...runs.map((r) => r.settled - r.first)) : null,
+      animationMs,
       runs: runs.length,
       longTasks: long.length,
       longTaskMs: long.reduce((s, l) => s + l.ms, 0),

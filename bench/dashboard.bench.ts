@@ -11,13 +11,14 @@
 //
 // Measured: Debian's Chromium (playwright-core, /usr/bin/chromium) opens each dashboard page in turn
 // (the ui_tab nodes of the deployed flow, in the dashboard's menu order) for EQUALNET_BENCH_DASH_TICKS
-// (10) ticks after one tick to settle:
+// (10) ticks after the one it loads in (1,000 devices: half as many):
 // - bytes per tick the page's websocket receives (CDP Network.webSocketFrameReceived), by event
 //   and widget, largest first;
 // - render per tick, in the page (an init script): from the tick's first socket.io frame arriving
 //   to the page settled and painted (each frame and each DOM change, seen by a MutationObserver,
 //   is followed by two requestAnimationFrame; the tick's render ends at the paint after the last
-//   change of the run its frames began), p50 / p95; long tasks (PerformanceObserver) per tick;
+//   change of the run its frames began), p50 / p95; DOM changes in the page's own animation frames
+//   (a gauge's needle) are an animation, reported apart; long tasks (PerformanceObserver) per tick;
 // then one row at 1,000 devices on the page that was slowest at 250 (a figure, no goal).
 // Without /usr/bin/chromium the render rows say "not measured: chromium missing" and the bytes
 // are counted by a socket client (bench/pipeline-load.ts DashboardMeter) instead.
@@ -34,11 +35,12 @@ import { bytesByTopic, frameTopic, mergeTopics, quantileOf, renderPerTick, type 
 import { DashboardMeter } from './pipeline-load';
 import { printTable } from './stats';
 
-const CHROMIUM = '/usr/bin/chromium';
+/** Debian's Chromium; EQUALNET_BENCH_CHROMIUM names another (a path that does not exist shows the run without one). */
+const CHROMIUM = process.env.EQUALNET_BENCH_CHROMIUM ?? '/usr/bin/chromium';
 const TICK_MS = 2000;
 const TICKS = Number(process.env.EQUALNET_BENCH_DASH_TICKS ?? 10);
 const DEVICES = 250;
-/** A directory: each page's timeline and frames are written there as JSON (to look at a run). */
+/** A directory: each page's timeline and frames (JSON), a screenshot and Node-RED's log are written there (to look at a run). */
 const DUMP = process.env.EQUALNET_BENCH_DASH_DUMP;
 const MORE_DEVICES = 1000;
 const IFACE = 'br-lan';
@@ -170,9 +172,10 @@ async function untilClients(base: string, n: number, timeoutMs = 60_000): Promis
 const INIT_SCRIPT = `(() => {
   const now = () => performance.timeOrigin + performance.now();
   const LIMIT = 200000;
-  const rec = { frames: [], marks: [], longTasks: [] };
+  const rec = { frames: [], marks: [], longTasks: [], animations: [] };
+  const nativeRaf = window.requestAnimationFrame.bind(window);
   window.__equalnetBench = rec;
-  const paintAfter = (at) => requestAnimationFrame(() => requestAnimationFrame(() => { if (rec.marks.length < LIMIT) rec.marks.push({ at, painted: now() }); }));
+  const paintAfter = (at) => nativeRaf(() => nativeRaf(() => { if (rec.marks.length < LIMIT) rec.marks.push({ at, painted: now() }); }));
   const Native = window.WebSocket;
   class Watched extends Native {
     constructor(url, protocols) {
@@ -188,7 +191,18 @@ const INIT_SCRIPT = `(() => {
     }
   }
   window.WebSocket = Watched;
-  new MutationObserver(() => paintAfter(now())).observe(document, { subtree: true, childList: true, attributes: true, characterData: true });
+  const observer = new MutationObserver(() => paintAfter(now()));
+  observer.observe(document, { subtree: true, childList: true, attributes: true, characterData: true });
+  // the page's own animation frames: what they change is an animation, taken out of the observer's queue
+  window.requestAnimationFrame = function (cb) {
+    return nativeRaf((t) => {
+      try {
+        return cb(t);
+      } finally {
+        if (observer.takeRecords().length > 0 && rec.animations.length < LIMIT) rec.animations.push(now());
+      }
+    });
+  };
   try {
     new PerformanceObserver((list) => {
       for (const e of list.getEntries()) if (rec.longTasks.length < LIMIT) rec.longTasks.push({ at: performance.timeOrigin + e.startTime, ms: e.duration });
@@ -266,8 +280,11 @@ interface PageRun {
   topics: TopicBytes[];
 }
 
-/** One page for TICKS ticks after it is shown and one tick more. */
-async function measurePage(b: Browsing, feeder: Feeder, base: string, tab: { name: string; index: number }, widgets: Map<string, Widget>, devices: number): Promise<PageRun> {
+/**
+ * One page for `ticks` ticks. The first is the one sent after the page has shown its title: the one
+ * before, sent while it loaded (it also gets the last values again on connection), is its warm-up.
+ */
+async function measurePage(b: Browsing, feeder: Feeder, base: string, tab: { name: string; index: number }, widgets: Map<string, Widget>, devices: number, ticks: number): Promise<PageRun> {
   let note = '';
   await b.page.goto('about:blank');
   await b.page.goto(`${base}/ui/#!/${tab.index}`);
@@ -277,14 +294,14 @@ async function measurePage(b: Browsing, feeder: Feeder, base: string, tab: { nam
   } catch {
     note = 'its title was not seen in the toolbar; ';
   }
-  await feeder.next(); // a tick to fill the page after its load and replay
   b.frames = [];
   b.polled = [];
-  await b.page.evaluate('(() => { const r = window.__equalnetBench; r.frames.length = 0; r.marks.length = 0; r.longTasks.length = 0; })()');
+  await b.page.evaluate('(() => { const r = window.__equalnetBench; r.frames.length = 0; r.marks.length = 0; r.longTasks.length = 0; r.animations.length = 0; })()');
   const sent: number[] = [];
-  for (let k = 0; k < TICKS; k++) sent.push(await feeder.next());
+  for (let k = 0; k < ticks; k++) sent.push(await feeder.next());
   await sleep(TICK_MS); // the last tick's window
   const timeline = (await b.page.evaluate('window.__equalnetBench')) as PageTimeline & { noLongTasks?: string };
+  if (DUMP) await b.page.screenshot({ path: join(DUMP, `${tab.name}-${devices}.png`), fullPage: true });
   if (DUMP) writeFileSync(join(DUMP, `${tab.name}-${devices}.json`), JSON.stringify({ sent, timeline, frames: b.frames.map((f) => ({ at: f.at, bytes: bytesOf(f), head: f.payload.slice(0, 80) })) }));
   if (timeline.noLongTasks) note += `no long-task observer (${timeline.noLongTasks}); `;
   const end = sent[sent.length - 1] + TICK_MS;
@@ -322,6 +339,7 @@ function pageRow(r: PageRun): Record<string, string> {
     ticks: `${renders.length}/${n}`,
     'per tick': `${kB(r.bytes / n)} (${(r.frames / n).toFixed(1)} frames)`,
     'render p50 / p95 ms': `${ms(quantileOf(renders, 0.5))} / ${ms(quantileOf(renders, 0.95))}`,
+    'animation p50 ms': ms(quantileOf(r.ticks.map((t) => t.animationMs).filter((v): v is number => v !== null), 0.5)),
     'long tasks per tick': `${(long / n).toFixed(1)} (${ms(longMs / n)} ms)`,
     'send → 1st frame p50': `${ms(quantileOf(firsts, 0.5))} ms`,
     'largest (kB per tick)': top + (r.note ? ` [${r.note}]` : ''),
@@ -400,7 +418,7 @@ export async function bench(): Promise<void> {
           skipped.push(`${t.name} (${t.disabled ? 'disabled' : 'not in the dashboard\'s menu: no widget'})`);
           continue;
         }
-        runs.push(await measurePage(b, feeder, base, t, widgets, DEVICES));
+        runs.push(await measurePage(b, feeder, base, t, widgets, DEVICES, TICKS));
       }
       let more: PageRun | null = null;
       if (runs.length > 0) {
@@ -408,7 +426,7 @@ export async function bench(): Promise<void> {
         feeder.size = MORE_DEVICES;
         await untilClients(base, MORE_DEVICES);
         await feeder.next();
-        more = await measurePage(b, feeder, base, shown.find((t) => t.name === slowest.page)!, widgets, MORE_DEVICES);
+        more = await measurePage(b, feeder, base, shown.find((t) => t.name === slowest.page)!, widgets, MORE_DEVICES, Math.max(3, Math.round(TICKS / 2)));
         more.note = `the slowest page at ${DEVICES}` + (more.note ? `; ${more.note}` : '');
         report(runs, more);
       }
@@ -416,6 +434,7 @@ export async function bench(): Promise<void> {
     }
     await feeder.stop();
     if (feeder.errors.length) console.log(`(feed: ${feeder.errors.length} snapshots refused, first: ${feeder.errors[0]})`);
+    if (DUMP) writeFileSync(join(DUMP, 'node-red.log'), nodeRed.log());
     const bad = worrying(nodeRed.log());
     if (bad.length) console.log(`(Node-RED log: ${bad.length} worrying lines, first: ${bad.slice(0, 2).join(' | ')})`);
     console.log(`(took ${((Date.now() - began) / 1000).toFixed(0)} s)`);

@@ -74,7 +74,7 @@ describe('bench/dashboard: render per tick from a page timeline', () => {
       ],
       longTasks: [{ at: T0 + 51, ms: 55 }],
     });
-    assert.deepEqual(t, { sent: T0, frames: 2, firstFrameMs: 50, renderMs: 60, runs: 1, longTasks: 1, longTaskMs: 55 });
+    assert.deepEqual(t, { sent: T0, frames: 2, firstFrameMs: 50, renderMs: 60, animationMs: null, runs: 1, longTasks: 1, longTaskMs: 55 });
   });
   it('a change after the page settled, without a frame, is not the tick\'s render', () => {
     const [t] = renderPerTick([T0], 2000, {
@@ -101,6 +101,19 @@ describe('bench/dashboard: render per tick from a page timeline', () => {
     assert.equal(t.runs, 2);
     assert.equal(t.renderMs, 200);
     assert.equal(t.firstFrameMs, 50);
+  });
+  it('an animation the frames started is reported apart, until its changes stop', () => {
+    const [t] = renderPerTick([T0], 2000, {
+      frames: [T0 + 50],
+      marks: [{ at: T0 + 50, painted: T0 + 80 }],
+      // a needle moving every 16 ms for 0.4 s, then a clock's animation a second later
+      animations: [...Array.from({ length: 25 }, (_, i) => T0 + 66 + 16 * i), T0 + 1500, T0 + 1516],
+      longTasks: [],
+    });
+    assert.equal(t.renderMs, 30);
+    assert.equal(t.animationMs, 16 + 16 * 24);
+    const [none] = renderPerTick([T0], 2000, { frames: [T0 + 50], marks: [{ at: T0 + 50, painted: T0 + 80 }], animations: [T0 + 900], longTasks: [] });
+    assert.equal(none.animationMs, null);
   });
   it('splits the timeline at the send times; a tick without frames has no render', () => {
     const ticks = renderPerTick([T0, T0 + 2000, T0 + 4000], 2000, {
