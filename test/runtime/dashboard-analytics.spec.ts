@@ -6,10 +6,11 @@
 // SQLite file while Node-RED is stopped; the sample pipeline adds the last minutes (the store's
 // resolution there is 10 s). Set-up: test/helpers/dashboard.ts.
 import assert from 'node:assert/strict';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Page } from 'playwright-core';
-import { pagePath, restartWith, startDashboard, until, type Dashboard } from '../helpers/dashboard';
+import { DASHBOARD_FLOW, pagePath, restartWith, startDashboard, until, type Dashboard } from '../helpers/dashboard';
 import { worrying } from '../helpers/runtime';
 
 const LAPTOP = 'a4:5e:60:00:00:01';
@@ -299,5 +300,59 @@ describe('dashboard example: the Analytics and Device pages, seen in Chromium', 
 
   it('nothing worrying in Node-RED\'s log', () => {
     assert.deepEqual(worrying(d.nodeRed.log()), []);
+  });
+});
+
+describe('dashboard example: the Analytics and Device pages with nothing recorded, then with a usage-store that cannot answer', function () {
+  this.timeout(120_000);
+  let d: Dashboard;
+
+  before(async () => {
+    // the example without its sample clients: usage-store runs, nothing is recorded
+    const flow = DASHBOARD_FLOW.map((n) => (n.id === 'dash.sample' ? { ...n, d: true } : n));
+    assert.ok(flow.some((n) => n.id === 'dash.sample' && n.d === true), 'the sample clients inject is dash.sample');
+    d = await startDashboard('equalnet-analytics-empty', flow);
+  });
+
+  after(async () => {
+    await d?.close();
+  });
+
+  it('Analytics with nothing recorded: every part says so', async () => {
+    await d.open('Analytics');
+    const text = async (selector: string) => (await d.page.locator(selector).first().innerText()).trim();
+    await until('the trend\'s empty state', () => text('.equalnet-analytics-empty'), (t) => t === 'No traffic recorded in the last 24 h.', 20_000);
+    assert.equal(await text('.equalnet-breakdown-empty'), 'No device used the network in this period.');
+    assert.equal(await text('.equalnet-report-empty'), 'Nothing recorded in this period.');
+    assert.equal(await d.page.locator('table.equalnet-top tbody tr').count(), 0);
+    assert.ok((await d.page.locator('body').innerText()).includes('No usage recorded yet in this period.'));
+    assert.ok(!(await d.page.locator('body').innerText()).includes('undefined'));
+    await d.page.screenshot({ path: join(d.shots, 'analytics-empty.png'), fullPage: true });
+  });
+
+  it('a usage-store whose file is broken does not answer: both pages say so after 15 s', async () => {
+    await restartWith(d, () => {
+      const file = join(d.userDir, 'equalnet-dashboard-example.db');
+      for (const f of [`${file}-wal`, `${file}-shm`]) rmSync(f, { force: true });
+      writeFileSync(file, 'not a database, '.repeat(512));
+    });
+    await d.open('Analytics');
+    await until('the Analytics page\'s error state', async () => (await d.page.locator('.equalnet-analytics-error').innerText()).trim(), (t) => /^No answer from usage-store: is it running\?/.test(t), 25_000);
+    await d.page.goto(`${d.base}/ui/#!/5`);
+    await d.page.locator('.equalnet-device').waitFor({ timeout: 10_000 });
+    await d.page.evaluate(() => {
+      (window as unknown as { angular: { reloadWithDebugInfo: () => void } }).angular.reloadWithDebugInfo();
+    });
+    await d.page.waitForLoadState('load');
+    await d.page.locator('.equalnet-device').waitFor({ timeout: 10_000 });
+    await d.page.evaluate(() => {
+      const w = window as unknown as { angular: { element: (e: Element) => { scope: () => { send: (msg: unknown) => void } } } };
+      w.angular.element(document.querySelector('.equalnet-device')!).scope().send({ topic: 'device.open', payload: { mac: 'a4:5e:60:00:00:01' } });
+    });
+    await d.page.locator('.equalnet-device-loading').waitFor({ timeout: 5_000 });
+    await until('the Device page\'s error state', async () => (await d.page.locator('.equalnet-device-error').first().innerText()).trim(), (t) => /^No answer from usage-store: is it running\?/.test(t), 25_000);
+    await d.page.screenshot({ path: join(d.shots, 'device-no-answer.png'), fullPage: true });
+    // the file is left as it was: usage-store refuses it, it does not overwrite it
+    assert.ok(d.nodeRed.log().includes('usage database'), 'usage-store says why');
   });
 });

@@ -133,23 +133,25 @@ for (const file of ['flows/default.json', 'examples/10-dashboard.json']) {
 
     it('device page questions: open (and show that browser the page), period, refresh, save (a device command first), back; a missing MAC or another topic asks nothing', () => {
       const run = runner(byId('equalnet.dash.fn.device.ask'));
-      const [asked, show] = run({ topic: 'device.open', payload: { mac: A }, socketid: 's1' });
+      const [asked, show, asking] = run({ topic: 'device.open', payload: { mac: A }, socketid: 's1' });
       assert.deepEqual(show, { payload: { tab: 'Device' }, socketid: 's1' });
+      assert.deepEqual(asking, { topic: 'device.asking', payload: { mac: A, hours: 24 }, socketid: 's1' }, 'the page is told what is asked');
       assert.deepEqual(asked.map((m: Msg) => [m.part, m.payload]), [
         ['client', { type: 'client', mac: A, hours: 24 }],
         ['history', { type: 'history', mac: A, days: 1, limit: 100 }],
         ['alerts', { type: 'alerts', mac: A, hours: 24, limit: 50 }],
       ]);
       for (const m of asked) assert.deepEqual({ topic: m.topic, view: m.view, page: m.page, socketid: m.socketid, answerErrors: m.answerErrors }, { topic: 'query', view: { mac: A, hours: 24 }, page: 'device', socketid: 's1', answerErrors: true });
-      const [week, stay] = run({ topic: 'device.period', payload: { mac: A, hours: 168 }, socketid: 's1' });
+      const [week, stay, told] = run({ topic: 'device.period', payload: { mac: A, hours: 168 }, socketid: 's1' });
       assert.equal(stay, null, 'a period change stays on the page');
+      assert.equal(told, null, 'the page knows what it asked');
       assert.deepEqual(week.map((m: Msg) => m.payload.hours ?? m.payload.days), [168, 7, 168]);
       assert.equal(run({ topic: 'device.refresh', payload: { mac: A, hours: 5 } })[0][0].payload.hours, 24, 'a period not offered: 24 h');
       const [saved] = run({ topic: 'device.save', payload: { mac: A, hours: 720, name: 'Anna', priority: 2 }, socketid: 's2' });
       assert.deepEqual(saved[0], { topic: 'device', payload: { mac: A, name: 'Anna', priority: 2 }, part: 'save', view: { mac: A, hours: 720 }, page: 'device', socketid: 's2', answerErrors: true });
       assert.deepEqual(saved.slice(1).map((m: Msg) => m.part), ['client', 'history', 'alerts'], 'then asked again: the answers show the change');
       assert.deepEqual(run({ topic: 'device.save', payload: { mac: A, priority: null } })[0][0].payload, { mac: A, priority: null }, 'null clears');
-      assert.deepEqual(run({ topic: 'device.back', payload: {}, socketid: 's1' }), [null, { payload: { tab: 'Devices' }, socketid: 's1' }]);
+      assert.deepEqual(run({ topic: 'device.back', payload: {}, socketid: 's1' }), [null, { payload: { tab: 'Devices' }, socketid: 's1' }, null]);
       for (const bad of [{}, { mac: '' }, { mac: 7 }, { mac: 'x'.repeat(65) }]) assert.equal(run({ topic: 'device.open', payload: bad }), null);
       assert.equal(run.warnings.length, 4);
       assert.equal(run({ topic: 'snapshot', payload: { mac: A } }), null);
@@ -159,6 +161,8 @@ for (const file of ['flows/default.json', 'examples/10-dashboard.json']) {
       const ask = runner(byId('equalnet.dash.fn.device.ask'));
       const view = runner(byId('equalnet.dash.fn.device.view'));
       assert.equal(view({ topic: 'settings', payload: { downMbps: 100, upMbps: 20, maxPriority: 5, minPercent: 10, mode: 'dry-run' } }), null);
+      // what a Devices row asked goes on to that browser's page (it shows "asking", then "no answer" if nothing comes)
+      assert.deepEqual(view({ topic: 'device.asking', payload: { mac: A, hours: 24 }, socketid: 's9' }), { topic: 'device.asking', payload: { mac: A, hours: 24 }, socketid: 's9' });
       const through = (msg: Msg) => {
         const [questions] = ask(msg);
         const outs = questions.map((q: Msg) => view(answer(queries, store, q)));
@@ -233,7 +237,10 @@ for (const file of ['flows/default.json', 'examples/10-dashboard.json']) {
       assert.ok(byId('equalnet.dash.pages.answers.in').links!.includes('equalnet.link.answers.out'));
       assert.ok(byId('equalnet.link.answers.out').links!.includes('equalnet.dash.pages.answers.in'));
       for (const out of ['equalnet.dash.device.store.out', 'equalnet.dash.analytics.store.out']) assert.deepEqual(byId(out).links, ['equalnet.link.store.in']);
-      assert.deepEqual(byId('equalnet.dash.fn.device.ask').wires, [['equalnet.dash.device.store.out'], ['equalnet.dash.device.show']]);
+      assert.deepEqual(byId('equalnet.dash.fn.device.ask').wires, [['equalnet.dash.device.store.out'], ['equalnet.dash.device.show'], ['equalnet.dash.device.asking.out']]);
+      assert.deepEqual(byId('equalnet.dash.device.asking.out').links, ['equalnet.dash.device.settings.in']);
+      assert.deepEqual(byId('equalnet.dash.device.settings.in').wires, [['equalnet.dash.fn.device.view']]);
+      assert.deepEqual(byId('equalnet.dash.settings.device.out').links, ['equalnet.dash.device.settings.in']);
       assert.equal(byId('equalnet.dash.device.show').type, 'ui_ui_control');
       assert.deepEqual(byId('equalnet.dash.device.open.in').wires, [['equalnet.dash.fn.device.ask']]);
       // the Device page: a page of its own, not in the menu; its template not replayed to another browser
