@@ -20,33 +20,41 @@ export interface Widget {
 }
 
 /**
- * The topic of one frame of the dashboard's socket (Engine.IO 4 + socket.io 4 text packets):
- * `42["update-value",{"id":…}]` → "update-value: ui_template 'device table' (Devices)".
- * Pings, pongs and other packets are named by their kind; a binary frame is an attachment.
+ * What one frame of the dashboard's socket (Engine.IO 4 + socket.io 4 text packets) is: its kind,
+ * for a socket.io event its name and the widget id it carries (`42["update-value",{"id":…}]`).
  */
-export function frameTopic(payload: string, binary: boolean, widgets: ReadonlyMap<string, Widget>): string {
-  if (binary) return '(binary attachment)';
+export function frameEvent(payload: string, binary: boolean): { kind: string; event?: string; id?: string } {
+  if (binary) return { kind: '(binary attachment)' };
   const engine = payload.charAt(0);
-  if (engine === '2') return '(engine.io ping)';
-  if (engine === '3') return '(engine.io pong)';
-  if (engine !== '4') return `(engine.io packet ${engine || 'empty'})`;
+  if (engine === '2') return { kind: '(engine.io ping)' };
+  if (engine === '3') return { kind: '(engine.io pong)' };
+  if (engine !== '4') return { kind: `(engine.io packet ${engine || 'empty'})` };
   // socket.io packet: type, [attachments-], [/namespace,], [ack id], JSON
   const m = /^4([0-6])(?:\d+-)?(?:(\/[^,]*),)?\d*([\s\S]*)$/.exec(payload);
-  if (!m) return '(socket.io, unreadable)';
-  if (m[1] !== '2' && m[1] !== '5') return `(socket.io packet ${m[1]})`;
+  if (!m) return { kind: '(socket.io, unreadable)' };
+  if (m[1] !== '2' && m[1] !== '5') return { kind: `(socket.io packet ${m[1]})` };
   let data: unknown;
   try {
     data = JSON.parse(m[3]);
   } catch {
-    return '(socket.io event, not JSON)';
+    return { kind: '(socket.io event, not JSON)' };
   }
-  if (!Array.isArray(data) || typeof data[0] !== 'string') return '(socket.io event without a name)';
-  const event = data[0];
+  if (!Array.isArray(data) || typeof data[0] !== 'string') return { kind: '(socket.io event without a name)' };
   const id = (data[1] as { id?: unknown } | null)?.id;
-  if (typeof id !== 'string') return event;
-  const w = widgets.get(id);
-  if (!w) return `${event}: ${id}`;
-  return `${event}: ${w.type}${w.name ? ` '${w.name}'` : ''}${w.page ? ` (${w.page})` : ''}`;
+  return { kind: 'event', event: data[0], ...(typeof id === 'string' ? { id } : {}) };
+}
+
+/**
+ * The topic of one frame: "update-value: ui_template 'device table' (Devices)" for a widget of the
+ * flow, the event and the id for another, the event alone without one, the kind for the rest.
+ */
+export function frameTopic(payload: string, binary: boolean, widgets: ReadonlyMap<string, Widget>): string {
+  const f = frameEvent(payload, binary);
+  if (f.kind !== 'event') return f.kind;
+  if (f.id === undefined) return f.event!;
+  const w = widgets.get(f.id);
+  if (!w) return `${f.event}: ${f.id}`;
+  return `${f.event}: ${w.type}${w.name ? ` '${w.name}'` : ''}${w.page ? ` (${w.page})` : ''}`;
 }
 
 export interface TopicBytes {

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { dashboardBenchFlow, widgetsOf } from '../../bench/dashboard.bench';
 import { DashboardLan, PHASE_TICKS } from '../../bench/dashboard-feed';
-import { bytesByTopic, frameTopic, mergeTopics, quantileOf, renderPerTick, type Widget } from '../../bench/dashboard-frames';
+import { bytesByTopic, frameEvent, frameTopic, mergeTopics, quantileOf, renderPerTick, type Widget } from '../../bench/dashboard-frames';
 import { REPLAY_BANNER, REPLAY_PATH, type FlowNode } from '../../demo/flow';
 import { PROJECT_ROOT } from '../../scripts/node-red-home';
 
@@ -24,6 +24,11 @@ describe('bench/dashboard: what a frame of the dashboard socket is for', () => {
   it('reads a namespace, an ack id and a binary event', () => {
     assert.equal(frameTopic('42/ui,17["update-value",{"id":"w1"}]', false, widgets), "update-value: ui_template 'device table' (Devices)");
     assert.equal(frameTopic('451-["update-value",{"id":"w1","msg":{"_placeholder":true,"num":0}}]', false, widgets), "update-value: ui_template 'device table' (Devices)");
+  });
+  it('gives the event and the widget id of a frame', () => {
+    assert.deepEqual(frameEvent('42["update-value",{"id":"w1","value":3}]', false), { kind: 'event', event: 'update-value', id: 'w1' });
+    assert.deepEqual(frameEvent('42["ui-replay-done"]', false), { kind: 'event', event: 'ui-replay-done' });
+    assert.deepEqual(frameEvent('2', false), { kind: '(engine.io ping)' });
   });
   it('names engine.io packets, binary attachments and what it cannot read', () => {
     assert.equal(frameTopic('2', false, widgets), '(engine.io ping)');
