@@ -45,6 +45,11 @@ export interface CpuSummary {
    * stack until it reaches the node's own code.
    */
   byNode: CpuShare[];
+  /**
+   * Inclusive: time in deep copies of messages (lodash.clonedeep, which Node-RED's cloneMessage
+   * is), by the first frame outside lodash and Node-RED's util that asked for the copy.
+   */
+  clonesBy: CpuShare[];
 }
 
 /** nodes/core/<stage>/: the node whose work it is (contract/ and the runner are everybody's). */
@@ -113,6 +118,26 @@ export function analyseCpuProfile(file: string, fromUs: number, toUs: number, pr
     ownerCache.set(id, owner);
     return owner;
   };
+  const clonerCache = new Map<number, string | null>();
+  /** The frame that asked for a deep copy, if sample `id` is inside one. */
+  const clonerOf = (id: number): string | null => {
+    const cached = clonerCache.get(id);
+    if (cached !== undefined) return cached;
+    let inClone = false;
+    let cloner: string | null = null;
+    for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) {
+      const f = byId.get(at)!.callFrame;
+      const p = placeOf(f, projectRoot);
+      if (p === 'lodash.clonedeep') inClone = true;
+      else if (inClone && p !== '@node-red/util') {
+        cloner = `${f.functionName || '(anonymous)'} ${p}${f.url ? `:${f.lineNumber + 1}` : ''}`;
+        break;
+      }
+    }
+    clonerCache.set(id, cloner);
+    return cloner;
+  };
+  const clones = new Map<string, number>();
   const node = new Map<string, number>();
   const place = new Map<string, number>();
   const fn = new Map<string, number>();
@@ -134,11 +159,13 @@ export function analyseCpuProfile(file: string, fromUs: number, toUs: number, pr
     fn.set(name, (fn.get(name) ?? 0) + dt);
     const o = ownerOf(profile.samples[i]);
     node.set(o, (node.get(o) ?? 0) + dt);
+    const c = clonerOf(profile.samples[i]);
+    if (c) clones.set(c, (clones.get(c) ?? 0) + dt);
   }
   const shares = (m: Map<string, number>) =>
     [...m]
       .sort((a, b) => b[1] - a[1])
       .slice(0, top)
       .map(([what, us]) => ({ what, ms: us / 1000, percent: busyUs > 0 ? (us / busyUs) * 100 : 0 }));
-  return { windowMs: windowUs / 1000, busyMs: busyUs / 1000, byPlace: shares(place), byFunction: shares(fn), byNode: shares(node) };
+  return { windowMs: windowUs / 1000, busyMs: busyUs / 1000, byPlace: shares(place), byFunction: shares(fn), byNode: shares(node), clonesBy: shares(clones) };
 }

@@ -21,6 +21,13 @@
  * sink, which drops it), upload from the sink's /32s to 198.51.100.2 (counted in prerouting,
  * shaped on the IFB, dropped by the blackhole route). Every packet stays inside the two namespaces.
  *
+ * Where Node-RED runs: by default the bench itself runs inside the router namespace (bench/
+ * pipeline.bench.ts re-runs itself with `ip netns exec`, ROUTER_NS_ENV names the namespace), so
+ * Node-RED runs as on a router: on the LAN's interface in its own namespace, reading counters over
+ * netlink and running its commands without `ip netns exec`. Then the LAN is built in that given
+ * namespace (`onRouter`), and removing it removes what was added there (the bridge, the veth, the
+ * route, nft tables, IFBs), not the namespace, which belongs to the bench's outer process.
+ *
  * Names carry the bench's pid, so a later run removes what a killed run left (sweepStale).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
@@ -35,6 +42,8 @@ export const TMP_PREFIX = 'equalnet-pipeline-';
 export const LAN_IFACE = 'br0';
 /** Set in the environment of every Node-RED the bench starts: the bench's pid. */
 export const OWNER_ENV = 'EQUALNET_PIPELINE_BENCH_OWNER';
+/** Set for the bench re-run inside the router namespace: that namespace's name. */
+export const ROUTER_NS_ENV = 'EQUALNET_BENCH_ROUTER_NS';
 export const ROUTER_IP = '10.88.0.1';
 const SINK_IP = '10.88.7.254';
 const PREFIX_LEN = 21;
@@ -155,7 +164,9 @@ export interface TrafficOptions {
 
 export class PipelineLan {
   readonly tag = `${process.pid}-${randomBytes(2).toString('hex')}`;
-  readonly ns = `${NS_PREFIX}${this.tag}`;
+  /** This process runs in the router namespace (given, not made here): Node-RED needs no `netns`. */
+  readonly onRouter: boolean;
+  readonly ns: string;
   readonly sinkNs = `${NS_PREFIX}${this.tag}-s`;
   readonly iface = LAN_IFACE;
   readonly dir = mkdtempSync(join(tmpdir(), `${TMP_PREFIX}${this.tag}-`));
@@ -165,8 +176,11 @@ export class PipelineLan {
   private built: string[] = [];
   private removed = false;
 
-  constructor(readonly size: number) {
+  /** `routerNs`: the namespace this process runs in, to be the router (see the file's comment). */
+  constructor(readonly size: number, routerNs?: string) {
     this.devices = Array.from({ length: size }, (_, i) => deviceOf(i));
+    this.onRouter = routerNs !== undefined;
+    this.ns = routerNs ?? `${NS_PREFIX}${this.tag}`;
   }
 
   /** Builds both namespaces, the N neighbour entries and the leases file; on failure removes what it made. */
@@ -174,8 +188,10 @@ export class PipelineLan {
     try {
       const r = this.ns;
       const s = this.sinkNs;
-      sh(['ip', 'netns', 'add', r]);
-      this.built.push(r);
+      if (!this.onRouter) {
+        sh(['ip', 'netns', 'add', r]);
+        this.built.push(r);
+      }
       sh(['ip', 'netns', 'add', s]);
       this.built.push(s);
       sh(['ip', 'netns', 'exec', r, 'sysctl', '-q', '-w', 'net.ipv4.ip_forward=1']);
@@ -243,6 +259,13 @@ export class PipelineLan {
     for (const c of this.children) c.kill('SIGKILL');
     for (const ns of [...this.built].reverse()) removeNamespace(ns);
     this.built = [];
+    if (this.onRouter) {
+      // what this LAN and the Node-RED on it added to the given namespace (the sink's end of p0 went with the sink)
+      for (const l of JSON.parse(quiet(['ip', '-n', this.ns, '-j', 'link', 'show', 'type', 'ifb']) || '[]') as { ifname: string }[]) quiet(['ip', '-n', this.ns, 'link', 'del', l.ifname]);
+      quiet(['ip', '-n', this.ns, 'link', 'del', LAN_IFACE]);
+      quiet(['ip', '-n', this.ns, 'route', 'del', 'blackhole', '198.51.100.0/24']);
+      quiet(['ip', 'netns', 'exec', this.ns, 'nft', 'flush', 'ruleset']);
+    }
     rmSync(this.dir, { recursive: true, force: true });
   }
 }

@@ -19,12 +19,18 @@
 // then a heap snapshot of the process, summarised (bench/pipeline-heap.ts).
 // Options (environment): EQUALNET_BENCH_MINUTES, _DEVICES ("250,1000"), _API_SECONDS,
 // _WARMUP_SECONDS (30), _TRAFFIC=0 (no traffic), _HEAPSNAPSHOT=0, _CPUPROF=1 (Node-RED under
-// `node --cpu-prof`: where its CPU goes, by package and function; the profiler costs CPU itself),
+// `node --cpu-prof`: where its CPU goes, by package and function; the profiler costs CPU itself;
+// _CPUPROF_KEEP=FILE keeps the profile there, for Chromium's DevTools),
 // and for comparisons with lighter set-ups: _SHAPING=dry-run, _PER_CLIENT=0, _DASHBOARD=0.
+// Where Node-RED runs: as on a router (the default), in the LAN's router namespace itself — the
+// bench re-runs itself there, so Node-RED, the load and the dashboard client all talk over that
+// namespace's loopback and Node-RED reads its counters over netlink; or, _PLACE=outside, in the
+// machine's namespace with the nodes' "namespace" setting, every command through `ip netns exec`
+// (how the lab tests drive it; it costs a process per command).
 // Run it alone: `npm run build && node bench/run.js pipeline`.
 // Needs root. Everything it creates (namespaces, processes, temp dirs) is removed at the end, on
 // an error and on Ctrl-C; a later run removes what a killed run left.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,7 +38,7 @@ import { nodeFlags, nodeRedArgs, prepareHome, PROJECT_ROOT } from '../scripts/no
 import { freePort, startNodeRed, worrying, type RunningNodeRed } from '../test/helpers/runtime';
 import { analyseCpuProfile, type CpuSummary } from './pipeline-cpu';
 import { analyseHeapSnapshot, type HeapSummary } from './pipeline-heap';
-import { OWNER_ENV, PipelineLan, sweepStale, TMP_PREFIX } from './pipeline-lan';
+import { NS_PREFIX, OWNER_ENV, PipelineLan, removeNamespace, ROUTER_NS_ENV, sweepStale, TMP_PREFIX } from './pipeline-lan';
 import { DashboardMeter, httpLoad, quantile, type LoadResult } from './pipeline-load';
 import type { NodeVisit, TickRecord } from './pipeline-probe';
 import { printTable } from './stats';
@@ -49,6 +55,7 @@ const CPU_PROFILE = process.env.EQUALNET_BENCH_CPUPROF === '1';
 const SHAPING = process.env.EQUALNET_BENCH_SHAPING === 'dry-run' ? 'dry-run' : 'enforce';
 const PER_CLIENT = process.env.EQUALNET_BENCH_PER_CLIENT !== '0';
 const DASHBOARD = process.env.EQUALNET_BENCH_DASHBOARD !== '0';
+const ON_ROUTER = process.env.EQUALNET_BENCH_PLACE !== 'outside';
 const CONNECTIONS = 50;
 const API_ROUTES = ['/api/status', '/api/clients', '/api/analytics/top/10'];
 /** After the pipeline is full: JIT, the first shaping, the first store minute. */
@@ -272,9 +279,11 @@ export function benchFlow(lan: PipelineLan): Array<Record<string, unknown>> {
     return n;
   };
   byId('equalnet.config').mode = SHAPING;
-  Object.assign(byId('equalnet.discover'), { netns: lan.ns, leasesFile: lan.leasesFile, newMacs: '10000' });
-  Object.assign(byId('equalnet.counter'), { netns: lan.ns, perClient: PER_CLIENT });
-  Object.assign(byId('equalnet.shaper'), { netns: lan.ns });
+  // on the router, the nodes work in their own namespace, as they do when installed on one
+  const netns = lan.onRouter ? '' : lan.ns;
+  Object.assign(byId('equalnet.discover'), { netns, leasesFile: lan.leasesFile, newMacs: '10000' });
+  Object.assign(byId('equalnet.counter'), { netns, perClient: PER_CLIENT });
+  Object.assign(byId('equalnet.shaper'), { netns });
   return flow;
 }
 
@@ -386,7 +395,7 @@ function dbBytes(userDir: string): number {
 }
 
 async function measurePipeline(devices: number): Promise<Run> {
-  const lan = new PipelineLan(devices);
+  const lan = new PipelineLan(devices, process.env[ROUTER_NS_ENV]);
   cleanups.set(`lan ${lan.ns}`, () => lan.remove());
   lan.build();
   console.log(`(LAN of ${devices} devices: ${lan.neighbourCount()} permanent neighbour entries on ${lan.iface} in ${lan.ns})`);
@@ -477,6 +486,7 @@ async function measurePipeline(devices: number): Promise<Run> {
       await stopHome(s); // the profile is written at exit
       const file = readdirSync(profileDir).find((f) => f.endsWith('.cpuprofile'));
       if (file) cpuProfile = analyseCpuProfile(join(profileDir, file), window[0], window[1], PROJECT_ROOT);
+      if (file && process.env.EQUALNET_BENCH_CPUPROF_KEEP) copyFileSync(join(profileDir, file), process.env.EQUALNET_BENCH_CPUPROF_KEEP);
       else console.log('(no CPU profile written)');
     }
     return {
@@ -567,6 +577,7 @@ function report(run: Run, bare: Bare): void {
     printTable(c.byPlace.map((p) => ({ 'code in': p.what, 'self ms': p.ms.toFixed(0), '% of busy': p.percent.toFixed(1) })));
     printTable(c.byFunction.map((p) => ({ function: p.what.slice(0, 110), 'self ms': p.ms.toFixed(0), '% of busy': p.percent.toFixed(1) })));
     printTable(c.byNode.map((p) => ({ 'innermost node on the stack': p.what.slice(0, 80), 'ms (inclusive)': p.ms.toFixed(0), '% of busy': p.percent.toFixed(1) })));
+    if (c.clonesBy.length) printTable(c.clonesBy.map((p) => ({ 'deep copies of messages, asked by': p.what.slice(0, 110), 'ms (inclusive)': p.ms.toFixed(0), '% of busy': p.percent.toFixed(1) })));
   }
   if (run.worrying.length) console.log(`(Node-RED log, ${run.worrying.length} worrying lines, first: ${run.worrying.slice(0, 3).join(' | ')})`);
 }
@@ -590,6 +601,26 @@ function printHeap(label: string, h: HeapSummary, bare: HeapSummary | null): voi
   );
 }
 
+/**
+ * Runs this bench again inside a namespace of its own that becomes the LAN's router: Node-RED is
+ * started from there, as it runs on a router (see the file's comment). The namespace is removed
+ * when the inner run ends, fails or is interrupted.
+ */
+async function rerunInRouterNamespace(): Promise<void> {
+  const ns = `${NS_PREFIX}${process.pid}-router`;
+  cleanups.set(`router ${ns}`, () => removeNamespace(ns));
+  execFileSync('ip', ['netns', 'add', ns]);
+  execFileSync('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
+  console.log(`(Node-RED runs as on a router: this bench runs again inside ${ns}, the LAN's router namespace; EQUALNET_BENCH_PLACE=outside for the lab tests' set-up)`);
+  const code = await new Promise<number>((resolve) => {
+    const child = spawn('ip', ['netns', 'exec', ns, process.execPath, join(__dirname, 'run.js'), 'pipeline'], { stdio: 'inherit', env: { ...process.env, [ROUTER_NS_ENV]: ns } });
+    child.on('exit', (c, signal) => resolve(c ?? (signal ? 1 : 0)));
+  });
+  removeNamespace(ns);
+  cleanups.delete(`router ${ns}`);
+  if (code !== 0) process.exitCode = code;
+}
+
 export async function bench(): Promise<void> {
   if (process.getuid?.() !== 0) {
     console.log('needs root (network namespaces, nftables, tc); not run');
@@ -599,6 +630,10 @@ export async function bench(): Promise<void> {
   installHandlers();
   const swept = sweepStale();
   if (swept.length) console.log(`(removed what killed runs left: ${swept.join(', ')})`);
+  if (ON_ROUTER && !process.env[ROUTER_NS_ENV]) {
+    await rerunInRouterNamespace();
+    return;
+  }
   console.log(
     `(${MINUTES} min per size, ${SIZES.join(' and ')} devices, API ${API_SECONDS} s a route at ${CONNECTIONS} connections, traffic ${TRAFFIC ? 'on' : 'off'}; Node ${process.version}, ${readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/)?.[1] ?? '?'})`,
   );

@@ -8,6 +8,7 @@ import { parseRegistry } from './core/contract/registry';
 import type { CommandRunner, Watcher } from './core/runner';
 import { toNumber } from './core/contract/settings';
 import { configOf } from './lib/config-node';
+import { openNetlinkReader, type NetlinkReader } from './lib/netlink-reader';
 import { runnerFor } from './lib/process-runner';
 import { adapt } from './lib/adapter';
 import { countOf, showError, showOk, showWarning } from './lib/status';
@@ -41,6 +42,7 @@ export = function (RED: NodeAPI) {
     let discovery: Discovery | null = null;
     const adapter = adapt(node, 'arp-discover');
     let runner: CommandRunner | null = null;
+    let netlink: NetlinkReader | null = null;
     let watcher: Watcher | null = null;
     let closed = false;
     const timers = new Set<NodeJS.Timeout>();
@@ -50,7 +52,13 @@ export = function (RED: NodeAPI) {
     try {
       const config = configOf(RED, def.config);
       const settings = config.settings!;
-      runner = runnerFor((def.netns ?? '').trim());
+      const netns = (def.netns ?? '').trim();
+      runner = runnerFor(netns);
+      // in our own namespace the neighbour table is read over netlink (no process per tick); in
+      // another one (lab, demo) a socket of ours would see the wrong namespace, so `ip` reads it
+      const fast = netns ? null : openNetlinkReader();
+      if (fast?.problem) node.log(fast.problem.replace(/counters are read with nft and ip/, 'the neighbour table is read with ip'));
+      netlink = fast?.reader ?? null;
       let rules;
       try {
         rules = validateDeviceTypeRules(JSON.parse(def.deviceTypes?.trim() || '[]'));
@@ -70,7 +78,7 @@ export = function (RED: NodeAPI) {
           clientCap: settings.clientCap,
           newMacsPerMinute: def.newMacs === undefined || def.newMacs === '' ? DEFAULT_NEW_MACS_PER_MINUTE : toNumber(def.newMacs),
         },
-        { runner, readFile: (path) => readFile(path, 'utf8'), now: Date.now, oui: defaultOuiIndex() },
+        { runner, readNeighbours: netlink ? (iface) => netlink!.readNeighbours(iface) : undefined, readFile: (path) => readFile(path, 'utf8'), now: Date.now, oui: defaultOuiIndex() },
         (node.context().get(DEVICES_KEY) as [string, DeviceSettings][] | undefined) ?? [],
       );
       showOk(node, `ready · ${settings.iface}${def.probe ? ' · probing' : ''}`);
@@ -204,6 +212,8 @@ export = function (RED: NodeAPI) {
 
     adapter.onClose(() => {
       closed = true;
+      netlink?.close();
+      netlink = null;
       watcher?.stop();
       watcher = null;
       for (const t of timers) clearTimeout(t);

@@ -13,6 +13,7 @@ import { InterfaceMissingError, type IfaceCounters } from '../core/meter/iface-s
 import {
   errnoOf,
   getLinkRequest,
+  getNeighboursRequest,
   getSetElementsRequest,
   NETLINK_NETFILTER,
   NETLINK_ROUTE,
@@ -20,8 +21,10 @@ import {
   NLMSG_DONE,
   NLMSG_ERROR,
   parseLink,
+  parseNeighbourEntry,
   parseSetElements,
   splitMessages,
+  type NeighbourEntry,
   type NetlinkMessage,
 } from '../core/meter/netlink-codec';
 import type { ElementCounter, SetName, TableCounters } from '../core/meter/nft-accounting';
@@ -170,7 +173,7 @@ function dumpStep(what: string, onData: (msg: NetlinkMessage) => void, interrupt
   };
 }
 
-class NetlinkReader implements KernelReader {
+export class NetlinkReader implements KernelReader {
   readonly via = 'netlink' as const;
   private readonly nft: Channel;
   private readonly route: Channel;
@@ -231,6 +234,24 @@ class NetlinkReader implements KernelReader {
     return link;
   }
 
+  /**
+   * The neighbour entries of `iface`, IPv4 and IPv6, as `ip -j -s neigh show dev IFACE` prints
+   * them (discover/neighbours.ts judges them). A dump is consistent per message, not as a whole:
+   * as `ip` does, it is read once even when the table changed meanwhile.
+   */
+  async readNeighbours(iface: string): Promise<NeighbourEntry[]> {
+    const { ifindex } = await this.readLink(iface);
+    const entries: NeighbourEntry[] = [];
+    await this.route.request(
+      (seq) => getNeighboursRequest(seq, ifindex),
+      dumpStep(`neighbours of ${iface}`, (m) => {
+        const entry = parseNeighbourEntry(m, ifindex);
+        if (entry) entries.push(entry);
+      }, () => undefined),
+    );
+    return entries;
+  }
+
   close(): void {
     this.nft.close();
     this.route.close();
@@ -241,7 +262,7 @@ class NetlinkReader implements KernelReader {
  * A reader over this process's own netlink sockets, or why there is none (the optional `netlink`
  * package is not installed or its native part does not load on this platform).
  */
-export function openNetlinkReader(): { reader: KernelReader; problem: null } | { reader: null; problem: string } {
+export function openNetlinkReader(): { reader: NetlinkReader; problem: null } | { reader: null; problem: string } {
   const Socket = loadSocketClass();
   if (!Socket) return { reader: null, problem: `the netlink package did not load (${loadProblem}); counters are read with nft and ip` };
   try {

@@ -5,7 +5,9 @@
  *
  *   → {"id":1,"op":"tick","payload":{snapshot}}   ← {"id":1,"result":{metered snapshot}}
  *   → {"id":2,"op":"compare"}                      ← {"id":2,"result":{"netlink":…,"commands":…,"netlinkAfter":…}}
- *   → {"id":3,"op":"close"}                        ← {"id":3,"result":null}, then exits
+ *   → {"id":3,"op":"neighbours"}                   ← {"id":3,"result":{"netlink":[…],"commands":[…],"netlinkAfter":[…]}}
+ *     (arp-discover's neighbour table: the netlink reader's entries, `ip -j -s neigh show dev IFACE`'s)
+ *   → {"id":4,"op":"close"}                        ← {"id":4,"result":null}, then exits
  *
  * With --unprivileged it drops to nobody (no capabilities) after loading its modules.
  *
@@ -14,7 +16,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
-import { commandReader } from '../../nodes/core/meter/kernel-reader';
+import { commandReader, type KernelReader } from '../../nodes/core/meter/kernel-reader';
 import { MeteringCore } from '../../nodes/core/meter/metering';
 import { SET_NAMES, tableNameFor } from '../../nodes/core/meter/nft-accounting';
 import { processRunner } from '../../nodes/lib/process-runner';
@@ -22,7 +24,7 @@ import { openNetlinkReader } from '../../nodes/lib/netlink-reader';
 
 interface Request {
   id: number;
-  op: 'tick' | 'compare' | 'close';
+  op: 'tick' | 'compare' | 'neighbours' | 'close';
   payload?: unknown;
 }
 
@@ -44,11 +46,18 @@ async function serve(iface: string, unprivileged: boolean): Promise<void> {
     const req = JSON.parse(line) as Request;
     const work = async () => {
       if (req.op === 'tick') return core.tick(req.payload);
+      if (req.op === 'neighbours') {
+        const reader = opened.reader!;
+        const netlink = await reader.readNeighbours(iface);
+        const commands = JSON.parse((await processRunner.run(['ip', '-j', '-s', 'neigh', 'show', 'dev', iface])).stdout) as unknown[];
+        const netlinkAfter = await reader.readNeighbours(iface);
+        return { netlink, commands, netlinkAfter };
+      }
       if (req.op === 'compare') {
         // both readers on the same counters, one right after the other
         const table = tableNameFor(iface);
         const fresh = openNetlinkReader().reader!;
-        const read = async (r: typeof fresh) => {
+        const read = async (r: KernelReader) => {
           const sets = await r.readSets(table, SET_NAMES);
           const link = await r.readLink(iface);
           return { sets: sets && Object.fromEntries(SET_NAMES.map((s) => [s, Object.fromEntries([...sets[s]].sort())])), link };

@@ -5,10 +5,12 @@
 import assert from 'node:assert/strict';
 import { DeviceTypeTable } from '../../nodes/core/discover/device-type';
 import { Discovery } from '../../nodes/core/discover/discovery';
+import { neighboursOf } from '../../nodes/core/discover/neighbours';
+import { MeterChild } from '../helpers/meter-child';
 import { defaultOuiIndex } from '../../nodes/core/discover/oui';
 import { inNetns } from '../../nodes/core/runner';
 import { processRunner } from '../../nodes/lib/process-runner';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import {
@@ -81,6 +83,45 @@ describe('arp-discover on the lab LAN (network namespaces, real kernel, real dns
     const pixel = snapshot.clients.find((c) => c.mac === DEFAULT_CLIENTS.find((d) => d.name === 'pixel')!.mac)!;
     assert.equal(pixel.randomizedMac, true);
     assert.equal(pixel.vendor, null);
+  });
+
+  it('over netlink, from inside the router namespace as on a router, the neighbour table is what `ip -j -s neigh` shows: both families, every state, ages', async () => {
+    // more kinds of entries than the lab's clients leave: permanent and stale, IPv6 with zero runs
+    // to compress, an IPv4-mapped address, a NOARP entry that ip leaves out
+    const added: string[][] = [
+      ['10.77.0.240', 'lladdr', '3c:22:fb:00:00:f0', 'nud', 'permanent'],
+      ['10.77.0.241', 'lladdr', 'da:a1:19:00:00:f1', 'nud', 'stale'],
+      ['fd00:77::1:0:0:f2', 'lladdr', '24:0a:c4:00:00:f2', 'nud', 'reachable'],
+      ['fd00:77:0:1::f3', 'lladdr', '50:c7:bf:00:00:f3', 'nud', 'permanent'],
+      ['::ffff:10.77.0.244', 'lladdr', '3c:22:fb:00:00:f4', 'nud', 'permanent'],
+      ['10.77.0.243', 'lladdr', '3c:22:fb:00:00:f3', 'nud', 'noarp'],
+    ];
+    let child: MeterChild | undefined;
+    try {
+      for (const a of added) execFileSync('ip', ['-n', lab.routerNs, 'neigh', 'replace', a[0], 'dev', lab.lanIface, ...a.slice(1)]);
+      child = new MeterChild(lab.routerNs, lab.lanIface);
+      type Entry = { dst: string; lladdr?: string; state: string[]; confirmed?: number };
+      const { netlink, commands, netlinkAfter } = await child.request<{ netlink: Entry[]; commands: Entry[]; netlinkAfter: Entry[] }>('neighbours');
+      const byDst = (list: Entry[]) => new Map(list.map((e) => [e.dst, e]));
+      const [before, after] = [byDst(netlink), byDst(netlinkAfter)];
+      assert.deepEqual([...before.keys()].sort(), commands.map((e) => e.dst).sort(), 'the same entries');
+      for (const a of added.slice(0, 5)) assert.ok(before.has(a[0]), `${a[0]} read over netlink`);
+      assert.ok(!before.has('10.77.0.243'), 'NOARP left out, as ip does');
+      assert.ok(commands.length >= lab.clients.size + 5, `${commands.length} entries`);
+      // an entry may change state between the reads (REACHABLE to STALE): it equals one of the two
+      for (const c of commands) {
+        const same = (e: Entry | undefined) => e !== undefined && e.lladdr === c.lladdr && JSON.stringify(e.state) === JSON.stringify(c.state);
+        assert.ok(same(before.get(c.dst)) || same(after.get(c.dst)), `${c.dst}: ip ${JSON.stringify(c)}, netlink ${JSON.stringify(before.get(c.dst))} / ${JSON.stringify(after.get(c.dst))}`);
+        const ages = [before.get(c.dst)!.confirmed!, after.get(c.dst)?.confirmed ?? before.get(c.dst)!.confirmed!];
+        assert.ok(c.confirmed! >= Math.min(...ages) - 1 && c.confirmed! <= Math.max(...ages) + 1, `${c.dst}: confirmed ${c.confirmed} s ago by ip, ${ages.join(' / ')} by netlink`);
+      }
+      // what arp-discover makes of them is the same
+      const neighbours = (list: Entry[]) => neighboursOf(list).neighbours.map((n) => `${n.ip} ${n.mac}`).sort();
+      assert.deepEqual(neighbours(netlink), neighbours(commands));
+    } finally {
+      await child?.close();
+      for (const a of added) spawnSync('ip', ['-n', lab.routerNs, 'neigh', 'del', a[0], 'dev', lab.lanIface]);
+    }
   });
 
   describe('the node in a real Node-RED runtime, commands run in the router namespace', () => {

@@ -2,8 +2,11 @@
  * arp-discover in a real Node-RED runtime. The kernel side is played by a stand-in `ip` script
  * put first on PATH: it answers with a neighbour table recorded in the lab, or with the exact
  * error text iproute2 prints without permission (we run as root, so a real refusal cannot be had
- * here), and it logs every call so a test can prove that no process was started. The same node
- * against the real kernel is in test/lab/arp-discover.lab.spec.ts.
+ * here), and it logs every call so a test can prove that no process was started. The node is given
+ * a namespace setting, as in the lab and the demo, so that it reads the table with `ip` (through
+ * the stand-in, which plays `ip netns exec` too); without one, as on a router, it reads the table
+ * over netlink, in this process's own namespace (the last describe). The same node against the real
+ * kernel is in test/lab/arp-discover.lab.spec.ts.
  */
 import assert from 'node:assert/strict';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -27,6 +30,8 @@ import { fixture } from '../unit/arp-helpers';
 const arpModule = require('../../nodes/arp-discover');
 
 const STUB_IP = `#!/bin/sh
+# the node's namespace setting makes every command "ip netns exec NS ..."; the stand-in plays both
+if [ "$1" = netns ] && [ "$2" = exec ]; then shift 3; [ "$1" = ip ] && shift; fi
 echo "$*" >> "$(dirname "$0")/calls.log"
 dir="$(dirname "$0")"
 [ -f "$dir/stderr.txt" ] && cat "$dir/stderr.txt" >&2
@@ -77,7 +82,7 @@ function flow(arp: Record<string, unknown> = {}, config: Record<string, unknown>
       reverseDns: false,
       watch: false,
       deviceTypes: '[]',
-      netns: '',
+      netns: 'eqtest-router',
       wires: [['snapshots'], ['events']],
       ...arp,
     },
@@ -311,6 +316,40 @@ describe('arp-discover node (in a real Node-RED runtime)', () => {
       getNode('arp').receive({ topic: 'registry', payload: { entries: [] } } as never);
       const caught = await nextMessage<{ error: { message: string } }>('caught');
       assert.match(caught.error.message, /payload\.devices: a registry message needs/);
+    });
+  });
+
+  describe('in Node-RED\'s own network namespace (no namespace setting, as on a router): the table read over netlink', () => {
+    it('reads the neighbour table without starting a process (PATH emptied: any command would fail)', async () => {
+      const savedPath = process.env.PATH;
+      process.env.PATH = mkdtempSync(join(tmpdir(), 'eqn-nopath-'));
+      let snap: Snap;
+      try {
+        // loopback: a table with no neighbours, on an interface every machine has
+        await start(flow({ netns: '', leasesFile: '' }, { iface: 'lo' }));
+        tick();
+        snap = await nextMessage<Snap>('snapshots');
+        await noMessage('caught', 100);
+      } finally {
+        rmSync(process.env.PATH, { recursive: true, force: true });
+        process.env.PATH = savedPath;
+      }
+      assert.equal(snap.payload.iface, 'lo');
+      assert.deepEqual(snap.payload.clients, []);
+      assert.equal(existsSync(join(stubDir, 'calls.log')), false, 'no command was run');
+      const s = await statusAfter((x) => x.text.includes('client'));
+      assert.equal(s.fill, 'green');
+    });
+
+    it('an interface that does not exist: red status naming it, an error to Catch, as with ip', async () => {
+      stub({});
+      await start(flow({ netns: '' }, { iface: 'nosuch0' }));
+      tick();
+      const caught = await nextMessage<{ error: { message: string } }>('caught');
+      assert.match(caught.error.message, /interface "nosuch0" does not exist/);
+      const s = await statusAfter((x) => x.fill === 'red');
+      assert.match(s.text, /nosuch0/);
+      assert.equal(existsSync(join(stubDir, 'calls.log')), false, 'ip was not asked');
     });
   });
 });

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { InterfaceMissingError } from '../../nodes/core/meter/iface-stats';
 import { DeviceTypeTable } from '../../nodes/core/discover/device-type';
 import { Discovery, type DiscoveryOptions } from '../../nodes/core/discover/discovery';
 import { InputError } from '../../nodes/core/contract/errors';
@@ -9,7 +10,11 @@ import { fixture, neighJson, RecordedRunner } from './arp-helpers';
 const START = Date.UTC(2026, 10, 25, 12, 0, 0);
 const LEASES = '/var/lib/misc/dnsmasq.leases';
 
-function setup(options: Partial<DiscoveryOptions> = {}, files: Record<string, string | Error> = { [LEASES]: fixture('dnsmasq.leases') }) {
+function setup(
+  options: Partial<DiscoveryOptions> = {},
+  files: Record<string, string | Error> = { [LEASES]: fixture('dnsmasq.leases') },
+  readNeighbours?: (iface: string) => Promise<readonly unknown[]>,
+) {
   const clock = { t: START };
   const runner = new RecordedRunner();
   const discovery = new Discovery(
@@ -26,6 +31,7 @@ function setup(options: Partial<DiscoveryOptions> = {}, files: Record<string, st
     },
     {
       runner,
+      readNeighbours,
       now: () => clock.t,
       oui: defaultOuiIndex(),
       readFile: async (path) => {
@@ -187,6 +193,36 @@ describe('arp-discover: who is on the LAN (core, recorded command output)', () =
       runner.on('ping', fixture('ping-all-nodes.txt'));
       const { snapshot } = await discovery.scan();
       assert.deepEqual(snapshot.clients.map((c) => [c.mac, c.ip, c.ip6]), [['10:4f:a8:10:00:08', null, ['fd00:77::108']]]);
+    });
+  });
+
+  describe('the neighbour table read without a process (netlink, as on a router)', () => {
+    it('gives the same snapshot as `ip -j -s neigh`, and runs no ip neigh', async () => {
+      const viaIp = setup();
+      viaIp.runner.on(NEIGH, fixture('neigh.json'));
+      const entries = JSON.parse(fixture('neigh.json')) as unknown[];
+      const asked: string[] = [];
+      const viaNetlink = setup(undefined, undefined, async (iface) => (asked.push(iface), entries));
+      const [a, b] = [await viaIp.discovery.scan(), await viaNetlink.discovery.scan()];
+      assert.deepEqual(b.snapshot, a.snapshot);
+      assert.deepEqual(b.warnings, []);
+      assert.deepEqual(asked, ['br-lan']);
+      assert.deepEqual(viaNetlink.runner.calls.filter((c) => c.includes('neigh')), []);
+    });
+
+    it('falls back to ip for that scan when netlink fails, with a warning; a missing interface is an error as with ip', async () => {
+      const { runner, discovery } = setup(undefined, undefined, async () => {
+        throw new Error('netlink: no answer within 2000 ms');
+      });
+      runner.on(NEIGH, fixture('neigh.json'));
+      const { snapshot, warnings } = await discovery.scan();
+      assert.equal(snapshot.clients.length, 10);
+      assert.deepEqual(warnings, ['the neighbour table was read with ip: netlink failed (netlink: no answer within 2000 ms)']);
+      const missing = setup(undefined, undefined, async (iface) => {
+        throw new InterfaceMissingError(iface);
+      });
+      await assert.rejects(missing.discovery.scan(), /interface "br-lan" does not exist/);
+      assert.deepEqual(missing.runner.calls, []);
     });
   });
 

@@ -1,5 +1,5 @@
 /**
- * The netlink messages iface-counter exchanges with the kernel (nodes/core/meter/netlink-codec.ts):
+ * The netlink messages iface-counter and arp-discover exchange with the kernel (nodes/core/meter/netlink-codec.ts):
  * requests byte for byte, and answers recorded from this machine's kernel (6.18) for a table made
  * with nft 1.0.6:
  *
@@ -18,15 +18,18 @@ import {
   addressKeyOfBytes,
   errnoOf,
   getLinkRequest,
+  getNeighboursRequest,
   getSetElementsRequest,
   NLM_F_MULTI,
   NLMSG_DONE,
   parseLink,
+  parseNeighbourEntry,
   parseSetElements,
   splitMessages,
   type NetlinkMessage,
 } from '../../nodes/core/meter/netlink-codec';
 import { addressKey, type ElementCounter } from '../../nodes/core/meter/nft-accounting';
+import { neighboursOf } from '../../nodes/core/discover/neighbours';
 
 // Recorded: the GETSETELEM dump of up4 (two datagrams: the elements, then an empty part and DONE).
 const UP4_DUMP = [
@@ -215,5 +218,44 @@ describe('counter netlink messages (the reader\'s requests and the kernel\'s ans
       assert.throws(() => parseLink(link('eth0'), 'br-lan'), /answered for eth0/);
       assert.throws(() => parseLink(link('br-lan', false), 'br-lan'), /no 64-bit statistics/);
     });
+  });
+});
+
+// Recorded from this machine's kernel: the RTM_GETNEIGH dump of veth d0 (ifindex 3) in a namespace
+// holding (iproute2 6.1)
+//   ip neigh add 10.9.0.5 lladdr 3c:22:fb:00:00:05 dev d0 nud permanent
+//   ip neigh add 10.9.0.6 lladdr da:a1:19:00:00:06 dev d0 nud stale        (added 60 s earlier)
+//   ip neigh add fd00:9::1:0:0:7 lladdr 24:0a:c4:00:00:07 dev d0 nud reachable
+//   ip neigh add ::ffff:10.9.0.10 lladdr 3c:22:fb:00:00:0a dev d0 nud permanent
+//   ip neigh add 10.9.0.9 dev d0 nud noarp                                  (and the kernel's ff02::16)
+// and `ip -j -s neigh show dev d0` printed at the same moment.
+const NEIGH_DUMP = '4c0000001c00220007000000596f0008020000000300000040000003080001000a0900090a000200ffffffffffff0000080004000000000014000300120000001200000012000000000000004c0000001c00220007000000596f0008020000000300000004000003080001000a0900060a000200daa1190000060000080004000000000014000300831700001300000013000000000000004c0000001c00220007000000596f0008020000000300000080000003080001000a0900050a0002003c22fb000005000008000400000000001400030013000000130000001300000000000000580000001c00220007000000596f00080a00000003000000800000011400010000000000000000000000ffff0a09000a0a0002003c22fb00000a000008000400000000001400030012000000120000001200000000000000580000001c00220007000000596f00080a000000030000004000000514000100ff0200000000000000000000000000160a000200333300000016000008000400000000001400030082170000120000001200000000000000580000001c00220007000000596f00080a000000030000000200000114000100fd0000090000000000010000000000070a000200240ac4000007000008000400000000001400030013000000130000001300000001000000140000000300020007000000596f000800000000';
+const IP_SHOWED = [{"dst": "10.9.0.6", "lladdr": "da:a1:19:00:00:06", "used": 0, "confirmed": 60, "updated": 0, "probes": 0, "state": ["STALE"]}, {"dst": "10.9.0.5", "lladdr": "3c:22:fb:00:00:05", "used": 0, "confirmed": 0, "updated": 0, "probes": 0, "state": ["PERMANENT"]}, {"dst": "::ffff:10.9.0.10", "lladdr": "3c:22:fb:00:00:0a", "used": 0, "confirmed": 0, "updated": 0, "probes": 0, "state": ["PERMANENT"]}, {"dst": "fd00:9::1:0:0:7", "lladdr": "24:0a:c4:00:00:07", "refcnt": 1, "used": 0, "confirmed": 0, "updated": 0, "probes": 0, "state": ["REACHABLE"]}];
+
+describe("arp-discover's neighbour table over netlink", () => {
+  const entries = () => splitMessages(Buffer.from(NEIGH_DUMP, 'hex')).map((m) => parseNeighbourEntry(m, 3)).filter((e) => e !== null);
+
+  it('asks for one interface\'s entries, both families, as a dump', () => {
+    const req = getNeighboursRequest(7, 3);
+    assert.equal(req.length, 16 + 12 + 8);
+    const [msg] = splitMessages(req);
+    assert.equal(msg.type, 30); // RTM_GETNEIGH
+    assert.equal(msg.flags, 0x301); // NLM_F_REQUEST | NLM_F_DUMP
+    assert.equal(msg.seq, 7);
+    assert.equal(msg.payload[0], 0); // AF_UNSPEC: IPv4 and IPv6
+    assert.equal(LE ? msg.payload.readUInt16LE(14) : msg.payload.readUInt16BE(14), 8); // NDA_IFINDEX
+    assert.equal(LE ? msg.payload.readUInt32LE(16) : msg.payload.readUInt32BE(16), 3);
+  });
+
+  it('gives the entries `ip -j -s neigh show` printed: addresses as ip spells them, MAC, state, confirmed seconds; NOARP left out as ip does', () => {
+    const pick = (e: { dst: string; lladdr?: string; state: string[]; confirmed?: number }) => ({ dst: e.dst, lladdr: e.lladdr, state: e.state, confirmed: e.confirmed });
+    const byDst = (a: { dst: string }, b: { dst: string }) => a.dst.localeCompare(b.dst);
+    assert.deepEqual(entries().map(pick).sort(byDst), IP_SHOWED.map(pick).sort(byDst));
+    // and the neighbours arp-discover takes from them are the same
+    assert.deepEqual(neighboursOf(entries()).neighbours.map((n) => ({ ...n, dst: n.ip })).sort(byDst), neighboursOf(IP_SHOWED).neighbours.map((n) => ({ ...n, dst: n.ip })).sort(byDst));
+  });
+
+  it("ignores another interface's entries and other messages", () => {
+    assert.deepEqual(splitMessages(Buffer.from(NEIGH_DUMP, 'hex')).map((m) => parseNeighbourEntry(m, 4)).filter((e) => e !== null), []);
   });
 });

@@ -6,7 +6,8 @@ import { ifaceNameProblem } from '../contract/iface';
 import { isIPv4, isIPv6, isLinkLocalIPv6 } from '../contract/ip';
 import { hostnameFromLeases, parseDnsmasqLeases, type ParsedLeases } from './leases';
 import { isLocallyAdministered, normalizeMac } from '../contract/mac';
-import { parseNeighbours, type Neighbour } from './neighbours';
+import { neighboursOf, parseNeighbours, type Neighbour, type ParsedNeighbours } from './neighbours';
+import { InterfaceMissingError } from '../meter/iface-stats';
 import type { OuiIndex } from './oui';
 import { allNodesPingArgv, arpScanArgv, parseArpScan, parseGetentHosts, parseIPv4Prefixes, parsePingReplies, SWEEP_MIN_PREFIX } from './probe';
 import { CommandError, runChecked, type CommandRunner } from '../runner';
@@ -103,6 +104,12 @@ export interface DiscoveryOptions {
 
 export interface DiscoveryDeps {
   runner: CommandRunner;
+  /**
+   * Reads the neighbour table of an interface without a process (netlink, in Node-RED's own
+   * namespace): entries as `ip -j -s neigh show dev IFACE` prints them. Without it, or when it
+   * fails for another reason than a missing interface, `ip` is run.
+   */
+  readNeighbours?: (iface: string) => Promise<readonly unknown[]>;
   readFile: (path: string) => Promise<string>;
   now: () => number;
   oui: OuiIndex;
@@ -354,13 +361,29 @@ export class Discovery {
     return { mac, device: { ...next }, snapshot: this.last };
   }
 
+  /**
+   * The interface's neighbour table: over netlink if given, else (or if that fails) from `ip`
+   * (with its ages, `-s`, or without: `withAges`).
+   */
+  private async neighbourTable(iface: string, warnings: string[], withAges = true): Promise<ParsedNeighbours> {
+    const { readNeighbours, runner } = this.deps;
+    if (readNeighbours) {
+      try {
+        return neighboursOf(await readNeighbours(iface));
+      } catch (err) {
+        if (err instanceof InterfaceMissingError) throw err;
+        warnings.push(`the neighbour table was read with ip: netlink failed (${(err as Error).message})`);
+      }
+    }
+    return parseNeighbours(await runChecked(runner, ['ip', '-j', ...(withAges ? ['-s'] : []), 'neigh', 'show', 'dev', iface], { timeoutMs: COMMAND_TIMEOUT_MS }));
+  }
+
   private async scanNow(): Promise<ScanResult> {
-    const { runner, now } = this.deps;
+    const { now } = this.deps;
     const { iface } = this.options;
     const warnings: string[] = [];
-    const table = await runChecked(runner, ['ip', '-j', '-s', 'neigh', 'show', 'dev', iface], { timeoutMs: COMMAND_TIMEOUT_MS });
+    const parsed = await this.neighbourTable(iface, warnings);
     const t = now();
-    const parsed = parseNeighbours(table);
     if (parsed.malformed.length > 0) {
       warnings.push(`${parsed.malformed.length} neighbour entr${parsed.malformed.length === 1 ? 'y' : 'ies'} not understood (${parsed.malformed[0]})`);
     }
@@ -577,7 +600,7 @@ export class Discovery {
       const replies = parsePingReplies(result.stdout);
       if (replies.length === 0) return;
       // map the (link-local) answers to MACs through the table the answers just refreshed
-      const table = parseNeighbours(await runChecked(runner, ['ip', '-j', 'neigh', 'show', 'dev', iface], { timeoutMs: COMMAND_TIMEOUT_MS }));
+      const table = await this.neighbourTable(iface, [], false);
       const macOf = new Map(table.neighbours.map((n) => [n.ip.toLowerCase(), n.mac]));
       const t = now();
       for (const ip of replies) {

@@ -76,6 +76,14 @@ export function parseNeighbours(json: string): ParsedNeighbours {
     return { neighbours: [], malformed: [`neighbour table is not JSON: ${(err as Error).message}`] };
   }
   if (!Array.isArray(data)) return { neighbours: [], malformed: ['neighbour table is not a JSON array'] };
+  return neighboursOf(data);
+}
+
+/**
+ * The usable neighbours among entries as `ip -j -s neigh` prints them (or as the netlink reader
+ * makes them, meter/netlink-codec.ts's parseNeighbourEntry): a bad entry is skipped and noted.
+ */
+export function neighboursOf(data: readonly unknown[]): ParsedNeighbours {
   const neighbours: Neighbour[] = [];
   const malformed: string[] = [];
   for (let i = 0; i < data.length; i++) {
