@@ -24,12 +24,13 @@
 // Without /usr/bin/chromium the render rows say "not measured: chromium missing" and the bytes
 // are counted by a socket client (bench/pipeline-load.ts DashboardMeter) instead.
 // Run it alone: `npm run build && node bench/run.js dashboard` (under flock /tmp/equalnet-lab.lock).
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type CDPSession, type Page } from 'playwright-core';
 import { replayFlow, REPLAY_BANNER, REPLAY_PATH, type FlowNode } from '../demo/flow';
 import { nodeRedArgs, prepareHome, PROJECT_ROOT } from '../scripts/node-red-home';
+import { alive } from '../test/lab/lab';
 import { freePort, startNodeRed, worrying, type RunningNodeRed } from '../test/helpers/runtime';
 import { DashboardLan } from './dashboard-feed';
 import { bytesByTopic, frameEvent, frameTopic, mergeTopics, quantileOf, renderPerTick, type PageTimeline, type TickRender, type TopicBytes, type Widget } from './dashboard-frames';
@@ -88,16 +89,49 @@ export function widgetsOf(flow: readonly FlowNode[]): Map<string, Widget> {
 }
 
 const cleanups: Array<() => Promise<void> | void> = [];
+const TMP_PREFIX = 'equalnet-dashbench-';
+/** Set in the environment of the Node-RED the bench starts: the bench's pid. */
+const OWNER_ENV = 'EQUALNET_DASHBOARD_BENCH_OWNER';
+
+/** The Node-RED and the temp dirs of a bench run that was killed (kill -9): its pid is gone. */
+function sweepStale(): string[] {
+  const gone: string[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let owner: number;
+    try {
+      const env = readFileSync(`/proc/${entry}/environ`, 'utf8').split('\0');
+      owner = Number(env.find((e) => e.startsWith(`${OWNER_ENV}=`))?.slice(OWNER_ENV.length + 1));
+    } catch {
+      continue;
+    }
+    if (!Number.isInteger(owner) || owner <= 0 || alive(owner)) continue;
+    try {
+      process.kill(Number(entry), 'SIGKILL');
+      gone.push(`Node-RED ${entry}`);
+    } catch {
+      /* gone */
+    }
+  }
+  for (const dir of readdirSync(tmpdir())) {
+    const pid = Number(dir.startsWith(TMP_PREFIX) ? dir.slice(TMP_PREFIX.length).split('-')[0] : NaN);
+    if (!Number.isInteger(pid) || alive(pid)) continue;
+    rmSync(join(tmpdir(), dir), { recursive: true, force: true });
+    gone.push(dir);
+  }
+  return gone;
+}
 
 async function startHome(flow: FlowNode[]): Promise<{ nodeRed: RunningNodeRed; base: string; port: number }> {
-  const home = mkdtempSync(join(tmpdir(), `equalnet-dashbench-${process.pid}-`));
+  const home = mkdtempSync(join(tmpdir(), `${TMP_PREFIX}${process.pid}-`));
   cleanups.push(() => rmSync(home, { recursive: true, force: true }));
   const flowFile = join(home, 'flow.json');
   writeFileSync(flowFile, JSON.stringify(flow));
   const port = await freePort();
   const userDir = join(home, 'user');
   prepareHome(userDir, port, IFACE, flowFile);
-  const nodeRed = await startNodeRed(nodeRedArgs(userDir, port), port, {}, 120_000);
+  // the marker lets a later run find this Node-RED if this bench is killed (sweepStale)
+  const nodeRed = await startNodeRed(nodeRedArgs(userDir, port), port, { [OWNER_ENV]: String(process.pid) }, 120_000);
   cleanups.push(() => nodeRed.stop());
   return { nodeRed, port, base: `http://127.0.0.1:${port}` };
 }
@@ -402,6 +436,8 @@ async function socketOnly(port: number, feeder: Feeder): Promise<void> {
 
 export async function bench(): Promise<void> {
   const began = Date.now();
+  const swept = sweepStale();
+  if (swept.length) console.log(`(removed what killed runs left: ${swept.join(', ')})`);
   const base0 = JSON.parse(readFileSync(join(PROJECT_ROOT, 'flows', 'default.json'), 'utf8')) as FlowNode[];
   const flow = dashboardBenchFlow(base0);
   const widgets = widgetsOf(flow);
