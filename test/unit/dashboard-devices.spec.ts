@@ -155,8 +155,17 @@ for (const file of ['flows/default.json', 'examples/10-dashboard.json']) {
       assert.equal(now.mode, 'dry-run');
       assert.deepEqual(now.busiest.map((b: unknown[]) => b[1]), ['host-7', 'host-6', 'host-5', 'host-4', 'host-3']);
       assert.deepEqual(now.busiest[0], ['fa-microchip', 'host-7', clients[7].mac, 8, 0.1, Math.round((8.1 / 36.8) * 1000) / 10]);
+      // texts and gauges only when they change; the chart and the panel every tick
+      const same = run(snapshot(clients));
+      assert.deepEqual(same.slice(1, 6), [null, null, null, null, null]);
+      assert.equal(same[0].length, 3);
+      assert.equal(same[6].payload.state, 'ok');
       // measured interface totals win over the sum
-      assert.equal(run(snapshot(clients, { totals: { rxBps: 50e6, txBps: 2e6 } }))[4].payload, 50);
+      const totals = run(snapshot(clients, { totals: { rxBps: 50e6, txBps: 2e6 } }));
+      assert.deepEqual([totals[4].payload, totals[5].payload, totals[1]], [50, 10, null]);
+      // a restart (On Start) sends them all again: the context may be kept on disk
+      new Function('context', 'Date', named('overview figures').initialize!)({ set: (k: string, v: unknown) => void run.store.set(k, v) }, Date);
+      assert.equal(run(snapshot(clients))[1].payload, '9');
     });
 
     it('overview figures: "waiting" before the first snapshot, "no clients yet", "pipeline not running" after 3 ticks without a snapshot, and back', () => {
