@@ -142,6 +142,8 @@ describe('dashboard example: the Analytics and Device pages, seen in Chromium', 
         (ok) => ok,
         40_000,
       ).catch((err) => assert.fail(`${err.message}\n${JSON.stringify(last)}`));
+      // the trend drawn: a point per row up to 120
+      assert.equal(Number(await page.locator('.equalnet-trend svg').getAttribute('data-points')), Math.min(120, (last as { before: { trend: { rows: number } } }).before.trend.rows));
       const names = (await page.locator('table.equalnet-top tbody td:nth-child(2)').allInnerTexts()).map((t) => t.trim());
       if (hours === 720) {
         // the printer left 10 days ago: it keeps the name usage-store knows (its hostname), not its MAC
@@ -150,6 +152,19 @@ describe('dashboard example: the Analytics and Device pages, seen in Chromium', 
       } else assert.deepEqual([...names].sort(), SAMPLE_NAMES);
       await page.screenshot({ path: join(d.shots, `analytics-${hours}h.png`), fullPage: true });
     }
+    // the hourly pattern (last 24 h): a pair of bars per hour of /api/analytics/hourly/24
+    await until(
+      'the hourly pattern\'s hours equal the API\'s',
+      async () => {
+        await inject('equalnet.dash.query.hourly');
+        await new Promise((r) => setTimeout(r, 500));
+        const shown = Number(await page.locator('.equalnet-hourly svg').getAttribute('data-hours'));
+        return shown === (await d.api('/api/analytics/hourly/24')).body.length && shown >= 1;
+      },
+      (ok) => ok,
+      20_000,
+    );
+    assert.equal(await page.locator('.equalnet-hourly svg rect').count(), 2 * Number(await page.locator('.equalnet-hourly svg').getAttribute('data-hours')));
     // the periods differ: 7 days hold the laptop's hour 3 days ago, 30 days the printer's too
     const totals = await Promise.all([1, 7, 30].map(async (n) => (await d.api(`/api/analytics/report/${n}`)).body.total_download_mb as number));
     assert.ok(totals[0] < totals[1] && totals[1] < totals[2], JSON.stringify(totals));
@@ -326,6 +341,7 @@ describe('dashboard example: the Analytics and Device pages with nothing recorde
     assert.equal(await text('.equalnet-report-empty'), 'Nothing recorded in this period.');
     assert.equal(await d.page.locator('table.equalnet-top tbody tr').count(), 0);
     assert.ok((await d.page.locator('body').innerText()).includes('No usage recorded yet in this period.'));
+    assert.equal((await d.page.locator('.equalnet-hourly-empty').innerText()).trim(), 'No usage recorded yet.');
     assert.ok(!(await d.page.locator('body').innerText()).includes('undefined'));
     await d.page.screenshot({ path: join(d.shots, 'analytics-empty.png'), fullPage: true });
   });

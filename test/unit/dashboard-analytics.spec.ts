@@ -82,32 +82,37 @@ for (const file of ['flows/default.json', 'examples/10-dashboard.json']) {
       for (const m of run({ topic: 'query' })[0]) assert.notEqual(answer(queries, store, m).topic, 'error', JSON.stringify(m.payload));
     });
 
-    it('bandwidth trend: the chart oldest first in at most 120 points, the period\'s figures weighted by time', () => {
+    it('bandwidth trend: the period\'s figures weighted by time, and its chart (two SVG lines, oldest first, at most 120 points)', () => {
       const run = runner(byId('equalnet.dash.fn.trend'));
       const real = answer(queries, store, { topic: 'query', payload: { type: 'bandwidth', hours: 48 }, page: 'analytics', period: 168 });
       const rows = real.payload as BandwidthRow[];
       assert.ok(rows.length >= 60, `${rows.length} rows`);
-      const [chart, figures] = run(real);
-      const [series] = chart.payload;
-      assert.deepEqual(series.series, ['download', 'upload']);
-      assert.ok(series.data[0].length <= 120 && series.data[0].length === series.data[1].length);
-      assert.ok(series.data[0].every((p: { x: number }, i: number, all: Array<{ x: number }>) => i === 0 || p.x > all[i - 1].x), 'oldest first');
-      assert.equal(series.data[0][0].x, rows[rows.length - 1].ts);
+      const figures = run(real);
+      assert.deepEqual({ topic: figures.topic, page: figures.page, period: figures.period }, { topic: 'trend', page: 'analytics', period: 168 });
       const seconds = rows.reduce((s, r) => s + r.seconds, 0);
       const avg = rows.reduce((s, r) => s + r.total_download * r.seconds, 0) / seconds;
       assert.ok(Math.abs(figures.payload.avgDownload - avg) < 1e-9);
       assert.equal(figures.payload.rows, rows.length);
       assert.equal(figures.payload.peakDownload, Math.max(...rows.map((r) => r.total_download)));
-      assert.deepEqual({ topic: figures.topic, page: figures.page, period: figures.period }, { topic: 'trend', page: 'analytics', period: 168 });
+      assert.equal(figures.payload.from, rows[rows.length - 1].timestamp, 'from the oldest row');
+      const { chart } = figures.payload;
+      const xy = (line: string) => line.split(' ').map((p) => p.split(',').map(Number));
+      const down = xy(chart.down);
+      assert.equal(down.length, chart.points);
+      assert.ok(chart.points <= 120 && xy(chart.up).length === chart.points);
+      assert.deepEqual([down[0][0], down[down.length - 1][0]], [0, 600], 'oldest left, newest right');
+      assert.ok(down.every(([x, y], i) => (i === 0 || x > down[i - 1][0]) && y >= 0 && y <= 120));
+      assert.equal(Math.min(...down.map(([, y]) => y)), 0, 'the highest value at the top');
       // 300 rows: 120 points at most, so three rows each, each point the rows' time-weighted average
-      const many = Array.from({ length: 300 }, (_, i) => ({ ts: (300 - i) * 60_000, timestamp: '', seconds: [30, 60, 90][i % 3], total_download: [4, 10, 1][i % 3], total_upload: 1, total_clients: 2 }));
-      const [c2, f2] = run({ topic: 'bandwidth', payload: many, period: 24 });
-      assert.equal(c2.payload[0].data[0].length, 100);
+      const many = Array.from({ length: 300 }, (_, i) => ({ ts: (300 - i) * 60_000, timestamp: '', seconds: [30, 60, 90][i % 3], total_download: [4, 10, 1][i % 3], total_upload: 0, total_clients: 2 }));
+      const f2 = run({ topic: 'bandwidth', payload: many, period: 24 });
+      assert.equal(f2.payload.chart.points, 100);
       const weighted = (4 * 30 + 10 * 60 + 1 * 90) / 180; // 4.5, where a plain mean would say 5
-      assert.ok(c2.payload[0].data[0].every((p: { y: number }) => Math.abs(p.y - weighted) < 1e-3), JSON.stringify(c2.payload[0].data[0].slice(0, 3)));
+      assert.ok(Math.abs(f2.payload.chart.max - weighted) < 1e-3, 'every point at the same weighted average');
+      assert.ok(xy(f2.payload.chart.down).every(([, y]) => y === 0));
       assert.ok(Math.abs(f2.payload.avgDownload - weighted) < 1e-9);
-      // no rows: the chart cleared (it then shows its "no usage recorded yet"), the figures say none
-      assert.deepEqual(run({ topic: 'bandwidth', payload: [], period: 24 }), [{ payload: [] }, { topic: 'trend', page: 'analytics', period: 24, payload: { rows: 0 } }]);
+      // no rows: the figures say none (the page says "no traffic recorded")
+      assert.deepEqual(run({ topic: 'bandwidth', payload: [], period: 24 }), { topic: 'trend', page: 'analytics', period: 24, payload: { rows: 0 } });
     });
 
     it('device names: usage-store\'s name, else its hostname (kept after the device left), else the snapshot\'s, else the MAC; the breakdown to output 2, 50 rows at most', () => {
@@ -234,6 +239,7 @@ for (const file of ['flows/default.json', 'examples/10-dashboard.json']) {
       const byType = byId('equalnet.dash.analytics.answers');
       assert.deepEqual(byType.rules!.map((r) => r.v), ['bandwidth', 'top', 'client', 'report', 'error']);
       assert.deepEqual(byType.wires, [['equalnet.dash.fn.trend'], ['equalnet.dash.fn.top'], ['equalnet.dash.fn.top'], ['equalnet.dash.report'], ['equalnet.dash.trend.figures']]);
+      assert.deepEqual(byId('equalnet.dash.fn.trend').wires, [['equalnet.dash.trend.figures']]);
       assert.ok(byId('equalnet.dash.pages.answers.in').links!.includes('equalnet.link.answers.out'));
       assert.ok(byId('equalnet.link.answers.out').links!.includes('equalnet.dash.pages.answers.in'));
       for (const out of ['equalnet.dash.device.store.out', 'equalnet.dash.analytics.store.out']) assert.deepEqual(byId(out).links, ['equalnet.link.store.in']);
