@@ -169,3 +169,45 @@ export function analyseCpuProfile(file: string, fromUs: number, toUs: number, pr
       .map(([what, us]) => ({ what, ms: us / 1000, percent: busyUs > 0 ? (us / busyUs) * 100 : 0 }));
   return { windowMs: windowUs / 1000, busyMs: busyUs / 1000, byPlace: shares(place), byFunction: shares(fn), byNode: shares(node), clonesBy: shares(clones) };
 }
+
+interface SamplingNode {
+  callFrame: CallFrame;
+  selfSize: number;
+  children: SamplingNode[];
+}
+
+export interface AllocationSummary {
+  totalBytes: number;
+  /** By the innermost node on the stack when the object was made (as byNode above). */
+  byNode: { what: string; bytes: number; percent: number }[];
+  byFunction: { what: string; bytes: number; percent: number }[];
+}
+
+/**
+ * What a window allocated (V8's sampling heap profile, objects collected since included): the
+ * garbage collector's work, by the node that made it and by function.
+ */
+export function analyseAllocations(head: SamplingNode, projectRoot: string, top = 15): AllocationSummary {
+  const byNode = new Map<string, number>();
+  const byFn = new Map<string, number>();
+  let total = 0;
+  const walk = (n: SamplingNode, owner: string | null) => {
+    const own = nodeOf(n.callFrame) ?? owner;
+    if (n.selfSize > 0) {
+      total += n.selfSize;
+      const o = own ?? '(no node on the stack: runtime, timers, HTTP, sockets)';
+      byNode.set(o, (byNode.get(o) ?? 0) + n.selfSize);
+      const p = placeOf(n.callFrame, projectRoot);
+      const f = `${n.callFrame.functionName || '(anonymous)'} ${p}${n.callFrame.url ? `:${n.callFrame.lineNumber + 1}` : ''}`;
+      byFn.set(f, (byFn.get(f) ?? 0) + n.selfSize);
+    }
+    for (const c of n.children) walk(c, own);
+  };
+  walk(head, null);
+  const shares = (m: Map<string, number>) =>
+    [...m]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, top)
+      .map(([what, bytes]) => ({ what, bytes, percent: total > 0 ? (bytes / total) * 100 : 0 }));
+  return { totalBytes: total, byNode: shares(byNode), byFunction: shares(byFn) };
+}

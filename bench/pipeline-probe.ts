@@ -12,9 +12,13 @@
  * - GET  /equalnet-bench/through     { count }: ticks usage-store is done with (a test paces clicks by it)
  * - GET  /equalnet-bench/memory?gc=1 process.memoryUsage() and V8's heap spaces, after two full GCs when asked
  * - POST /equalnet-bench/heapsnapshot writes <userDir>/heap-<n>.heapsnapshot, answers its path
+ * - POST /equalnet-bench/allocations?start=1, then POST /equalnet-bench/allocations: V8's sampling
+ *   heap profile of everything allocated in between, collected since or not (what the garbage
+ *   collector has to deal with), as the inspector gives it
  *
  * Its cost: one Map lookup per message event (sync hooks: Node-RED calls them on every message).
  */
+import { Session } from 'node:inspector';
 import { performance } from 'node:perf_hooks';
 import { join } from 'node:path';
 import { getHeapSpaceStatistics, setFlagsFromString, writeHeapSnapshot } from 'node:v8';
@@ -152,6 +156,32 @@ function probe(RED: Red): void {
     gc();
     const file = writeHeapSnapshot(join(RED.settings.userDir ?? '.', `heap-${++snapshots}.heapsnapshot`));
     res.json({ file });
+  });
+
+  let session: Session | null = null;
+  const post = (method: string, params?: object) =>
+    new Promise<any>((resolve, reject) => session!.post(method, params ?? {}, (err, result) => (err ? reject(err) : resolve(result))));
+  RED.httpAdmin.post('/equalnet-bench/allocations', (req, res) => {
+    const work = async () => {
+      if (req.query?.start === '1') {
+        session?.disconnect();
+        session = new Session();
+        session.connect();
+        await post('HeapProfiler.enable');
+        // 32 kB between samples; objects the collector freed stay in the profile
+        await post('HeapProfiler.startSampling', { samplingInterval: 32768, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+        return { started: true };
+      }
+      if (!session) throw new Error('not started');
+      const { profile } = await post('HeapProfiler.stopSampling');
+      session.disconnect();
+      session = null;
+      return profile;
+    };
+    work().then(
+      (body) => res.json(body),
+      (err: Error) => res.status(500).json({ error: err.message }),
+    );
   });
 
   // a type of its own, so Node-RED lists the file as a node set; never placed in a flow

@@ -20,7 +20,8 @@
 // Options (environment): EQUALNET_BENCH_MINUTES, _DEVICES ("250,1000"), _API_SECONDS,
 // _WARMUP_SECONDS (30), _TRAFFIC=0 (no traffic), _HEAPSNAPSHOT=0, _CPUPROF=1 (Node-RED under
 // `node --cpu-prof`: where its CPU goes, by package and function; the profiler costs CPU itself;
-// _CPUPROF_KEEP=FILE keeps the profile there, for Chromium's DevTools),
+// _CPUPROF_KEEP=FILE keeps the profile there, for Chromium's DevTools), _ALLOCATIONS=1 (what the
+// window allocated, by node and function: the garbage collector's work),
 // and for comparisons with lighter set-ups: _SHAPING=dry-run, _PER_CLIENT=0, _DASHBOARD=0.
 // Where Node-RED runs: as on a router (the default), in the LAN's router namespace itself — the
 // bench re-runs itself there, so Node-RED, the load and the dashboard client all talk over that
@@ -36,7 +37,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { nodeFlags, nodeRedArgs, prepareHome, PROJECT_ROOT } from '../scripts/node-red-home';
 import { freePort, startNodeRed, worrying, type RunningNodeRed } from '../test/helpers/runtime';
-import { analyseCpuProfile, type CpuSummary } from './pipeline-cpu';
+import { analyseAllocations, analyseCpuProfile, type AllocationSummary, type CpuSummary } from './pipeline-cpu';
 import { analyseHeapSnapshot, type HeapSummary } from './pipeline-heap';
 import { NS_PREFIX, OWNER_ENV, PipelineLan, removeNamespace, ROUTER_NS_ENV, sweepStale, TMP_PREFIX } from './pipeline-lan';
 import { DashboardMeter, httpLoad, quantile, type LoadResult } from './pipeline-load';
@@ -50,6 +51,8 @@ const TRAFFIC = process.env.EQUALNET_BENCH_TRAFFIC !== '0';
 const HEAP_SNAPSHOT = process.env.EQUALNET_BENCH_HEAPSNAPSHOT !== '0';
 /** Profile the Node-RED under test (node --cpu-prof): where its CPU goes. The profiler costs CPU itself. */
 const CPU_PROFILE = process.env.EQUALNET_BENCH_CPUPROF === '1';
+/** Sample what the window allocates (V8's sampling heap profiler, in the process): the garbage collector's work, by node. */
+const ALLOCATIONS = process.env.EQUALNET_BENCH_ALLOCATIONS === '1';
 // for comparisons with lighter set-ups (the issue's own figures were taken in dry-run, without
 // per-client counting): the shaping mode, per-client counting, one open dashboard
 const SHAPING = process.env.EQUALNET_BENCH_SHAPING === 'dry-run' ? 'dry-run' : 'enforce';
@@ -383,6 +386,7 @@ interface Run {
   memory: Memory;
   map: ReturnType<typeof rssMap>;
   cpuProfile: CpuSummary | null;
+  allocations: AllocationSummary | null;
 }
 
 function dbBytes(userDir: string): number {
@@ -431,6 +435,7 @@ async function measurePipeline(devices: number): Promise<Run> {
     const t0 = { wall: Date.now(), stat: procStat(s.pid), status: procStatus(s.pid), heap: await heapAfterGc(s), db: dbBytes(s.userDir), writes: writeBytes(s.pid) };
     const tx0 = lan.lanTxBytes();
     meter.reset();
+    if (ALLOCATIONS) await getJson(s, '/equalnet-bench/allocations?start=1', 'POST');
     const rssSamples: number[] = [t0.status.rss];
     const heapSamples: number[] = [];
     const end = Date.now() + MINUTES * 60_000;
@@ -446,6 +451,7 @@ async function measurePipeline(devices: number): Promise<Run> {
     }
     const t1 = { wall: Date.now(), stat: procStat(s.pid), status: procStatus(s.pid), db: dbBytes(s.userDir), writes: writeBytes(s.pid) };
     window[1] = monotonicUs();
+    const allocations = ALLOCATIONS ? analyseAllocations((await getJson<{ head: Parameters<typeof analyseAllocations>[0] }>(s, '/equalnet-bench/allocations', 'POST')).head, PROJECT_ROOT) : null;
     const map = rssMap(s.pid);
     const memory = await getJson<Memory>(s, '/equalnet-bench/memory');
     const dashboard = { bytes: meter.bytes, frames: meter.frames, byEvent: [...meter.byEvent].map(([k, v]) => [k, { ...v }] as [string, { frames: number; bytes: number }]).sort((a, b) => b[1].bytes - a[1].bytes) };
@@ -493,6 +499,7 @@ async function measurePipeline(devices: number): Promise<Run> {
       map,
       memory,
       cpuProfile,
+      allocations,
       devices,
       minutes: (t1.wall - t0.wall) / 60_000,
       ticks: tickStats(inWindow),
@@ -571,6 +578,13 @@ function report(run: Run, bare: Bare): void {
       `Bare: ${mb(bare.memory.rss)}: heap committed ${mb(bare.memory.heapTotal)}, external ${mb(bare.memory.external)}; anonymous ${mb(bare.map.anon)}, brk ${mb(bare.map.brk)}, files ${mb(bare.map.files)})`,
   );
   if (m.spaces) console.log(`(V8 heap spaces at the window's end, MB committed/used: ${spacesText(m)}; bare: ${spacesText(bare.memory)})`);
+  if (run.allocations) {
+    const a = run.allocations;
+    const ticks = Math.max(1, run.ticks.ticks);
+    console.log(`\nAllocated in the window (sampled; collected objects included): ${mb(a.totalBytes)}, ${mb(a.totalBytes / ticks)} a tick`);
+    printTable(a.byNode.map((p) => ({ 'innermost node on the stack': p.what.slice(0, 80), 'MB a tick': (p.bytes / ticks / MB).toFixed(2), '% of all': p.percent.toFixed(1) })));
+    printTable(a.byFunction.map((p) => ({ 'allocated by': p.what.slice(0, 110), 'MB a tick': (p.bytes / ticks / MB).toFixed(2), '% of all': p.percent.toFixed(1) })));
+  }
   if (run.cpuProfile) {
     const c = run.cpuProfile;
     console.log(`\nCPU profile of the window (node --cpu-prof; the profiler's own cost included): ${(c.busyMs / 1000).toFixed(1)} s busy of ${(c.windowMs / 1000).toFixed(0)} s`);

@@ -215,6 +215,9 @@ export class Discovery {
   private readonly trackLimit: number;
   private readonly dnsCache = new Map<string, { name: string | null; until: number }>();
   private previousPairs: Set<string> | null = null;
+  /** The leases file's last text and what was parsed from it. */
+  private leasesText: string | null = null;
+  private leases: ParsedLeases | null = null;
   private probeAnswers = new Map<string, number>(); // mac -> time it last answered a probe
   /** IPv4 addresses the last probe was answered from, for devices the kernel has no entry for. */
   private probeAddresses = new Map<string, string>(); // mac -> ip
@@ -390,7 +393,11 @@ export class Discovery {
     const leases = await this.readLeases(warnings);
 
     const byMac = new Map<string, Neighbour[]>();
-    for (const n of parsed.neighbours) byMac.set(n.mac, [...(byMac.get(n.mac) ?? []), n]);
+    for (const n of parsed.neighbours) {
+      const list = byMac.get(n.mac);
+      if (list) list.push(n);
+      else byMac.set(n.mac, [n]);
+    }
     const addressOf = (mac: string, entries: Neighbour[]): Neighbour[] => {
       const ip = this.probeAddresses.get(mac);
       if (!ip || entries.some((e) => e.ip === ip)) return entries;
@@ -447,7 +454,13 @@ export class Discovery {
       if (present) {
         // a presence begins at its oldest evidence: the kernel may have heard from it before our first scan
         const firstSeen = p?.present ? p.firstSeen : Math.min(t, lastSeen);
-        this.presence.set(mac, { firstSeen, lastSeen, present, confirmed });
+        // updated in place: every present device, every tick (nothing else holds a Presence)
+        if (p) {
+          p.firstSeen = firstSeen;
+          p.lastSeen = lastSeen;
+          p.present = present;
+          p.confirmed = confirmed;
+        } else this.presence.set(mac, { firstSeen, lastSeen, present, confirmed });
         presentNow.push({ mac, entries: addressOf(mac, entries) });
       } else if (p?.present) {
         this.presence.set(mac, { ...p, lastSeen, present: false, confirmed });
@@ -566,7 +579,12 @@ export class Discovery {
       warnings.push(`leases file ${file} unreadable (${e.code ?? e.message}); hostnames from it are missing`);
       return null;
     }
-    const leases = parseDnsmasqLeases(text);
+    // the file changes when a lease does, not every tick: the same text is not parsed again
+    if (text !== this.leasesText) {
+      this.leasesText = text;
+      this.leases = parseDnsmasqLeases(text);
+    }
+    const leases = this.leases!;
     if (leases.malformed.length > 0) {
       warnings.push(`leases file ${file}: ${leases.malformed.length} line(s) not understood (${leases.malformed[0]})`);
     }
@@ -657,9 +675,22 @@ export class Discovery {
   }
 }
 
+/** A dotted IPv4 address as a number, read digit by digit (it runs for every comparison of a sort). */
+function ipv4Number(ip: string): number {
+  let value = 0;
+  let part = 0;
+  for (let i = 0; i < ip.length; i++) {
+    const c = ip.charCodeAt(i);
+    if (c === 46) {
+      value = value * 256 + part;
+      part = 0;
+    } else part = part * 10 + (c - 48);
+  }
+  return value * 256 + part;
+}
+
 function compareIPv4(a: string, b: string): number {
-  const n = (ip: string) => ip.split('.').reduce((acc, p) => acc * 256 + Number(p), 0);
-  return n(a) - n(b);
+  return ipv4Number(a) - ipv4Number(b);
 }
 
 /** IPv4 clients in address order, then IPv6-only ones by MAC: a stable order for tables and diffs. */

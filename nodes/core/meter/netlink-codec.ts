@@ -185,6 +185,16 @@ function ipText(b: Buffer, start: number, end: number): string | null {
   return `${hex(groups.slice(0, best))}::${hex(groups.slice(best + bestLen))}`;
 }
 
+const HEX_BYTE = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
+/** A link-layer address as `ip` prints it: bytes in lower-case hex joined by ':' (no regex, no slices: one string per address). */
+function macText(b: Buffer, start: number, end: number): string {
+  if (end - start === 6) return `${HEX_BYTE[b[start]]}:${HEX_BYTE[b[start + 1]]}:${HEX_BYTE[b[start + 2]]}:${HEX_BYTE[b[start + 3]]}:${HEX_BYTE[b[start + 4]]}:${HEX_BYTE[b[start + 5]]}`;
+  const parts: string[] = [];
+  for (let i = start; i < end; i++) parts.push(HEX_BYTE[b[i]]);
+  return parts.join(':');
+}
+
 /**
  * One RTM_NEWNEIGH message of a dump as the entry `ip -j -s neigh show dev IF` prints, or null
  * for an entry `ip` does not show (NOARP, NONE), another interface's, or another message type.
@@ -202,7 +212,7 @@ export function parseNeighbourEntry(msg: NetlinkMessage, ifindex: number): Neigh
   let confirmed: number | undefined;
   eachAttr(b, NDMSG_LEN, b.length, (type, start, end) => {
     if (type === NDA_DST) dst = ipText(b, start, end);
-    else if (type === NDA_LLADDR) lladdr = b.toString('hex', start, end).replace(/(..)(?!$)/g, '$1:');
+    else if (type === NDA_LLADDR) lladdr = macText(b, start, end);
     // struct nda_cacheinfo: confirmed, used, updated, refcnt (u32 each)
     else if (type === NDA_CACHEINFO && end - start >= 16) confirmed = Math.floor(u32(b, start) / USER_HZ);
   });
