@@ -71,6 +71,11 @@ interface Handed {
 interface Validated {
   snapshot: Snapshot;
   macs: string[];
+  /** Each client's rxBps and txBps, NaN where not measured: read once, in validation. */
+  rx: Float64Array;
+  tx: Float64Array;
+  /** Each client's own priority, 0 where it has none. */
+  priority: Float64Array;
   busy: { down: Uint8Array; up: Uint8Array };
   /** What each client was handed last (its entry of `rates`), found once per allocate(). */
   handed: (Handed | undefined)[];
@@ -131,7 +136,7 @@ export class AllocatorController {
   private caps = new Map<string, { down: number; up: number }>();
   private stamp = 0;
   /** Work arrays of compute(), reused tick after tick (the results are copied into the output). */
-  private buffers = { priorities: new Float64Array(0), used: new Float64Array(0), down: directionBuffers(0), up: directionBuffers(0) };
+  private buffers = { priorities: new Float64Array(0), down: directionBuffers(0), up: directionBuffers(0) };
 
   constructor(options: AllocatorOptions, priorities: Iterable<[string, number]> = []) {
     this.options = { ...options };
@@ -174,8 +179,8 @@ export class AllocatorController {
    */
   private classify(v: Validated): void {
     const o = this.options;
-    const clients = v.snapshot.clients;
-    const n = clients.length;
+    const { rx, tx } = v;
+    const n = v.macs.length;
     // one lookup per client, kept for compute() to update in place; the same clients in the same
     // order as last tick (the usual case) need no lookup at all
     const prev = this.last;
@@ -196,13 +201,15 @@ export class AllocatorController {
     const busyUp = new Uint8Array(n);
     for (let i = 0; i < n; i++) {
       const h = v.handed[i];
-      const c = clients[i];
+      // NaN: not measured (null for wantsMore)
+      const rxBps = rx[i] === rx[i] ? rx[i] : null;
+      const txBps = tx[i] === tx[i] ? tx[i] : null;
       if (h) {
-        busyDown[i] = wantsMore(c.rxBps, downT, h.down, h.busyDown, h.usedDown) ? 1 : 0;
-        busyUp[i] = wantsMore(c.txBps, upT, h.up, h.busyUp, h.usedUp) ? 1 : 0;
+        busyDown[i] = wantsMore(rxBps, downT, h.down, h.busyDown, h.usedDown) ? 1 : 0;
+        busyUp[i] = wantsMore(txBps, upT, h.up, h.busyUp, h.usedUp) ? 1 : 0;
       } else {
-        busyDown[i] = wantsMore(c.rxBps, downT, downFloor, 0, Number.NaN) ? 1 : 0;
-        busyUp[i] = wantsMore(c.txBps, upT, upFloor, 0, Number.NaN) ? 1 : 0;
+        busyDown[i] = wantsMore(rxBps, downT, downFloor, 0, Number.NaN) ? 1 : 0;
+        busyUp[i] = wantsMore(txBps, upT, upFloor, 0, Number.NaN) ? 1 : 0;
       }
     }
     v.busy.down = busyDown;
@@ -304,6 +311,9 @@ export class AllocatorController {
     const clients = snapshot.clients;
     const n = clients.length;
     const macs: string[] = new Array(n);
+    const rx = new Float64Array(n);
+    const tx = new Float64Array(n);
+    const prio = new Float64Array(n);
     const maxPriority = this.options.maxPriority;
     // The same clients in the same order as last tick (the usual case) have no duplicate MAC, so
     // the set that finds duplicates is only filled from the first client that differs.
@@ -314,7 +324,9 @@ export class AllocatorController {
       const client = clients[i] as Client | null;
       let mac: string | null = null;
       if (same) {
-        mac = client && typeof client === 'object' ? normalizeMac(client.mac) : null;
+        const value = client !== null && typeof client === 'object' ? client.mac : null;
+        // last tick's MAC is canonical: the same string needs no check of its characters
+        mac = value === before![i] ? value : normalizeMac(value);
         if (mac === null || mac !== before![i]) {
           same = false;
           seen = new Set(macs.slice(0, i));
@@ -333,26 +345,28 @@ export class AllocatorController {
         throw new InputError(`${clientPath(i)}.priority`, priorityProblem(priority, maxPriority)!);
       }
       macs[i] = mac!;
+      rx[i] = rxBps ?? Number.NaN;
+      tx[i] = txBps ?? Number.NaN;
+      prio[i] = priority ?? 0;
     }
-    return { snapshot, macs, busy: { down: new Uint8Array(0), up: new Uint8Array(0) }, handed: new Array(macs.length) };
+    return { snapshot, macs, rx, tx, priority: prio, busy: { down: new Uint8Array(0), up: new Uint8Array(0) }, handed: new Array(macs.length) };
   }
 
-  /** Remembered priority (set by command) wins over the snapshot's, which wins over the default. */
-  private effectivePriority(client: Client, mac: string): number {
-    const p = this.priorities.get(mac) ?? client.priority ?? this.options.defaultPriority;
-    return Math.min(p, this.options.maxPriority);
-  }
-
-  private compute({ snapshot, macs, busy, handed }: Validated): AllocatedSnapshot {
+  private compute({ snapshot, macs, rx, tx, priority, busy, handed }: Validated): AllocatedSnapshot {
     const o = this.options;
     const n = snapshot.clients.length;
     if (this.buffers.priorities.length < n) {
       const size = Math.max(n, 2 * this.buffers.priorities.length);
-      this.buffers = { priorities: new Float64Array(size), used: new Float64Array(size), down: directionBuffers(size), up: directionBuffers(size) };
+      this.buffers = { priorities: new Float64Array(size), down: directionBuffers(size), up: directionBuffers(size) };
     }
     const buffers = this.buffers;
+    // remembered priority (set by command) wins over the snapshot's, which wins over the default
     const priorities = buffers.priorities.subarray(0, n);
-    for (let i = 0; i < n; i++) priorities[i] = this.effectivePriority(snapshot.clients[i], macs[i]);
+    const remembered = this.priorities.size > 0 ? this.priorities : null;
+    for (let i = 0; i < n; i++) {
+      const p = remembered?.get(macs[i]) ?? (priority[i] > 0 ? priority[i] : o.defaultPriority);
+      priorities[i] = Math.min(p, o.maxPriority);
+    }
     // each client's cap per direction, only when a device has one (limits.ts)
     let caps: { down: Float64Array; up: Float64Array } | null = null;
     if (this.caps.size > 0) {
@@ -364,13 +378,8 @@ export class AllocatorController {
         caps.up[i] = cap.up;
       }
     }
-    const direction = (dir: 'down' | 'up', totalMbps: number, field: 'rxBps' | 'txBps'): DirectionResult => {
-      const used = buffers.used.subarray(0, n);
-      for (let i = 0; i < n; i++) used[i] = snapshot.clients[i][field] ?? Number.NaN;
-      return allocateArrays(priorities, used, busy[dir], this.policy(totalMbps), buffers[dir], caps?.[dir]);
-    };
-    const down = direction('down', o.downMbps, 'rxBps');
-    const up = direction('up', o.upMbps, 'txBps');
+    const down = allocateArrays(priorities, rx, busy.down, this.policy(o.downMbps), buffers.down, caps?.down);
+    const up = allocateArrays(priorities, tx, busy.up, this.policy(o.upMbps), buffers.up, caps?.up);
     const rates = this.rates;
     const stamp = ++this.stamp;
     const one = (r: DirectionResult, i: number, weight: number) => ({
@@ -395,11 +404,13 @@ export class AllocatorController {
       }
       h.down = down.rateBps[i];
       h.up = up.rateBps[i];
-      // busy because it is not measured: no hold (MIN_BUSY_TICKS) once it is
-      h.busyDown = down.busy[i] === 0 ? 0 : typeof snapshot.clients[i].rxBps === 'number' ? h.busyDown + 1 : MIN_BUSY_TICKS;
-      h.busyUp = up.busy[i] === 0 ? 0 : typeof snapshot.clients[i].txBps === 'number' ? h.busyUp + 1 : MIN_BUSY_TICKS;
-      h.usedDown = snapshot.clients[i].rxBps ?? 0;
-      h.usedUp = snapshot.clients[i].txBps ?? 0;
+      // busy because it is not measured (NaN): no hold (MIN_BUSY_TICKS) once it is
+      const usedDown = rx[i];
+      const usedUp = tx[i];
+      h.busyDown = down.busy[i] === 0 ? 0 : usedDown === usedDown ? h.busyDown + 1 : MIN_BUSY_TICKS;
+      h.busyUp = up.busy[i] === 0 ? 0 : usedUp === usedUp ? h.busyUp + 1 : MIN_BUSY_TICKS;
+      h.usedDown = usedDown === usedDown ? usedDown : 0;
+      h.usedUp = usedUp === usedUp ? usedUp : 0;
       h.stamp = stamp;
       const out: Client = Object.assign({}, c);
       out.mac = macs[i];
@@ -409,14 +420,15 @@ export class AllocatorController {
     }
     // only the clients of this snapshot are kept
     if (rates.size > clients.length) for (const [mac, handed] of rates) if (handed.stamp !== stamp) rates.delete(mac);
-    const sum = (rates: Float64Array) => rates.reduce((a, b) => a + b, 0);
-    const summary = (r: DirectionResult) => ({
-      totalBps: r.ceilBps,
-      guaranteeBps: r.guaranteeBps,
-      floorBps: r.floorBps,
-      allocatedBps: sum(r.rateBps),
-      busy: r.busy.reduce((a, b) => a + b, 0),
-    });
+    const summary = (r: DirectionResult): DirectionSummary => {
+      let allocatedBps = 0;
+      let busyCount = 0;
+      for (let i = 0; i < n; i++) {
+        allocatedBps += r.rateBps[i];
+        busyCount += r.busy[i];
+      }
+      return { totalBps: r.ceilBps, guaranteeBps: r.guaranteeBps, floorBps: r.floorBps, allocatedBps, busy: busyCount };
+    };
     return {
       ...snapshot,
       ts: typeof snapshot.ts === 'number' ? snapshot.ts : Date.now(),

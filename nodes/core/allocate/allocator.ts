@@ -170,22 +170,56 @@ export function busyThresholds(policy: AllocationPolicy): BusyThresholds {
   return { enter: (1 + h / 2) / (1 + h), stay: Math.min(STAY_BUSY, 1 / (1 + h)) };
 }
 
-/** Working arrays of allocateArrays (inputs of its fill), kept between calls like fill's own. */
-let directionScratch = { weight: new Float64Array(0), lower: new Float64Array(0), upper: new Float64Array(0) };
+/**
+ * The order in which allocateArrays and fill visit the clients: alike ones next to each other.
+ * Their loops branch on what a client is (busy, at its use, capped) and on its weight; in input
+ * order those come at random, and the CPU mispredicts about every other branch (10,000 clients:
+ * 0.86 ms a direction in input order, 0.36 ms with alike ones together; bench/allocator). Only
+ * the order of visiting changes, never a result: every sum they make is of whole numbers (exact
+ * in any order, all < 2^53), each client's figures are worked out from its own inputs and those
+ * sums, and fill's one step that depends on the order (taking back rounding bits) keeps input
+ * order. Where a weight is not a whole number from 1 to MAX_ORDER_WEIGHT, input order.
+ */
+const MAX_ORDER_WEIGHT = 31;
+/** Kinds of client, in the order they are visited (a key is kind × 32 + weight). */
+const KIND_BUSY = 0;
+const KIND_AT_USE = 1;
+const KIND_LIGHT = 2;
+const KIND_CAPPED = 3;
+const KEYS = 4 * (MAX_ORDER_WEIGHT + 1);
+
+/** Working arrays of allocateArrays (inputs of its fill, and the visiting order), kept between calls like fill's own. */
+let directionScratch = {
+  weight: new Float64Array(0),
+  lower: new Float64Array(0),
+  upper: new Float64Array(0),
+  key: new Uint8Array(0),
+  order: new Int32Array(0),
+  counts: new Int32Array(KEYS),
+};
 function directionScratchFor(n: number): typeof directionScratch {
   if (directionScratch.weight.length < n) {
     const size = Math.max(n, 2 * directionScratch.weight.length);
-    directionScratch = { weight: new Float64Array(size), lower: new Float64Array(size), upper: new Float64Array(size) };
+    directionScratch = {
+      weight: new Float64Array(size),
+      lower: new Float64Array(size),
+      upper: new Float64Array(size),
+      key: new Uint8Array(size),
+      order: new Int32Array(size),
+      counts: new Int32Array(KEYS),
+    };
   }
   return directionScratch;
 }
 
 /** Working arrays of fillLevels, kept between calls: a tick allocates nothing it can reuse. */
-let scratch = { active: new Int32Array(0), next: new Int32Array(0), atFloor: new Float64Array(0), atCap: new Float64Array(0) };
+let scratch = { active: new Int32Array(0), next: new Int32Array(0), atFloor: new Float64Array(0), atCap: new Float64Array(0), identity: new Int32Array(0) };
 function scratchFor(n: number): typeof scratch {
   if (scratch.active.length < n) {
     const size = Math.max(n, 2 * scratch.active.length);
-    scratch = { active: new Int32Array(size), next: new Int32Array(size), atFloor: new Float64Array(size), atCap: new Float64Array(size) };
+    const identity = new Int32Array(size);
+    for (let i = 0; i < size; i++) identity[i] = i;
+    scratch = { active: new Int32Array(size), next: new Int32Array(size), atFloor: new Float64Array(size), atCap: new Float64Array(size), identity };
   }
   return scratch;
 }
@@ -206,8 +240,21 @@ export function fillLevels(floor: Float64Array, cap: Float64Array, weight: Float
   return fill(floor, cap, weight, amount).level;
 }
 
-/** fillLevels, and the level λ it found (Infinity when everyone is at cap). */
-export function fill(floor: Float64Array, cap: Float64Array, weight: Float64Array, amount: number, level: Float64Array = new Float64Array(floor.length)): { level: Float64Array; lambda: number } {
+/**
+ * fillLevels, and the level λ it found (Infinity when everyone is at cap). `order`: the order to
+ * visit the clients in (a permutation of 0..n-1; allocateArrays's, alike clients together), input
+ * order when absent. The result does not depend on it: the interval ends where no breakpoint is
+ * left inside it, which is the same two breakpoints around λ whatever the pivots were, and the
+ * sums that give λ are of whole numbers (see allocateArrays).
+ */
+export function fill(
+  floor: Float64Array,
+  cap: Float64Array,
+  weight: Float64Array,
+  amount: number,
+  level: Float64Array = new Float64Array(floor.length),
+  order: Int32Array | null = null,
+): { level: Float64Array; lambda: number } {
   const n = floor.length;
   let capSum = 0;
   for (let i = 0; i < n; i++) capSum += cap[i];
@@ -221,12 +268,14 @@ export function fill(floor: Float64Array, cap: Float64Array, weight: Float64Arra
   let fixed = 0;
   let linearWeight = 0;
   const scratch = scratchFor(n);
+  const visit = order ?? scratch.identity;
   let active = scratch.active;
   let next = scratch.next;
   const atFloor = scratch.atFloor;
   const atCap = scratch.atCap;
   let count = 0;
-  for (let i = 0; i < n; i++) {
+  for (let k = 0; k < n; k++) {
+    const i = visit[k];
     // a client whose floor is its cap (idle, or held) is a constant: settled from the start
     if (floor[i] === cap[i]) fixed += floor[i];
     else {
@@ -237,16 +286,21 @@ export function fill(floor: Float64Array, cap: Float64Array, weight: Float64Arra
   }
   let round = 0;
   while (count > 0) {
-    // pivot: the median of three sampled breakpoints inside (lo, hi)
-    const sample = (k: number) => {
-      const h = Math.imul(round + k, 0x9e3779b1) >>> 0;
+    // pivot: the median of three sampled breakpoints inside (lo, hi); each one of an unsettled
+    // client, either of its breakpoints inside the interval, chosen by the hash's top bit
+    let p1 = 0;
+    let p2 = 0;
+    let p3 = 0;
+    for (let s = 0; s < 3; s++) {
+      const h = Math.imul(round + s, 0x9e3779b1) >>> 0;
       const i = active[h % count];
-      // either of its breakpoints inside the interval, chosen by the hash's top bit
       const floorInside = atFloor[i] > lo && atFloor[i] < hi;
       const capInside = atCap[i] > lo && atCap[i] < hi;
-      return floorInside && (!capInside || h >>> 31 === 0) ? atFloor[i] : atCap[i];
-    };
-    const [p1, p2, p3] = [sample(0), sample(1), sample(2)];
+      const p = floorInside && (!capInside || h >>> 31 === 0) ? atFloor[i] : atCap[i];
+      if (s === 0) p1 = p;
+      else if (s === 1) p2 = p;
+      else p3 = p;
+    }
     const pivot = Math.max(Math.min(p1, p2), Math.min(Math.max(p1, p2), p3));
     round += 3;
     let used = fixed + linearWeight * pivot;
@@ -274,11 +328,12 @@ export function fill(floor: Float64Array, cap: Float64Array, weight: Float64Arra
   let lambda = linearWeight > 0 ? (amount - fixed) / linearWeight : lo;
   lambda = Math.min(Math.max(lambda, lo), hi);
   let sum = 0;
-  for (let i = 0; i < n; i++) {
+  for (let k = 0; k < n; k++) {
+    const i = visit[k];
     level[i] = Math.floor(Math.min(cap[i], Math.max(floor[i], weight[i] * lambda)));
     sum += level[i];
   }
-  // λ is a float: where it came out a hair high, take the excess bit back from free clients
+  // λ is a float: where it came out a hair high, take the excess bit back from free clients (in input order)
   for (let i = 0; sum > amount && i < n; i++) {
     if (level[i] > floor[i] && level[i] < cap[i]) {
       level[i] -= 1;
@@ -322,15 +377,19 @@ export function allocateArrays(priority: ArrayLike<number>, used: Float64Array, 
   const weight = work.weight.subarray(0, n);
   const shareLower = work.lower.subarray(0, n);
   const shareUpper = work.upper.subarray(0, n);
+  const key = work.key;
   // each client's ceil: its cap (whole bits, at most the link), or the link
   let ceil: Float64Array | null = null;
   if (caps) {
     for (let i = 0; i < n && !ceil; i++) if (caps[i] < total) ceil = own(out?.ceil);
     if (ceil) for (let i = 0; i < n; i++) ceil[i] = Math.max(MIN_RATE_BPS, Math.min(total, Math.floor(caps[i])));
   }
+  let ordered = true;
   for (let i = 0; i < n; i++) {
-    weight[i] = weightOf(priority[i], policy.maxPriority);
-    const most = ceil ? ceil[i] : total;
+    const w = weightOf(priority[i], policy.maxPriority);
+    weight[i] = w;
+    const most = ceil === null ? total : ceil[i];
+    let kind = KIND_BUSY;
     if (wants[i] === 1 || Number.isNaN(used[i])) {
       busy[i] = 1;
       // a cap below the guarantee wins
@@ -339,9 +398,26 @@ export function allocateArrays(priority: ArrayLike<number>, used: Float64Array, 
     } else {
       shareUpper[i] = Math.min(most, Math.ceil(used[i]));
       shareLower[i] = Math.min(shareUpper[i], guaranteeBps);
+      kind = shareLower[i] === shareUpper[i] ? KIND_AT_USE : KIND_LIGHT;
     }
+    if (most < total) kind = KIND_CAPPED;
+    if (w >= 1 && w <= MAX_ORDER_WEIGHT && (w | 0) === w) key[i] = kind * (MAX_ORDER_WEIGHT + 1) + w;
+    else ordered = false;
   }
-  const { level: share, lambda } = fill(shareLower, shareUpper, weight, total, own(out?.share));
+  // the visiting order: a counting sort by key (stable), or input order
+  let order: Int32Array;
+  if (ordered) {
+    order = work.order;
+    const counts = work.counts.fill(0);
+    for (let i = 0; i < n; i++) counts[key[i]]++;
+    for (let k = 0, at = 0; k < KEYS; k++) {
+      const c = counts[k];
+      counts[k] = at;
+      at += c;
+    }
+    for (let i = 0; i < n; i++) order[counts[key[i]]++] = i;
+  } else order = scratchFor(n).identity;
+  const { level: share, lambda } = fill(shareLower, shareUpper, weight, total, own(out?.share), order);
   // The rates of the others: their share, and headroom above it (what they use plus h, at least
   // the floor), as far as a busy client of the same weight would get (w × L): headroom never
   // takes more than a share. The busy ones' rates follow from their shares below.
@@ -352,11 +428,11 @@ export function allocateArrays(priority: ArrayLike<number>, used: Float64Array, 
   let busyCount = 0;
   // what the busy ones keep for sure: the floor, or the cap of one held at its cap (lent nothing)
   let busyKept = 0;
-  const atCap = (i: number) => ceil !== null && share[i] >= ceil[i];
-  for (let i = 0; i < n; i++) {
+  for (let k = 0; k < n; k++) {
+    const i = order[k];
     if (busy[i]) {
       busyCount++;
-      busyKept += atCap(i) ? ceil![i] : floorBps;
+      busyKept += ceil !== null && share[i] >= ceil[i] ? ceil[i] : floorBps;
       continue;
     }
     if (share[i] < shareUpper[i]) {
@@ -367,7 +443,7 @@ export function allocateArrays(priority: ArrayLike<number>, used: Float64Array, 
     }
     const reserve = Math.min(total, Math.max(floorBps, Math.ceil(used[i] * (1 + h))));
     rateBps[i] = Math.max(share[i], Math.min(reserve, Math.max(floorBps, Math.floor(weight[i] * lambda))));
-    if (ceil && rateBps[i] > ceil[i]) rateBps[i] = ceil[i];
+    if (ceil !== null && rateBps[i] > ceil[i]) rateBps[i] = ceil[i];
     const kept = Math.max(share[i], Math.min(floorBps, rateBps[i]));
     base += kept;
     extra += rateBps[i] - kept;
@@ -376,7 +452,8 @@ export function allocateArrays(priority: ArrayLike<number>, used: Float64Array, 
   // shrinks; where not even the light ones' floors fit (a link barely above n floors), they get their share
   const room = total - busyKept - base;
   if (extra > room) {
-    for (let i = 0; i < n; i++) {
+    for (let k = 0; k < n; k++) {
+      const i = order[k];
       if (busy[i] || rateBps[i] <= share[i]) continue;
       const kept = Math.max(share[i], Math.min(floorBps, rateBps[i]));
       rateBps[i] = room >= 0 ? kept + Math.floor(((rateBps[i] - kept) * room) / extra) : share[i];
@@ -388,9 +465,10 @@ export function allocateArrays(priority: ArrayLike<number>, used: Float64Array, 
   // what the others were given and do not use: HTB lends it to the busy ones by weight, but
   // never past a ceil: a busy client held at its cap is given its cap as rate and lent nothing
   let spare = 0;
-  for (let i = 0; i < n; i++) {
+  for (let k = 0; k < n; k++) {
+    const i = order[k];
     if (busy[i]) {
-      if (!atCap(i)) busyWeight += weight[i];
+      if (ceil === null || share[i] < ceil[i]) busyWeight += weight[i];
     } else {
       given += rateBps[i];
       spare += rateBps[i] - Math.min(rateBps[i], share[i]);
@@ -403,20 +481,25 @@ export function allocateArrays(priority: ArrayLike<number>, used: Float64Array, 
     // gets the share. (Rates that were the shares, with the spare lent on top, would give the
     // clients held at g more than their share.)
     let sum = 0;
-    for (let i = 0; i < n; i++) {
+    for (let k = 0; k < n; k++) {
+      const i = order[k];
       if (!busy[i]) continue;
       expectedBps[i] = share[i];
-      rateBps[i] = atCap(i) ? ceil![i] : Math.max(floorBps, Math.floor(share[i] - (spare * weight[i]) / busyWeight));
-      if (ceil && rateBps[i] > ceil[i]) rateBps[i] = ceil[i];
+      rateBps[i] = ceil !== null && share[i] >= ceil[i] ? ceil[i] : Math.max(floorBps, Math.floor(share[i] - (spare * weight[i]) / busyWeight));
+      if (ceil !== null && rateBps[i] > ceil[i]) rateBps[i] = ceil[i];
       sum += rateBps[i];
     }
     // where the floor lifted a rate, take it back from the others in proportion to what they have above it
     const excess = given + sum - total;
     if (excess > 0) {
       let above = 0;
-      for (let i = 0; i < n; i++) if (busy[i] && !atCap(i)) above += rateBps[i] - floorBps;
-      for (let i = 0; i < n && above > 0; i++) {
-        if (!busy[i] || atCap(i)) continue;
+      for (let k = 0; k < n; k++) {
+        const i = order[k];
+        if (busy[i] && (ceil === null || share[i] < ceil[i])) above += rateBps[i] - floorBps;
+      }
+      for (let k = 0; k < n && above > 0; k++) {
+        const i = order[k];
+        if (!busy[i] || (ceil !== null && share[i] >= ceil[i])) continue;
         const cut = Math.min(rateBps[i] - floorBps, Math.ceil((excess * (rateBps[i] - floorBps)) / above));
         rateBps[i] -= cut;
       }
@@ -429,7 +512,7 @@ export function allocateArrays(priority: ArrayLike<number>, used: Float64Array, 
     if (left >= n) {
       for (let i = 0; i < n; i++) {
         rateBps[i] += Math.floor((left * weight[i]) / totalWeight);
-        if (ceil && rateBps[i] > ceil[i]) rateBps[i] = ceil[i];
+        if (ceil !== null && rateBps[i] > ceil[i]) rateBps[i] = ceil[i];
         expectedBps[i] = rateBps[i];
       }
     }
