@@ -240,14 +240,40 @@ describe('dashboard Overview and Devices in a real Node-RED, seen in Chromium', 
     await until('the device page shows the laptop', () => page().locator('body').innerText(), (t) => t.includes(LAPTOP), 15_000);
   });
 
-  it('empty states: no clients yet (Overview and Devices), then "pipeline not running" once no snapshot comes', async () => {
-    // a deploy of the same flow with an empty client list, then with the sample clients' inject
-    // disabled, as a user does it in the editor (POST /flows, deployment type "nodes")
-    const deploy = async (change: (n: FlowNode) => FlowNode) => {
-      const flows = (await (await fetch(`${d.base}/flows`)).json()) as FlowNode[];
-      const res = await fetch(`${d.base}/flows`, { method: 'POST', headers: { 'Content-Type': 'application/json', 'Node-RED-Deployment-Type': 'nodes' }, body: JSON.stringify(flows.map((n) => (n.id === 'dash.sample' ? change(n) : n))) });
-      assert.ok(res.status === 200 || res.status === 204, `deploy: ${res.status} ${await res.text()}`);
+  /** Deploys the running flow with the sample clients' inject changed, as a user does it in the editor (POST /flows, deployment type "nodes"). */
+  const deploy = async (change: (n: FlowNode) => FlowNode) => {
+    const flows = (await (await fetch(`${d.base}/flows`)).json()) as FlowNode[];
+    const res = await fetch(`${d.base}/flows`, { method: 'POST', headers: { 'Content-Type': 'application/json', 'Node-RED-Deployment-Type': 'nodes' }, body: JSON.stringify(flows.map((n) => (n.id === 'dash.sample' ? change(n) : n))) });
+    assert.ok(res.status === 200 || res.status === 204, `deploy: ${res.status} ${await res.text()}`);
+  };
+
+  it('Devices, 60 devices: a tick redraws the rows in sight; a row scrolled into view then shows the figures of the latest tick', async () => {
+    // 60 sample clients, each one's download moving every tick
+    const sixty = '{"iface":"","clients":[0..59].{"mac":"02:00:00:00:00:" & $pad($formatBase($, 16), -2, "0"),"ip":"10.0.0." & $string($ + 10),"hostname":"dev-" & $string($),"rxBps":1000000 + $ * 10000 + ($floor($millis() / 1000) % 100) * 100000,"txBps":100000}}';
+    await deploy((n) => ({ ...n, payload: sixty, payloadType: 'jsonata' }));
+    await page().setViewportSize({ width: 1400, height: 600 });
+    await d.open('Devices');
+    await until('60 rows', () => rows().count(), (n) => n === 60, 15_000);
+    const last = '02:00:00:00:00:3b';
+    const usage = async (mac: string) => (await row(mac).locator('td.usage').innerText()).trim();
+    const api = async (mac: string) => {
+      const c = (await d.api(`/api/device/${mac}`)).body;
+      return `${c.usage.toFixed(2)} / ${c.upload_usage.toFixed(2)}`;
     };
+    const drawn = await until('the last row drawn once', () => usage(last), (t) => /^\d+\.\d\d \/ 0\.10$/.test(t));
+    // two ticks seen in the first row; the last one, out of sight, still shows what it was drawn with
+    const first = '02:00:00:00:00:00';
+    let seen = await usage(first);
+    for (let i = 0; i < 2; i++) seen = await until(`tick ${i + 1} in the first row`, () => usage(first), (t) => t !== seen, 8_000);
+    assert.equal(await usage(last), drawn, 'a row out of sight is not redrawn on a tick');
+    assert.notEqual(await api(last), drawn, 'while its figures moved');
+    await page().locator('.equalnet-devices-page .scroll').evaluate((e) => { e.scrollTop = e.scrollHeight; });
+    await until('the last row in view equal to the API', async () => ({ shown: await usage(last), api: await api(last) }), (v) => v.shown === v.api, 8_000);
+    await page().setViewportSize({ width: 1400, height: 900 });
+  });
+
+  it('empty states: no clients yet (Overview and Devices), then "pipeline not running" once no snapshot comes', async () => {
+    // the same flow with an empty client list, then with the sample clients' inject disabled
     await deploy((n) => ({ ...n, payload: '{"iface":"","clients":[]}', payloadType: 'json' }));
     await d.open('Overview');
     await until('no clients on the Overview', () => page().locator('.equalnet-now .state.empty').innerText(), (t) => /No clients yet/.test(t), 15_000);
