@@ -111,6 +111,9 @@ for (const file of ['flows/default.json', 'examples/10-dashboard.json']) {
       assert.ok(Math.abs(f2.payload.chart.max - weighted) < 1e-3, 'every point at the same weighted average');
       assert.ok(xy(f2.payload.chart.down).every(([, y]) => y === 0));
       assert.ok(Math.abs(f2.payload.avgDownload - weighted) < 1e-9);
+      // one row: a level line across (one point alone would draw nothing)
+      const one = run({ topic: 'bandwidth', payload: [{ ts: 0, timestamp: '', seconds: 60, total_download: 3, total_upload: 1, total_clients: 1 }], period: 24 });
+      assert.deepEqual([one.payload.chart.down, one.payload.chart.up], ['0,0 600,0', '0,80 600,80']);
       // no rows: the figures say none (the page says "no traffic recorded")
       assert.deepEqual(run({ topic: 'bandwidth', payload: [], period: 24 }), { topic: 'trend', page: 'analytics', period: 24, payload: { rows: 0 } });
     });
@@ -191,7 +194,14 @@ for (const file of ['flows/default.json', 'examples/10-dashboard.json']) {
         [v1.payload.traffic.download_mb, v1.payload.traffic.upload_mb, v1.payload.traffic.avg_download, v1.payload.traffic.peak_usage, v1.payload.traffic.points],
         [client.download_mb, client.upload_mb, client.avg_download, client.peak_usage, client.series.length],
       );
-      assert.equal(v1.payload.traffic.chart.down.split(' ').length, client.series.length);
+      // a bar per hour with traffic, download and upload side by side, from the bottom (y 120)
+      const bars = (d: string) => d.split('M').slice(1).map((b) => b.match(/^([\d.]+),120V([\d.]+)h([\d.]+)V120Z$/)!.slice(1).map(Number));
+      const down = bars(v1.payload.traffic.chart.down);
+      const up = bars(v1.payload.traffic.chart.up);
+      assert.equal(down.length, client.series.length);
+      assert.equal(up.length, client.series.length);
+      assert.ok(down.every(([x, y, w], i) => x >= 0 && x + 2 * w <= 600 && y >= 0 && y < 120 && up[i][0] === Math.round((x + w) * 10) / 10), JSON.stringify([down, up]));
+      assert.equal(Math.min(...down.map(([, y]) => y), ...up.map(([, y]) => y)), 0, 'the highest at the top');
       const history = answer(queries, store, { topic: 'query', payload: { type: 'history', mac: A, days: 1 } }).payload;
       assert.deepEqual(v1.payload.sessions.map((s: Msg) => s.start), history.sessions.map((s: Msg) => s.start));
       assert.equal(v1.payload.sessions[0].duration, '29 min');
