@@ -34,6 +34,8 @@ export = function (RED: NodeAPI) {
     const adapter = adapt(node, 'tc-shaper');
     const serial = adapter.serial;
     let shaper: Shaper | null = null;
+    /** Each shaper's `ids.changes` when its class ids were last put in the context. */
+    const savedIds = new WeakMap<object, number>();
 
     try {
       const config = configOf(RED, def.config);
@@ -92,7 +94,12 @@ export = function (RED: NodeAPI) {
           done(err as Error);
           return;
         }
-        node.context().set(IDS_KEY, s.ids.entries());
+        // kept for a restart when a MAC got, changed or lost its class id (the order of use drifts
+        // between those: a restart takes it a little older, which only matters to which id is reused)
+        if (s.ids.changes !== savedIds.get(s)) {
+          node.context().set(IDS_KEY, s.ids.entries());
+          savedIds.set(s, s.ids.changes);
+        }
         const payload = { ...(msg.payload as object), shaping: report };
         if (report.error) showError(node, `${report.rolledBack ? 'rolled back: ' : ''}${report.error}`);
         else if (report.leafNote) showWarning(node, statusText(report));

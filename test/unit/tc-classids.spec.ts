@@ -2,7 +2,7 @@
 // that stays keeps its class across ticks and restarts. Pure logic: nothing to fake.
 import assert from 'node:assert/strict';
 import { InputError } from '../../nodes/core/contract/errors';
-import { ClassIds, preferredMinor, RECENT_CLASS_IDS, REMEMBERED_CLASS_IDS_MAX } from '../../nodes/core/shape/tc-plan';
+import { ClassIds, preferredMinor, RECENT_CLASS_IDS, REMEMBERED_CLASS_IDS_MAX, TreeIds } from '../../nodes/core/shape/tc-plan';
 
 const mac = (i: number) => `02:${((i >> 24) & 255).toString(16).padStart(2, '0')}:${((i >> 16) & 255).toString(16).padStart(2, '0')}:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}:77`;
 const KNOWN = ['3c:22:fb:00:00:01', '3c:22:fb:00:00:02', 'a4:83:e7:00:00:03'];
@@ -44,6 +44,36 @@ describe('tc-plan ClassIds: bounded class ids against a MAC spray', () => {
     const again = new ClassIds(JSON.parse(JSON.stringify(saved)));
     again.begin();
     assert.equal(again.minorFor(KNOWN[0]), before);
+  });
+
+  it('counts what changes its pairs, not their order: a tick with the same devices leaves nothing new to keep (tc-shaper keeps the table only then)', () => {
+    const ids = new TreeIds();
+    const tick = (macs: string[]) => {
+      ids.begin();
+      for (const m of macs) {
+        ids.down.minorFor(m);
+        ids.up.minorFor(m);
+      }
+    };
+    tick([KNOWN[0], mac(1), mac(2)]);
+    const first = ids.changes;
+    assert.ok(first > 0);
+    tick([mac(2), KNOWN[0], mac(1)]);
+    assert.equal(ids.changes, first, 'the same devices, used in another order');
+    tick([KNOWN[0], mac(1), mac(2), mac(3)]);
+    assert.ok(ids.changes > first, 'a new device');
+    const withNew = ids.changes;
+    ids.begin();
+    ids.down.renew(mac(3));
+    assert.ok(ids.changes > withNew, 'a class id renewed');
+    const small = new ClassIds([], 0);
+    small.begin();
+    small.minorFor(mac(1));
+    small.begin();
+    const before = small.changes;
+    small.minorFor(mac(2)); // mac(1) is forgotten to make room
+    assert.equal(small.changes, before + 2);
+    assert.deepEqual(small.entries().map(([m]) => m), [mac(2)]);
   });
 
   it('sanitises a remembered table of junk: bad entries, bad MACs, out-of-range or duplicate minors, too many entries', () => {

@@ -108,6 +108,8 @@ export class ClassIds {
   private round = new Set<string>();
   /** Minors given up by `renew` in this round: their classes are being removed. */
   private readonly retired = new Set<number>();
+  /** Counts what changes `entries()` beyond its order: a MAC given a minor, renewed or forgotten. */
+  changes = 0;
 
   /**
    * `remembered`: what `entries()` gave before a restart, as the node's context holds it. Anything
@@ -150,6 +152,7 @@ export class ClassIds {
     this.retired.add(old);
     this.byMac.set(mac, minor);
     this.byMinor.set(minor, mac);
+    this.changes++;
     return minor;
   }
 
@@ -171,6 +174,7 @@ export class ClassIds {
     this.byMac.set(mac, minor);
     this.byMinor.set(minor, mac);
     this.round.add(mac);
+    this.changes++;
     return minor;
   }
 
@@ -191,6 +195,7 @@ export class ClassIds {
       if (this.round.has(mac)) return; // in use order: every one after it is in this round too
       this.byMac.delete(mac);
       this.byMinor.delete(minor);
+      this.changes++;
     }
   }
 
@@ -230,6 +235,14 @@ export class TreeIds {
 
   entries(): { down: [string, number][]; up: [string, number][] } {
     return { down: this.down.entries(), up: this.up.entries() };
+  }
+
+  /**
+   * Grows when `entries()` would give other pairs (not only another order): the node keeps them in
+   * its context only then, not every tick.
+   */
+  get changes(): number {
+    return this.down.changes + this.up.changes;
   }
 }
 
