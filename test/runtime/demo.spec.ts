@@ -18,7 +18,7 @@ import { freePort } from '../helpers/runtime';
 
 const CHROMIUM = '/usr/bin/chromium';
 const DEMO = join(PROJECT_ROOT, 'demo', 'demo.js');
-const PAGES = ['Overview', 'Devices', 'Analytics', 'Alerts', 'Settings'];
+const PAGES = ['Overview', 'Devices', 'Analytics', 'Alerts', 'Settings', 'Device'];
 /** The video call's median round trip while the game downloads, with EqualNet enforcing: at most this. */
 const RTT_LIMIT_MS = 40;
 /** ... and shaping off must be at least this many times worse. */
@@ -240,7 +240,7 @@ describe('npm run demo: a household shaped live, then the replay without root', 
       assert.deepEqual(hostState().demoNamespaces, namespaces);
     });
 
-    it('the editor opens without an update or telemetry dialog; the five dashboard pages show the household (screenshots)', async () => {
+    it('the editor opens without an update or telemetry dialog; the dashboard pages and a device page show the household (screenshots)', async () => {
       browser = await launch();
       const page = await browser.newPage({ viewport: { width: 1280, height: 860 } });
       const base = `http://127.0.0.1:${port}`;
@@ -271,6 +271,12 @@ describe('npm run demo: a household shaped live, then the replay without root', 
         assert.match(await row.locator('td.usage').innerText(), /^\d+\.\d\d \/ \d+\.\d\d$/, `${m.label}: usage on screen`);
       }
       await shoot('Devices');
+
+      // a device's own page: a click on its name in the Devices table
+      await page.locator(`table.equalnet-devices tbody tr[data-mac="${HOUSEHOLD[0].mac}"] a.open`).click();
+      await until('the device page of the first device', async () => (await page.locator('.equalnet-device .device-label').innerText()).trim(), (t) => t === HOUSEHOLD[0].hostname, 15_000);
+      await page.locator('.equalnet-device svg').waitFor({ timeout: 15_000 });
+      await shoot('Device');
 
       const inject = (id: string) => fetch(`${base}/inject/${id}`, { method: 'POST' });
       await until(
