@@ -233,6 +233,19 @@ describe('dashboard Overview and Devices in a real Node-RED, seen in Chromium', 
     await until('the sensor\'s row shows its hostname', () => row(SENSOR).locator('td.name').innerText(), (t) => t.trim() === 'sensor', 15_000);
   });
 
+  it('a name with markup is shown as text on both pages, never run', async () => {
+    const hostile = '<img src=x onerror="window.__pwned=1"><b>laptop</b>';
+    const res = await d.api(`/api/device/${LAPTOP}`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ friendly_name: hostile }) });
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    await d.open('Devices');
+    await until('the name as text in the table', () => row(LAPTOP).locator('td.name a').textContent(), (t) => t === hostile, 15_000);
+    assert.equal(await row(LAPTOP).locator('img, b').count(), 0);
+    await d.open('Overview');
+    await until('the name as text in the busiest devices', () => page().locator(`table.equalnet-busiest tr[data-mac="${LAPTOP}"] td.name`).textContent(), (t) => t === hostile, 15_000);
+    assert.equal(await page().locator('table.equalnet-busiest img').count(), 0);
+    assert.equal(await page().evaluate(() => (window as unknown as { __pwned?: number }).__pwned), undefined);
+  });
+
   it('Devices: a device\'s name opens its page (device.open to the Device page)', async () => {
     await d.open('Devices');
     await row(LAPTOP).locator('td.name a').click();
