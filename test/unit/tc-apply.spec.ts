@@ -93,12 +93,22 @@ describe('tc-shaper core: apply, failures, close', () => {
     assert.ok(!runner.calls.some((c) => c[1] === '-batch'));
   });
 
+  it('a share below HTB\'s 8 kbit/s is shaped at 8 kbit/s, and the report says how many', async () => {
+    const shaper = new Shaper({ iface: 'd0', mode: 'dry-run', thresholdPercent: 5 }, freshKernel());
+    const snap = snapshotOf(THREE);
+    snap.clients[0].alloc.up.rateBps = 2000;
+    const report = await shaper.shape(snap);
+    assert.equal(report.error, null);
+    assert.ok(report.notes.includes("1 upload classes at HTB's 8 kbit/s minimum: their allocated share is smaller (too many clients for the link)"), report.notes.join('; '));
+    assert.ok(report.commands.some((c) => / rate 8000bit /.test(c) || / rate 8kbit /.test(c)), report.commands.join('\n'));
+  });
+
   it('bad input: refused before anything runs', async () => {
     const runner = freshKernel();
     const shaper = new Shaper({ iface: 'd0', mode: 'enforce', thresholdPercent: 5 }, runner);
     const snap = snapshotOf(THREE);
-    snap.clients[0].alloc.down.rateBps = 100;
-    await assert.rejects(shaper.shape(snap), /below the 8 kbit\/s/);
+    snap.clients[0].alloc.down.rateBps = -100;
+    await assert.rejects(shaper.shape(snap), /must be above 0/);
     // nothing but the leaf test on the throwaway device eqt-d0 (created and deleted again)
     assert.ok(!runner.calls.some((c) => c[1] === '-batch' || (c[0] === 'ip' && !c.includes('eqt-d0'))));
   });

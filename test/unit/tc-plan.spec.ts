@@ -191,7 +191,17 @@ describe('tc-plan: the desired HTB tree', () => {
         return true;
       });
     };
-    it('an allocation below 8 kbit/s', () => refuse((s) => (s.clients[1].alloc.up.rateBps = 7999), /clients\[1\]\.alloc\.up\.rateBps/, /below the 8 kbit\/s/));
+    it('an allocation of 0 bit/s', () => refuse((s) => (s.clients[1].alloc.up.rateBps = 0), /clients\[1\]\.alloc\.up\.rateBps/, /must be above 0/));
+    it('an allocation below HTB\'s 8 kbit/s (more clients than the link has 8 kbit/s for) is planned at 8 kbit/s and counted, not refused', () => {
+      const s = snapshotOf(THREE);
+      s.clients[1].alloc.up.rateBps = 4882;
+      s.clients[1].alloc.up.ceilBps = 7000;
+      const p = plan(s);
+      const raised = [...p.up.classes.values()].find((c) => c.mac === s.clients[1].mac)!;
+      assert.deepEqual([raised.rateBps, raised.ceilBps], [8000, 8000]);
+      assert.equal(p.up.raisedToMinimum, 1);
+      assert.equal(p.down.raisedToMinimum, 0);
+    });
     it('an allocation above the link', () => refuse((s) => (s.clients[0].alloc.down.rateBps = 21e6), /clients\[0\]\.alloc\.down\.rateBps/, /above the link/));
     it('a ceil above the link', () => refuse((s) => (s.clients[2].alloc.down.ceilBps = 25e6), /alloc\.down\.ceilBps/, /above the link/));
     it('a ceil below the rate', () => refuse((s) => (s.clients[0].alloc.down.ceilBps = 1e6), /alloc\.down\.ceilBps/, /below the rate/));

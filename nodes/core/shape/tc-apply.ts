@@ -46,6 +46,15 @@ export interface ShapingReport {
 }
 
 const LEAF_CANDIDATES: LeafKind[] = ['fq_codel', 'sfq'];
+
+/** What the plan could not give as allocated: shares below HTB's 8 kbit/s, made at 8 kbit/s. */
+function minimumNotes(plan: TreePlan): string[] {
+  const notes: string[] = [];
+  for (const d of [plan.down, plan.up]) {
+    if (d.raisedToMinimum) notes.push(`${d.raisedToMinimum} ${d.direction === 'down' ? 'download' : 'upload'} classes at HTB's 8 kbit/s minimum: their allocated share is smaller (too many clients for the link)`);
+  }
+  return notes;
+}
 const TC_TIMEOUT_MS = 30_000;
 
 export class Shaper {
@@ -199,7 +208,7 @@ export class Shaper {
       down: diff.down,
       up: diff.up,
       applyMs: null,
-      notes: [...this.notes],
+      notes: [...this.notes, ...minimumNotes(plan)],
       error: null,
       rolledBack: false,
     };

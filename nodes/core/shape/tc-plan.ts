@@ -266,6 +266,8 @@ interface ValidAlloc {
   prio: number;
   weight: number;
   busy: boolean;
+  /** Allocated below HTB's 8 kbit/s: planned at 8 kbit/s. */
+  raised: boolean;
 }
 
 const fmt = (bps: number) => `${(bps / 1e6).toFixed(3)} Mbit/s`;
@@ -285,18 +287,22 @@ function directionAlloc(value: unknown, path: string, totalBps: number) {
   for (const key of ['rateBps', 'ceilBps']) {
     const v = a[key];
     if (typeof v !== 'number' || !Number.isFinite(v)) throw new InputError(`${path}.${key}`, `must be a number of bit/s, got ${JSON.stringify(v)}`);
-    if (v < MIN_RATE_BPS) throw new InputError(`${path}.${key}`, `${v} bit/s is below the 8 kbit/s HTB can shape`);
+    if (!(v > 0)) throw new InputError(`${path}.${key}`, `must be above 0 bit/s, got ${v}`);
     if (v > totalBps) throw new InputError(`${path}.${key}`, `${fmt(v)} is above the link's ${fmt(totalBps)}`);
   }
-  const rateBps = a.rateBps as number;
-  const ceilBps = a.ceilBps as number;
+  // More clients than the link has 8 kbit/s for (4,096 on a 20 Mbit/s uplink) get a share below
+  // what HTB can shape: such a class is made at 8 kbit/s (its guarantee cannot be kept in full then:
+  // the kernel lends what the others leave), and the report says how many.
+  const raised = (a.rateBps as number) < MIN_RATE_BPS;
+  const rateBps = Math.max(MIN_RATE_BPS, a.rateBps as number);
+  const ceilBps = Math.max(MIN_RATE_BPS, a.ceilBps as number);
   if (ceilBps < rateBps) throw new InputError(`${path}.ceilBps`, `${fmt(ceilBps)} is below the rate ${fmt(rateBps)}`);
   const prio = a.prio;
   if (typeof prio !== 'number' || !Number.isInteger(prio) || prio < 0 || prio > 7) throw new InputError(`${path}.prio`, `must be a whole number from 0 to 7 (HTB prio), got ${JSON.stringify(prio)}`);
   const weight = a.weight ?? 1;
   if (typeof weight !== 'number' || !Number.isInteger(weight) || weight < 1 || weight > MAX_WEIGHT) throw new InputError(`${path}.weight`, `must be a whole number from 1 to ${MAX_WEIGHT}, got ${JSON.stringify(weight)}`);
   // busy: the allocator found it wanting more than it has (see freshClassNeeded); anything but true is not
-  return { rateBps: Math.round(rateBps), ceilBps: Math.round(ceilBps), prio, weight, busy: a.busy === true };
+  return { rateBps: Math.round(rateBps), ceilBps: Math.round(ceilBps), prio, weight, busy: a.busy === true, raised };
 }
 
 /** Checks everything that will reach tc; throws an InputError naming the field, before anything runs. */
@@ -377,7 +383,9 @@ export function planTree(payload: unknown, settings: PlanSettings, ids: TreeIds,
       for (const a of c.ip6) filters.push({ family: 6, address: a, minor });
     }
     classes.set(DEFAULT_MINOR, defaultClassFor(totalBps));
-    return { direction: dir, dev, totalBps: Math.round(totalBps), classes, filters };
+    let raisedToMinimum = 0;
+    for (const c of sorted) if (c[dir].raised) raisedToMinimum++;
+    return { direction: dir, dev, totalBps: Math.round(totalBps), classes, filters, raisedToMinimum };
   };
   return {
     iface: settings.iface,

@@ -57,6 +57,8 @@ export interface DirectionPlan {
   /** Client classes and the default class, by minor (the root class is `totalBps`). */
   classes: Map<number, PlannedClass>;
   filters: PlannedFilter[];
+  /** Client classes made at HTB's 8 kbit/s minimum because their allocation was below it. */
+  raisedToMinimum?: number;
 }
 
 export interface TreePlan {
