@@ -3,6 +3,9 @@
  * The helper starts a real Node-RED runtime in-process and loads real flows.
  */
 import type { Node, NodeMessage } from 'node-red';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const helper = require('node-red-node-test-helper');
@@ -117,3 +120,19 @@ export async function noMessage(id: string, ms = 300): Promise<void> {
 }
 
 export { helper };
+
+/**
+ * Runs `work` with PATH set to an empty directory, so that any command a node starts fails to be
+ * found: proof that what it did needed no process. PATH and the directory are restored / removed after.
+ */
+export async function withoutCommands<T>(work: () => Promise<T>): Promise<T> {
+  const saved = process.env.PATH;
+  const empty = mkdtempSync(join(tmpdir(), 'eqn-nopath-'));
+  process.env.PATH = empty;
+  try {
+    return await work();
+  } finally {
+    rmSync(empty, { recursive: true, force: true });
+    process.env.PATH = saved;
+  }
+}

@@ -23,6 +23,7 @@ import {
   startServer,
   statusNodeModule,
   stopServer,
+  withoutCommands,
   type FlowNode,
 } from '../helpers/node-red';
 import { fixture } from '../unit/arp-helpers';
@@ -321,19 +322,14 @@ describe('arp-discover node (in a real Node-RED runtime)', () => {
 
   describe('in Node-RED\'s own network namespace (no namespace setting, as on a router): the table read over netlink', () => {
     it('reads the neighbour table without starting a process (PATH emptied: any command would fail)', async () => {
-      const savedPath = process.env.PATH;
-      process.env.PATH = mkdtempSync(join(tmpdir(), 'eqn-nopath-'));
-      let snap: Snap;
-      try {
+      const snap = await withoutCommands(async () => {
         // loopback: a table with no neighbours, on an interface every machine has
         await start(flow({ netns: '', leasesFile: '' }, { iface: 'lo' }));
         tick();
-        snap = await nextMessage<Snap>('snapshots');
+        const s = await nextMessage<Snap>('snapshots');
         await noMessage('caught', 100);
-      } finally {
-        rmSync(process.env.PATH, { recursive: true, force: true });
-        process.env.PATH = savedPath;
-      }
+        return s;
+      });
       assert.equal(snap.payload.iface, 'lo');
       assert.deepEqual(snap.payload.clients, []);
       assert.equal(existsSync(join(stubDir, 'calls.log')), false, 'no command was run');

@@ -13,7 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { catchNodeModule, configNodeModule, getNode, load, nextMessage, record, startServer, statusNodeModule, stopServer, type FlowNode } from '../helpers/node-red';
+import { catchNodeModule, configNodeModule, getNode, load, nextMessage, record, startServer, statusNodeModule, stopServer, withoutCommands, type FlowNode } from '../helpers/node-red';
 import { assertRoot, NS_PREFIX } from '../lab/lab';
 import { PER_CLIENT_OFF_HINT } from '../../nodes/core/meter/metering';
 
@@ -231,18 +231,12 @@ describe('iface-counter node (in a real Node-RED runtime, real kernel in a names
   describe('in Node-RED\'s own network namespace (no namespace setting, as on a router): read over netlink', () => {
     // Only reads the machine's loopback counters (per-client counting off: nothing is created).
     it('gives the interface\'s rates read over netlink, without starting a process (PATH emptied: any command would fail)', async () => {
-      const savedPath = process.env.PATH;
-      process.env.PATH = mkdtempSync(join(tmpdir(), 'eqn-nopath-'));
-      let out: Out;
-      try {
+      const out = await withoutCommands(async () => {
         await start(flow({ perClient: false, netns: '' }, { iface: 'lo' }));
         await sleep(150);
         send({ ts: 1, iface: 'lo', clients: [] });
-        out = await nextMessage<Out>('out');
-      } finally {
-        rmSync(process.env.PATH, { recursive: true, force: true });
-        process.env.PATH = savedPath;
-      }
+        return nextMessage<Out>('out');
+      });
       assert.equal(out.payload.metering.warning, PER_CLIENT_OFF_HINT, 'no other warning: nothing was missing');
       assert.equal(out.payload.metering.via, 'netlink');
       assert.equal(out.payload.metering.perClient, 'off');
