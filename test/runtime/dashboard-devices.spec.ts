@@ -75,6 +75,8 @@ describe('dashboard Overview and Devices in a real Node-RED, seen in Chromium', 
           down: await gauge('equalnet.dash.gauge.down'),
           up: await gauge('equalnet.dash.gauge.up'),
           mode: (await page().getByLabel('shaping mode').innerText()).trim(),
+          chartLink: (await page().locator('.equalnet-traffic .now-link').innerText()).trim(),
+          chartPoints: Number(await page().locator('.equalnet-traffic svg').getAttribute('data-points')),
           busiest: await page().locator('table.equalnet-busiest tbody tr').evaluateAll((trs) => trs.map((tr) => [tr.getAttribute('data-mac'), tr.querySelector('.down')!.textContent!.trim(), tr.querySelector('.up')!.textContent!.trim(), tr.querySelector('.name')!.textContent!.trim()])),
         };
         const sum = (k: string) => list.reduce((s: number, c: any) => s + (c[k] ?? 0), 0);
@@ -84,11 +86,11 @@ describe('dashboard Overview and Devices in a real Node-RED, seen in Chromium', 
           .sort((a, b) => b.usage + b.upload_usage - (a.usage + a.upload_usage))
           .slice(0, 5)
           .map((c) => [c.mac, c.usage.toFixed(2), c.upload_usage.toFixed(2), c.friendly_name]);
-        const expected = { clients: String(status.total_clients), down: pct(sum('usage'), status.total_bandwidth), up: pct(sum('upload_usage'), status.upload_bandwidth), mode: status.mode, busiest };
+        const expected = { clients: String(status.total_clients), down: pct(sum('usage'), status.total_bandwidth), up: pct(sum('upload_usage'), status.upload_bandwidth), mode: status.mode, busiest, link: String(status.total_bandwidth) };
         return { shown, expected };
       },
       ({ shown, expected }) =>
-        shown.clients === expected.clients && shown.down.includes(expected.down) && shown.up.includes(expected.up) && shown.mode === expected.mode && JSON.stringify(shown.busiest) === JSON.stringify(expected.busiest),
+        shown.clients === expected.clients && shown.chartLink === expected.link && shown.chartPoints >= 1 && shown.down.includes(expected.down) && shown.up.includes(expected.up) && shown.mode === expected.mode && JSON.stringify(shown.busiest) === JSON.stringify(expected.busiest),
       15_000,
     );
     assert.equal(seen.shown.clients, '4');
@@ -301,6 +303,11 @@ describe('dashboard Overview and Devices in a real Node-RED, seen in Chromium', 
     const alert = await until('pipeline not running', () => page().locator('.equalnet-now .state.stopped').innerText(), (t) => /Pipeline not running: no snapshot for \d+ ticks/.test(t), 20_000);
     assert.match(alert, /the last at \d\d:\d\d:\d\d/);
     await page().screenshot({ path: join(d.shots, 'overview-stopped.png'), fullPage: true });
+    // the Devices page says it too, above the last figures it has
+    await d.open('Devices');
+    const devices = await until('pipeline not running on Devices', () => page().locator('.equalnet-devices-stopped').innerText(), (t) => /Pipeline not running: no snapshot for \d+ ticks/.test(t), 20_000);
+    assert.match(devices, /the last at \d\d:\d\d:\d\d/);
+    await page().screenshot({ path: join(d.shots, 'devices-stopped.png'), fullPage: true });
     console.log(`      screenshots: ${d.shots}`);
   });
 

@@ -91,9 +91,38 @@ for (const file of ['flows/default.json', 'examples/10-dashboard.json']) {
       assert.equal(run({ topic: 'table' }), null);
       // before any snapshot: an empty table (the page shows its empty state)
       const fresh = runner(named('device rows'));
-      assert.deepEqual(fresh({ topic: 'table', socketid: 'x' }).payload, { full: true, seq: 0, max: 0, rows: [], fixed: {}, gone: [] });
+      assert.deepEqual(fresh({ topic: 'table', socketid: 'x' }).payload, { full: true, seq: 0, max: 0, rows: [], fixed: {}, gone: [], stopped: null });
       // its state is not written to disk by the context store
       assert.equal(JSON.stringify({ table: run.store.get('table') }), '{"table":null}');
+    });
+
+    it('device rows: "pipeline not running" after 3 ticks without a snapshot (to the page and in the whole table), ended by the next snapshot', () => {
+      const clock = { now: 1_000_000 };
+      const run = runner(named('device rows'), clock);
+      assert.equal(run({ topic: 'watch' }), null, 'just started');
+      clock.now += 4_000;
+      assert.equal(run({ topic: 'watch' }), null, '2 ticks: not yet');
+      clock.now += 2_000;
+      assert.deepEqual(run({ topic: 'watch' }), { topic: 'state', payload: { stopped: { ticks: 3, since: null } } });
+      assert.deepEqual(run({ topic: 'table', socketid: 's' }).payload.stopped, { ticks: 3, since: null }, 'a page that opens is told');
+      const first = run(snapshot([client(1)]));
+      assert.equal(first.topic, 'rows', 'a tick: the page ends the state on it');
+      assert.equal(run({ topic: 'table', socketid: 's' }).payload.stopped, null);
+      const last = clock.now;
+      for (let i = 0; i < 2; i++) { clock.now += 2_000; assert.equal(run({ topic: 'watch' }), null, `${i + 1} ticks missed`); }
+      clock.now += 2_000;
+      assert.deepEqual(run({ topic: 'watch' }).payload.stopped, { ticks: 3, since: last });
+      clock.now += 2_000;
+      assert.equal(run({ topic: 'watch' }).payload.stopped.ticks, 4, 'the count goes on');
+      // the same snapshot again: no row changed, yet the page hears that the pipeline runs
+      assert.deepEqual(run(snapshot([client(1)])), { topic: 'state', payload: { stopped: null } });
+      assert.equal(run(snapshot([client(1)])), null, 'and then nothing, as before');
+      // the tick's interval is learned: at 5 s a tick, 10 s without one is not 3 ticks
+      clock.now += 5_000; run(snapshot([client(1)]));
+      clock.now += 10_000;
+      assert.equal(run({ topic: 'watch' }), null);
+      clock.now += 5_000;
+      assert.equal(run({ topic: 'watch' }).payload.stopped.ticks, 3);
     });
 
     it('device rows: limits and quotas shown as before (Max column, the quota nearest to used up, the limits form\'s values)', () => {
@@ -145,7 +174,7 @@ for (const file of ['flows/default.json', 'examples/10-dashboard.json']) {
       clients.push(client(20, { rxBps: null, txBps: null, name: 'unmeasured' }));
       const out = run(snapshot(clients));
       assert.equal(out.length, 7);
-      assert.deepEqual(out[0].map((m: Msg) => [m.topic, m.payload]), [['download used', 36], ['upload used', 0.8], ['download link', 100]]);
+      assert.deepEqual(out[0], { topic: 'point', payload: [1_000_000, 36, 0.8, 100] }, 'a point of the chart: time, download, upload, link');
       assert.equal(out[1].payload, '9');
       assert.equal(out[2].payload, '↓ 100 ↑ 20 Mbit/s');
       assert.equal(out[4].payload, 36);
@@ -158,7 +187,7 @@ for (const file of ['flows/default.json', 'examples/10-dashboard.json']) {
       // texts and gauges only when they change; the chart and the panel every tick
       const same = run(snapshot(clients));
       assert.deepEqual(same.slice(1, 6), [null, null, null, null, null]);
-      assert.equal(same[0].length, 3);
+      assert.equal(same[0].topic, 'point');
       assert.equal(same[6].payload.state, 'ok');
       // measured interface totals win over the sum
       const totals = run(snapshot(clients, { totals: { rxBps: 50e6, txBps: 2e6 } }));
@@ -166,6 +195,32 @@ for (const file of ['flows/default.json', 'examples/10-dashboard.json']) {
       // a restart (On Start) sends them all again: the context may be kept on disk
       new Function('context', 'Date', named('overview figures').initialize!)({ set: (k: string, v: unknown) => void run.store.set(k, v) }, Date);
       assert.equal(run(snapshot(clients))[1].payload, '9');
+    });
+
+    it('overview figures: the chart\'s last 10 minutes (at most 720 points) to a page that asks, to its socket only', () => {
+      const clock = { now: 1_000_000 };
+      const run = runner(named('overview figures'), clock);
+      assert.deepEqual(run({ topic: 'history', socketid: 'a' })[0], { topic: 'history', socketid: 'a', payload: [] });
+      const points: unknown[][] = [];
+      for (let i = 0; i < 400; i++) {
+        clock.now += 2_000;
+        points.push(run(snapshot([client(1, { rxBps: i * 1e4, txBps: 1e4 })]))[0].payload);
+      }
+      const asked = run({ topic: 'history', socketid: 'b' });
+      assert.deepEqual(asked.slice(1), [null, null, null, null, null, null], 'only the chart answers');
+      assert.equal(asked[0].socketid, 'b');
+      assert.deepEqual(asked[0].payload, points.filter((p) => (p[0] as number) >= clock.now - 600_000), '10 minutes of points, in order');
+      assert.equal(asked[0].payload.length, 301);
+      assert.equal(run({ topic: 'history' }), null, 'without a socket: nothing');
+      // ticks every 0.5 s: no more than 720 points
+      for (let i = 0; i < 1000; i++) { clock.now += 500; run(snapshot([client(1)])); }
+      const many = run({ topic: 'history', socketid: 'c' })[0].payload;
+      assert.equal(many.length, 720);
+      assert.equal(many[719][0], clock.now);
+      // not written to disk by the context store; a restart (On Start) starts afresh
+      assert.equal(JSON.stringify({ hist: run.store.get('hist') }), '{"hist":null}');
+      new Function('context', 'Date', named('overview figures').initialize!)({ set: (k: string, v: unknown) => void run.store.set(k, v) }, Date);
+      assert.deepEqual(run({ topic: 'history', socketid: 'd' })[0].payload, []);
     });
 
     it('overview figures: "waiting" before the first snapshot, "no clients yet", "pipeline not running" after 3 ticks without a snapshot, and back', () => {
@@ -204,6 +259,21 @@ for (const file of ['flows/default.json', 'examples/10-dashboard.json']) {
       assert.deepEqual(asks.wires, [['equalnet.dash.fn.devices']]);
       const now = flow.find((n) => n.id === 'equalnet.dash.now')!;
       for (const text of ['Waiting for the first snapshot', 'Pipeline not running', 'No clients yet']) assert.ok(now.format!.includes(text), text);
+      // the chart asks for its points through a link pair; the watch reaches the Devices too
+      const chart = flow.find((n) => n.id === 'equalnet.dash.chart')!;
+      assert.equal(chart.type, 'ui_template');
+      assert.equal(chart.resendOnRefresh, false, 'a replayed point is not the history');
+      assert.match(chart.format!, /scope\.send\(\{ topic: 'history' \}\)/);
+      assert.deepEqual(flow.find((n) => n.id === 'equalnet.dash.link.history.in')!.wires, [['equalnet.dash.fn.overview']]);
+      assert.deepEqual(flow.find((n) => n.id === 'equalnet.dash.watch')!.wires, [['equalnet.dash.fn.overview', 'equalnet.dash.fn.devices']]);
+      for (const id of ['equalnet.dash.gauge.down', 'equalnet.dash.gauge.up']) {
+        const g = flow.find((n) => n.id === id)!;
+        assert.equal(g.type, 'ui_template');
+        assert.equal(g.resendOnRefresh, true, 'sent only when it changes: replayed to a page that opens');
+        assert.match(g.format!, /% of the link/);
+        assert.doesNotMatch(g.format!, /transition|animation/, 'no animation');
+      }
+      assert.match(table.format!, /Pipeline not running: no snapshot for/);
     });
   });
 }
