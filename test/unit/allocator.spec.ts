@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { AllocatorController, MAX_REMEMBERED } from '../../nodes/core/allocate/allocation';
-import { allocateDirection, busyThresholds, fillLevels, guaranteeOf, MIN_BUSY_TICKS, wantsMore, weightOf, type AllocationPolicy, type DirectionDemand } from '../../nodes/core/allocate/allocator';
+import { allocateArrays, allocateDirection, busyThresholds, fillLevels, guaranteeOf, MIN_BUSY_TICKS, wantsMore, weightOf, type AllocationPolicy, type DirectionDemand } from '../../nodes/core/allocate/allocator';
 
 const RUNS = { numRuns: 1000 };
 
@@ -334,5 +334,94 @@ describe('allocator: remembered priorities are bounded', () => {
     controller.applyRegistry({ devices: [{ macs: [mac(999_999)], priority: 2 }] });
     assert.equal(controller.rememberedPriorities.length, MAX_REMEMBERED);
     assert.deepEqual(controller.rememberedPriorities.at(-1), [mac(999_999), 2]);
+  });
+});
+
+describe('allocator: the fast paths change no result (issue 17)', () => {
+  it('allocateArrays visiting alike clients together gives what visiting them in input order gives, to the bit', () => {
+    const arb = fc
+      .record({
+        totalBps: fc.oneof(fc.integer({ min: 100_000, max: 10_000_000_000 }), fc.constantFrom(20_000_000, 1_000_000_000)),
+        maxPriority: fc.integer({ min: 2, max: 20 }),
+        minPercent: fc.integer({ min: 0, max: 100 }),
+        headroomPercent: fc.integer({ min: 0, max: 100 }),
+        n: fc.integer({ min: 1, max: 400 }),
+        capped: fc.boolean(),
+      })
+      .chain(({ n, capped, ...policy }) =>
+        fc.record({
+          policy: fc.constant(policy),
+          clients: fc.array(
+            fc.record({
+              priority: fc.integer({ min: 1, max: policy.maxPriority }),
+              used: fc.oneof(fc.constant(0), fc.constant(Number.NaN), fc.integer({ min: 0, max: Math.ceil((4 * policy.totalBps) / n) }), fc.double({ min: 0, max: policy.totalBps, noNaN: true })),
+              wants: fc.boolean(),
+              cap: capped ? fc.oneof(fc.constant(Number.POSITIVE_INFINITY), fc.integer({ min: 8_000, max: policy.totalBps })) : fc.constant(Number.POSITIVE_INFINITY),
+            }),
+            { minLength: n, maxLength: n },
+          ),
+        }),
+      );
+    fc.assert(
+      fc.property(arb, ({ policy, clients }) => {
+        const priority = clients.map((c) => c.priority);
+        const used = Float64Array.from(clients, (c) => c.used);
+        const wants = Uint8Array.from(clients, (c) => (c.wants ? 1 : 0));
+        const caps = Float64Array.from(clients, (c) => c.cap);
+        const fast = allocateArrays(priority, used, wants, policy, undefined, caps);
+        const straight = allocateArrays(priority, used, wants, policy, undefined, caps, true);
+        assert.deepStrictEqual(fast, straight);
+      }),
+      { numRuns: 1500, seed: 17 },
+    );
+  });
+
+  it('a controller fed the same clients in the same order (its shortcuts: MACs and last tick\'s entries taken whole) hands each MAC what one fed them in a new order each tick does', () => {
+    const arb = fc.record({
+      n: fc.integer({ min: 1, max: 80 }),
+      ticks: fc.integer({ min: 2, max: 8 }),
+      seed: fc.integer({ min: 1, max: 2 ** 30 }),
+      prioritySet: fc.boolean(),
+    });
+    fc.assert(
+      fc.property(arb, ({ n, ticks, seed, prioritySet }) => {
+        let s = seed;
+        const rand = () => (s = (s * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
+        const options = { downMbps: 50, upMbps: 10, maxPriority: 5, minPercent: 10, headroomPercent: 20, defaultPriority: 3 };
+        const straight = new AllocatorController(options);
+        const turned = new AllocatorController(options);
+        const macs = Array.from({ length: n }, (_, i) => `02:00:00:00:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`);
+        const want = macs.map(() => (rand() < 0.3 ? 0 : rand() < 0.5 ? 50e6 : Math.floor((rand() * 100e6) / n)));
+        const prio = macs.map(() => (rand() < 0.3 ? undefined : 1 + Math.floor(rand() * 5)));
+        let last = new Map<string, { down: number; up: number }>();
+        for (let t = 0; t < ticks; t++) {
+          // each client uses what it wants, at most about what it was given (null: not measured yet)
+          const clients = macs.map((mac, i) => {
+            const given = last.get(mac);
+            const rxBps = given ? Math.floor(Math.min(want[i], given.down * (0.8 + 0.4 * rand()))) : t === 0 ? null : 0;
+            const txBps = given ? Math.floor(Math.min(want[i] / 10, given.up * (0.8 + 0.4 * rand()))) : null;
+            return prio[i] === undefined ? { mac, ip: `10.0.0.${i}`, rxBps, txBps } : { mac, ip: `10.0.0.${i}`, priority: prio[i], rxBps, txBps };
+          });
+          const shift = 1 + (t % Math.max(1, n - 1));
+          const order = clients.map((_, k) => (k + shift) % n);
+          const a = straight.allocate({ ts: t, clients });
+          // new objects, new MAC strings (upper case: validated the long way), another order
+          const b = turned.allocate({ ts: t, clients: order.map((k) => ({ ...clients[k], mac: clients[k].mac.toUpperCase() })) });
+          const byMac = new Map(b.clients.map((c) => [c.mac, c]));
+          for (const c of a.clients) {
+            const other = byMac.get(c.mac)!;
+            assert.deepStrictEqual(c.alloc, other.alloc, `tick ${t} ${c.mac}`);
+            assert.equal(c.priority, other.priority);
+          }
+          assert.deepStrictEqual(a.allocation, b.allocation);
+          last = new Map(a.clients.map((c) => [c.mac, { down: c.alloc!.down.rateBps, up: c.alloc!.up.rateBps }]));
+          if (prioritySet && t === 1) {
+            straight.setPriority({ mac: macs[0], priority: 1 });
+            turned.setPriority({ mac: macs[0], priority: 1 });
+          }
+        }
+      }),
+      { numRuns: 300, seed: 17 },
+    );
   });
 });

@@ -77,7 +77,7 @@ interface Validated {
   /** Each client's own priority, 0 where it has none. */
   priority: Float64Array;
   busy: { down: Uint8Array; up: Uint8Array };
-  /** What each client was handed last (its entry of `rates`), found once per allocate(). */
+  /** What each client was handed last (its entry of `rates`), found once per allocate() (in classify). */
   handed: (Handed | undefined)[];
 }
 
@@ -182,12 +182,17 @@ export class AllocatorController {
     const { rx, tx } = v;
     const n = v.macs.length;
     // one lookup per client, kept for compute() to update in place; the same clients in the same
-    // order as last tick (the usual case) need no lookup at all
+    // order as last tick (the usual case: validation then keeps last tick's array of MACs) need
+    // none: last tick's array, each entry written by its compute(), is taken whole
     const prev = this.last;
-    const same = prev !== null && prev.macs.length === n;
-    for (let i = 0; i < n; i++) {
-      const mac = v.macs[i];
-      v.handed[i] = same && prev.macs[i] === mac && prev.handed[i] !== undefined ? prev.handed[i] : this.rates.get(mac);
+    if (prev !== null && v.macs === prev.macs) v.handed = prev.handed;
+    else {
+      const same = prev !== null && prev.macs.length === n;
+      v.handed = new Array(n);
+      for (let i = 0; i < n; i++) {
+        const mac = v.macs[i];
+        v.handed[i] = same && prev.macs[i] === mac && prev.handed[i] !== undefined ? prev.handed[i] : this.rates.get(mac);
+      }
     }
     // both directions in one loop, each field named, not looked up by a key (it runs per client)
     const down = this.policy(o.downMbps);
@@ -310,7 +315,6 @@ export class AllocatorController {
     const snapshot = payload as Snapshot;
     const clients = snapshot.clients;
     const n = clients.length;
-    const macs: string[] = new Array(n);
     const rx = new Float64Array(n);
     const tx = new Float64Array(n);
     const prio = new Float64Array(n);
@@ -320,6 +324,8 @@ export class AllocatorController {
     const before = this.last?.macs;
     let same = before !== undefined && before.length === n;
     let seen: Set<string> | null = null;
+    // the MACs: last tick's array itself while they are the same, a new one from the first that differs
+    let macs: string[] | null = same ? null : new Array(n);
     for (let i = 0; i < n; i++) {
       const client = clients[i] as Client | null;
       let mac: string | null = null;
@@ -329,7 +335,9 @@ export class AllocatorController {
         mac = value === before![i] ? value : normalizeMac(value);
         if (mac === null || mac !== before![i]) {
           same = false;
-          seen = new Set(macs.slice(0, i));
+          macs = before!.slice(0, i);
+          macs.length = n;
+          seen = new Set(before!.slice(0, i));
         }
       }
       // the path is written out only for an error: building it for every client cost a tenth of a tick
@@ -344,12 +352,13 @@ export class AllocatorController {
       if (priority !== undefined && priority !== null && priorityProblem(priority, LIMITS.maxMaxPriority)) {
         throw new InputError(`${clientPath(i)}.priority`, priorityProblem(priority, maxPriority)!);
       }
-      macs[i] = mac!;
+      if (macs !== null) macs[i] = mac!;
       rx[i] = rxBps ?? Number.NaN;
       tx[i] = txBps ?? Number.NaN;
       prio[i] = priority ?? 0;
     }
-    return { snapshot, macs, rx, tx, priority: prio, busy: { down: new Uint8Array(0), up: new Uint8Array(0) }, handed: new Array(macs.length) };
+    macs ??= before!;
+    return { snapshot, macs, rx, tx, priority: prio, busy: { down: new Uint8Array(0), up: new Uint8Array(0) }, handed: [] };
   }
 
   private compute({ snapshot, macs, rx, tx, priority, busy, handed }: Validated): AllocatedSnapshot {
@@ -382,14 +391,8 @@ export class AllocatorController {
     const up = allocateArrays(priorities, tx, busy.up, this.policy(o.upMbps), buffers.up, caps?.up);
     const rates = this.rates;
     const stamp = ++this.stamp;
-    const one = (r: DirectionResult, i: number, weight: number) => ({
-      rateBps: r.rateBps[i],
-      ceilBps: r.clientCeilBps ? r.clientCeilBps[i] : r.ceilBps,
-      prio: CLIENT_HTB_PRIO,
-      expectedBps: r.expectedBps[i],
-      weight,
-      busy: r.busy[i] === 1,
-    });
+    const downCeil = down.clientCeilBps;
+    const upCeil = up.clientCeilBps;
     // Object.assign of the client alone, then its three keys: faster on V8 than a spread with the
     // keys added (several times) or than Object.assign with a second object (~20 %; bench/allocator)
     const clients: Client[] = new Array(n);
@@ -415,7 +418,10 @@ export class AllocatorController {
       const out: Client = Object.assign({}, c);
       out.mac = macs[i];
       out.priority = priorities[i];
-      out.alloc = { down: one(down, i, weight), up: one(up, i, weight) };
+      out.alloc = {
+        down: { rateBps: down.rateBps[i], ceilBps: downCeil === null ? down.ceilBps : downCeil[i], prio: CLIENT_HTB_PRIO, expectedBps: down.expectedBps[i], weight, busy: down.busy[i] === 1 },
+        up: { rateBps: up.rateBps[i], ceilBps: upCeil === null ? up.ceilBps : upCeil[i], prio: CLIENT_HTB_PRIO, expectedBps: up.expectedBps[i], weight, busy: up.busy[i] === 1 },
+      };
       clients[i] = out;
     }
     // only the clients of this snapshot are kept

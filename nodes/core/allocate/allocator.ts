@@ -362,8 +362,18 @@ export function allocateDirection(demands: readonly DirectionDemand[], policy: A
  * The same over arrays, one entry per client (what the node uses: no object per client):
  * `used` is NaN where it is not measured, `wants` 1 where the client is busy. `caps`: each
  * client's most, bit/s (Infinity: none; at least MIN_RATE_BPS), or absent when nobody has one.
+ * `inputOrder`: visit the clients in input order (the straightforward way, slower; the tests
+ * compare the two: the order changes no result).
  */
-export function allocateArrays(priority: ArrayLike<number>, used: Float64Array, wants: Uint8Array, policy: AllocationPolicy, out?: DirectionBuffers, caps?: Float64Array | null): DirectionResult {
+export function allocateArrays(
+  priority: ArrayLike<number>,
+  used: Float64Array,
+  wants: Uint8Array,
+  policy: AllocationPolicy,
+  out?: DirectionBuffers,
+  caps?: Float64Array | null,
+  inputOrder = false,
+): DirectionResult {
   const n = priority.length;
   // the caller's buffers (valid until its next call), or new arrays
   const own = (have: Float64Array | undefined) => (have && have.length >= n ? have.subarray(0, n) : new Float64Array(n));
@@ -384,7 +394,7 @@ export function allocateArrays(priority: ArrayLike<number>, used: Float64Array, 
     for (let i = 0; i < n && !ceil; i++) if (caps[i] < total) ceil = own(out?.ceil);
     if (ceil) for (let i = 0; i < n; i++) ceil[i] = Math.max(MIN_RATE_BPS, Math.min(total, Math.floor(caps[i])));
   }
-  let ordered = true;
+  let ordered = !inputOrder;
   for (let i = 0; i < n; i++) {
     const w = weightOf(priority[i], policy.maxPriority);
     weight[i] = w;
