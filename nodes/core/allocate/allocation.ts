@@ -81,6 +81,11 @@ interface Validated {
   handed: (Handed | undefined)[];
 }
 
+/** The buffers of one set of validation's arrays (rates down and up, priority), n entries each. */
+function readArrays(n: number): { rx: ArrayBuffer; tx: ArrayBuffer; prio: ArrayBuffer } {
+  return { rx: new ArrayBuffer(8 * n), tx: new ArrayBuffer(8 * n), prio: new ArrayBuffer(8 * n) };
+}
+
 export type AllocatedSnapshot = Snapshot & { allocation: AllocationSummary };
 
 /** Names a `config` command accepts: ours, and those of the original EqualNet Pro API. */
@@ -137,6 +142,11 @@ export class AllocatorController {
   private stamp = 0;
   /** Work arrays of compute(), reused tick after tick (the results are copied into the output). */
   private buffers = { priorities: new Float64Array(0), down: directionBuffers(0), up: directionBuffers(0) };
+  /**
+   * Two sets of the arrays validation reads the clients into, used in turn: the one the last
+   * snapshot does not hold is written (so a snapshot refused half-way changes nothing kept).
+   */
+  private reads = [readArrays(0), readArrays(0)];
 
   constructor(options: AllocatorOptions, priorities: Iterable<[string, number]> = []) {
     this.options = { ...options };
@@ -315,9 +325,14 @@ export class AllocatorController {
     const snapshot = payload as Snapshot;
     const clients = snapshot.clients;
     const n = clients.length;
-    const rx = new Float64Array(n);
-    const tx = new Float64Array(n);
-    const prio = new Float64Array(n);
+    let set = this.reads[0].rx === this.last?.rx.buffer ? this.reads[1] : this.reads[0];
+    if (set.rx.byteLength < 8 * n) {
+      set = readArrays(Math.max(n, 2 * (set.rx.byteLength / 8)));
+      this.reads[this.reads[0].rx === this.last?.rx.buffer ? 1 : 0] = set;
+    }
+    const rx = new Float64Array(set.rx, 0, n);
+    const tx = new Float64Array(set.tx, 0, n);
+    const prio = new Float64Array(set.prio, 0, n);
     const maxPriority = this.options.maxPriority;
     // The same clients in the same order as last tick (the usual case) have no duplicate MAC, so
     // the set that finds duplicates is only filled from the first client that differs.
