@@ -1,5 +1,5 @@
 // Allocation time for 100 / 1,000 / 4,096 (the largest client cap) / 10,000 clients. Goal: 10,000
-// clients under 5 ms median with margin (3.1-3.5 ms here, docs/performance.md), growing about n log n.
+// clients under 5 ms median with margin (3.0-3.2 ms here, docs/performance.md), growing about n log n.
 // The clients here have 5 fields made by one literal; what clients made by a spread with keys added
 // cost (as iface-counter makes them) is in docs/performance.md.
 import { AllocatorController } from '../nodes/core/allocate/allocation';
