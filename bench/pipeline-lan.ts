@@ -117,6 +117,14 @@ export function removeNamespace(ns: string): void {
   quiet(['ip', 'netns', 'del', ns]);
 }
 
+/** Removes the namespaces a bench process `pid` made (and what runs in them). */
+export function removeNamespacesOf(pid: number): void {
+  for (const line of quiet(['ip', 'netns', 'list']).split('\n')) {
+    const ns = line.trim().split(/\s+/)[0];
+    if (ns && ns.startsWith(`${NS_PREFIX}${pid}-`)) removeNamespace(ns);
+  }
+}
+
 /** Namespaces, Node-REDs and temp dirs of pipeline benches whose process is gone (a kill -9). */
 export function sweepStale(): string[] {
   const gone: string[] = [];

@@ -39,7 +39,7 @@ import { nodeFlags, nodeRedArgs, prepareHome, PROJECT_ROOT } from '../scripts/no
 import { freePort, startNodeRed, worrying, type RunningNodeRed } from '../test/helpers/runtime';
 import { analyseAllocations, analyseCpuProfile, type AllocationSummary, type CpuSummary } from './pipeline-cpu';
 import { analyseHeapSnapshot, type HeapSummary } from './pipeline-heap';
-import { NS_PREFIX, OWNER_ENV, PipelineLan, removeNamespace, ROUTER_NS_ENV, sweepStale, TMP_PREFIX } from './pipeline-lan';
+import { NS_PREFIX, OWNER_ENV, PipelineLan, removeNamespace, removeNamespacesOf, ROUTER_NS_ENV, sweepStale, TMP_PREFIX } from './pipeline-lan';
 import { DashboardMeter, httpLoad, quantile, type LoadResult } from './pipeline-load';
 import type { NodeVisit, TickRecord } from './pipeline-probe';
 import { printTable } from './stats';
@@ -628,6 +628,12 @@ async function rerunInRouterNamespace(): Promise<void> {
   console.log(`(Node-RED runs as on a router: this bench runs again inside ${ns}, the LAN's router namespace; EQUALNET_BENCH_PLACE=outside for the lab tests' set-up)`);
   const code = await new Promise<number>((resolve) => {
     const child = spawn('ip', ['netns', 'exec', ns, process.execPath, join(__dirname, 'run.js'), 'pipeline'], { stdio: 'inherit', env: { ...process.env, [ROUTER_NS_ENV]: ns } });
+    // removing the router namespace kills the inner run before its own clean-up: its sink
+    // namespace (named by its pid: `ip netns exec` runs node in the same process) goes too
+    cleanups.set(`router ${ns}`, () => {
+      removeNamespace(ns);
+      if (child.pid) removeNamespacesOf(child.pid);
+    });
     child.on('exit', (c, signal) => resolve(c ?? (signal ? 1 : 0)));
   });
   removeNamespace(ns);
