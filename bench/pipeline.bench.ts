@@ -631,8 +631,8 @@ async function rerunInRouterNamespace(): Promise<void> {
     // removing the router namespace kills the inner run before its own clean-up: its sink
     // namespace (named by its pid: `ip netns exec` runs node in the same process) goes too
     cleanups.set(`router ${ns}`, () => {
-      removeNamespace(ns);
       if (child.pid) removeNamespacesOf(child.pid);
+      removeNamespace(ns);
     });
     child.on('exit', (c, signal) => resolve(c ?? (signal ? 1 : 0)));
   });
