@@ -24,15 +24,15 @@
 // Without /usr/bin/chromium the render rows say "not measured: chromium missing" and the bytes
 // are counted by a socket client (bench/pipeline-load.ts DashboardMeter) instead.
 // Run it alone: `npm run build && node bench/run.js dashboard` (under flock /tmp/equalnet-lab.lock).
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type CDPSession, type Page } from 'playwright-core';
 import { replayFlow, REPLAY_BANNER, REPLAY_PATH, type FlowNode } from '../demo/flow';
 import { nodeRedArgs, prepareHome, PROJECT_ROOT } from '../scripts/node-red-home';
-import { alive } from '../test/lab/lab';
 import { freePort, startNodeRed, worrying, type RunningNodeRed } from '../test/helpers/runtime';
 import { DashboardLan } from './dashboard-feed';
+import { killOrphans, removeOrphanDirs } from './orphans';
 import { bytesByTopic, frameEvent, frameTopic, mergeTopics, quantileOf, renderPerTick, type PageTimeline, type TickRender, type TopicBytes, type Widget } from './dashboard-frames';
 import { DashboardMeter } from './pipeline-load';
 import { printTable } from './stats';
@@ -95,31 +95,7 @@ const OWNER_ENV = 'EQUALNET_DASHBOARD_BENCH_OWNER';
 
 /** The Node-RED and the temp dirs of a bench run that was killed (kill -9): its pid is gone. */
 function sweepStale(): string[] {
-  const gone: string[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    let owner: number;
-    try {
-      const env = readFileSync(`/proc/${entry}/environ`, 'utf8').split('\0');
-      owner = Number(env.find((e) => e.startsWith(`${OWNER_ENV}=`))?.slice(OWNER_ENV.length + 1));
-    } catch {
-      continue;
-    }
-    if (!Number.isInteger(owner) || owner <= 0 || alive(owner)) continue;
-    try {
-      process.kill(Number(entry), 'SIGKILL');
-      gone.push(`Node-RED ${entry}`);
-    } catch {
-      /* gone */
-    }
-  }
-  for (const dir of readdirSync(tmpdir())) {
-    const pid = Number(dir.startsWith(TMP_PREFIX) ? dir.slice(TMP_PREFIX.length).split('-')[0] : NaN);
-    if (!Number.isInteger(pid) || alive(pid)) continue;
-    rmSync(join(tmpdir(), dir), { recursive: true, force: true });
-    gone.push(dir);
-  }
-  return gone;
+  return [...killOrphans(OWNER_ENV), ...removeOrphanDirs(TMP_PREFIX)];
 }
 
 async function startHome(flow: FlowNode[]): Promise<{ nodeRed: RunningNodeRed; base: string; port: number }> {

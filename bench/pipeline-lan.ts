@@ -32,10 +32,11 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { alive } from '../test/lab/lab';
+import { killOrphans, removeOrphanDirs } from './orphans';
 
 export const NS_PREFIX = 'eqpipe-';
 export const TMP_PREFIX = 'equalnet-pipeline-';
@@ -127,25 +128,7 @@ export function removeNamespacesOf(pid: number): void {
 
 /** Namespaces, Node-REDs and temp dirs of pipeline benches whose process is gone (a kill -9). */
 export function sweepStale(): string[] {
-  const gone: string[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    let owner: number;
-    try {
-      const env = readFileSync(`/proc/${entry}/environ`, 'utf8').split('\0');
-      owner = Number(env.find((e) => e.startsWith(`${OWNER_ENV}=`))?.slice(OWNER_ENV.length + 1));
-    } catch {
-      continue;
-    }
-    if (Number.isInteger(owner) && owner > 0 && !alive(owner)) {
-      try {
-        process.kill(Number(entry), 'SIGKILL');
-        gone.push(`Node-RED ${entry}`);
-      } catch {
-        /* gone */
-      }
-    }
-  }
+  const gone = killOrphans(OWNER_ENV);
   for (const line of quiet(['ip', 'netns', 'list']).split('\n')) {
     const ns = line.trim().split(/\s+/)[0];
     if (!ns || !ns.startsWith(NS_PREFIX)) continue;
@@ -155,10 +138,7 @@ export function sweepStale(): string[] {
       gone.push(ns);
     }
   }
-  for (const entry of readdirSync(tmpdir())) {
-    const m = new RegExp(`^${TMP_PREFIX}(\\d+)-`).exec(entry);
-    if (m && !alive(Number(m[1]))) rmSync(join(tmpdir(), entry), { recursive: true, force: true });
-  }
+  removeOrphanDirs(TMP_PREFIX);
   return gone;
 }
 
