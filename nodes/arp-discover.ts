@@ -57,7 +57,7 @@ export = function (RED: NodeAPI) {
       // in our own namespace the neighbour table is read over netlink (no process per tick); in
       // another one (lab, demo) a socket of ours would see the wrong namespace, so `ip` reads it
       const fast = netns ? null : openNetlinkReader();
-      if (fast?.problem) node.log(fast.problem.replace(/counters are read with nft and ip/, 'the neighbour table is read with ip'));
+      if (fast?.problem) node.log(`${fast.problem}; the neighbour table is read with ip`);
       netlink = fast?.reader ?? null;
       let rules;
       try {

@@ -36,7 +36,7 @@ export = function (RED: NodeAPI) {
       // in our own namespace, counters are read over netlink (no process per tick); in another
       // one (lab, demo) a socket of ours would see the wrong namespace, so nft and ip read them
       fast = netns ? null : openNetlinkReader();
-      if (fast?.problem) node.log(fast.problem);
+      if (fast?.problem) node.log(`${fast.problem}; counters are read with nft and ip`);
       core = new MeteringCore(
         { iface: settings.iface, perClient: def.perClient === true, smoothingS: toNumber(def.smoothing ?? 0), maxClients: settings.clientCap },
         { runner, reader: fast?.reader ?? null, now: () => performance.now() },

@@ -264,10 +264,10 @@ export class NetlinkReader implements KernelReader {
  */
 export function openNetlinkReader(): { reader: NetlinkReader; problem: null } | { reader: null; problem: string } {
   const Socket = loadSocketClass();
-  if (!Socket) return { reader: null, problem: `the netlink package did not load (${loadProblem}); counters are read with nft and ip` };
+  if (!Socket) return { reader: null, problem: `the netlink package did not load (${loadProblem})` };
   try {
     return { reader: new NetlinkReader(Socket), problem: null };
   } catch (err) {
-    return { reader: null, problem: `no netlink socket (${(err as Error).message}); counters are read with nft and ip` };
+    return { reader: null, problem: `no netlink socket (${(err as Error).message})` };
   }
 }

@@ -46,6 +46,7 @@ export interface ShapingReport {
 }
 
 const LEAF_CANDIDATES: LeafKind[] = ['fq_codel', 'sfq'];
+const TC_TIMEOUT_MS = 30_000;
 
 /** What the plan could not give as allocated: shares below HTB's 8 kbit/s, made at 8 kbit/s. */
 function minimumNotes(plan: TreePlan): string[] {
@@ -55,7 +56,6 @@ function minimumNotes(plan: TreePlan): string[] {
   }
   return notes;
 }
-const TC_TIMEOUT_MS = 30_000;
 
 export class Shaper {
   readonly ifb: string;
