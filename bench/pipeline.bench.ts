@@ -622,21 +622,23 @@ function printHeap(label: string, h: HeapSummary, bare: HeapSummary | null): voi
  */
 async function rerunInRouterNamespace(): Promise<void> {
   const ns = `${NS_PREFIX}${process.pid}-router`;
-  cleanups.set(`router ${ns}`, () => removeNamespace(ns));
+  let innerPid: number | undefined;
+  // the inner run's own namespaces first (named by its pid: `ip netns exec` runs node in the same
+  // process): removing the router namespace kills the inner run before its own clean-up
+  const remove = () => {
+    if (innerPid) removeNamespacesOf(innerPid);
+    removeNamespace(ns);
+  };
+  cleanups.set(`router ${ns}`, remove);
   execFileSync('ip', ['netns', 'add', ns]);
   execFileSync('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
   console.log(`(Node-RED runs as on a router: this bench runs again inside ${ns}, the LAN's router namespace; EQUALNET_BENCH_PLACE=outside for the lab tests' set-up)`);
   const code = await new Promise<number>((resolve) => {
     const child = spawn('ip', ['netns', 'exec', ns, process.execPath, join(__dirname, 'run.js'), 'pipeline'], { stdio: 'inherit', env: { ...process.env, [ROUTER_NS_ENV]: ns } });
-    // removing the router namespace kills the inner run before its own clean-up: its sink
-    // namespace (named by its pid: `ip netns exec` runs node in the same process) goes too
-    cleanups.set(`router ${ns}`, () => {
-      if (child.pid) removeNamespacesOf(child.pid);
-      removeNamespace(ns);
-    });
+    innerPid = child.pid;
     child.on('exit', (c, signal) => resolve(c ?? (signal ? 1 : 0)));
   });
-  removeNamespace(ns);
+  remove();
   cleanups.delete(`router ${ns}`);
   if (code !== 0) process.exitCode = code;
 }
