@@ -191,19 +191,21 @@ export function analyseAllocations(head: SamplingNode, projectRoot: string, top 
   const byNode = new Map<string, number>();
   const byFn = new Map<string, number>();
   let total = 0;
-  const walk = (n: SamplingNode, owner: string | null) => {
+  // a builtin (Object.assign, Map#set, an iterator's next) is named with the function that called it
+  const walk = (n: SamplingNode, owner: string | null, caller: string) => {
     const own = nodeOf(n.callFrame) ?? owner;
+    const p = placeOf(n.callFrame, projectRoot);
+    const name = `${n.callFrame.functionName || '(anonymous)'} ${p}${n.callFrame.url ? `:${n.callFrame.lineNumber + 1}` : ''}`;
+    const f = n.callFrame.url ? name : `${name} ← ${caller}`;
     if (n.selfSize > 0) {
       total += n.selfSize;
       const o = own ?? '(no node on the stack: runtime, timers, HTTP, sockets)';
       byNode.set(o, (byNode.get(o) ?? 0) + n.selfSize);
-      const p = placeOf(n.callFrame, projectRoot);
-      const f = `${n.callFrame.functionName || '(anonymous)'} ${p}${n.callFrame.url ? `:${n.callFrame.lineNumber + 1}` : ''}`;
       byFn.set(f, (byFn.get(f) ?? 0) + n.selfSize);
     }
-    for (const c of n.children) walk(c, own);
+    for (const c of n.children) walk(c, own, n.callFrame.url ? name : caller);
   };
-  walk(head, null);
+  walk(head, null, '(runtime)');
   const shares = (m: Map<string, number>) =>
     [...m]
       .sort((a, b) => b[1] - a[1])

@@ -386,6 +386,8 @@ interface Run {
   memory: Memory;
   map: ReturnType<typeof rssMap>;
   cpuProfile: CpuSummary | null;
+  /** The same, while the API was under load. */
+  apiProfile: CpuSummary | null;
   allocations: AllocationSummary | null;
 }
 
@@ -451,7 +453,7 @@ async function measurePipeline(devices: number): Promise<Run> {
     }
     const t1 = { wall: Date.now(), stat: procStat(s.pid), status: procStatus(s.pid), db: dbBytes(s.userDir), writes: writeBytes(s.pid) };
     window[1] = monotonicUs();
-    const allocations = ALLOCATIONS ? analyseAllocations((await getJson<{ head: Parameters<typeof analyseAllocations>[0] }>(s, '/equalnet-bench/allocations', 'POST')).head, PROJECT_ROOT) : null;
+    const allocations = ALLOCATIONS ? analyseAllocations((await getJson<{ head: Parameters<typeof analyseAllocations>[0] }>(s, '/equalnet-bench/allocations', 'POST')).head, PROJECT_ROOT, 45) : null;
     const map = rssMap(s.pid);
     const memory = await getJson<Memory>(s, '/equalnet-bench/memory');
     const dashboard = { bytes: meter.bytes, frames: meter.frames, byEvent: [...meter.byEvent].map(([k, v]) => [k, { ...v }] as [string, { frames: number; bytes: number }]).sort((a, b) => b[1].bytes - a[1].bytes) };
@@ -473,12 +475,14 @@ async function measurePipeline(devices: number): Promise<Run> {
 
     // the API under load, still ticking
     const a0 = Date.now();
+    const apiWindow: [number, number] = [monotonicUs(), 0];
     const api: LoadResult[] = [];
     for (const path of API_ROUTES) {
       api.push(await httpLoad(s.port, path, CONNECTIONS, API_SECONDS));
       await sleep(2000);
     }
     const a1 = Date.now();
+    apiWindow[1] = monotonicUs();
     meter.close();
     // the last ticks are final 20 s after they began
     await sleep(21_000);
@@ -488,10 +492,12 @@ async function measurePipeline(devices: number): Promise<Run> {
 
     const heapSummary = HEAP_SNAPSHOT && devices === Math.max(...SIZES) ? summarise(await heapSnapshot(s)) : null;
     let cpuProfile: CpuSummary | null = null;
+    let apiProfile: CpuSummary | null = null;
     if (profileDir) {
       await stopHome(s); // the profile is written at exit
       const file = readdirSync(profileDir).find((f) => f.endsWith('.cpuprofile'));
       if (file) cpuProfile = analyseCpuProfile(join(profileDir, file), window[0], window[1], PROJECT_ROOT);
+      if (file) apiProfile = analyseCpuProfile(join(profileDir, file), apiWindow[0], apiWindow[1], PROJECT_ROOT);
       if (file && process.env.EQUALNET_BENCH_CPUPROF_KEEP) copyFileSync(join(profileDir, file), process.env.EQUALNET_BENCH_CPUPROF_KEEP);
       else console.log('(no CPU profile written)');
     }
@@ -499,6 +505,7 @@ async function measurePipeline(devices: number): Promise<Run> {
       map,
       memory,
       cpuProfile,
+      apiProfile,
       allocations,
       devices,
       minutes: (t1.wall - t0.wall) / 60_000,
@@ -585,9 +592,9 @@ function report(run: Run, bare: Bare): void {
     printTable(a.byNode.map((p) => ({ 'innermost node on the stack': p.what.slice(0, 80), 'MB a tick': (p.bytes / ticks / MB).toFixed(2), '% of all': p.percent.toFixed(1) })));
     printTable(a.byFunction.map((p) => ({ 'allocated by': p.what.slice(0, 110), 'MB a tick': (p.bytes / ticks / MB).toFixed(2), '% of all': p.percent.toFixed(1) })));
   }
-  if (run.cpuProfile) {
-    const c = run.cpuProfile;
-    console.log(`\nCPU profile of the window (node --cpu-prof; the profiler's own cost included): ${(c.busyMs / 1000).toFixed(1)} s busy of ${(c.windowMs / 1000).toFixed(0)} s`);
+  for (const [c, what] of [[run.cpuProfile, 'the window'], [run.apiProfile, 'the API under load']] as const) {
+    if (!c) continue;
+    console.log(`\nCPU profile of ${what} (node --cpu-prof; the profiler's own cost included): ${(c.busyMs / 1000).toFixed(1)} s busy of ${(c.windowMs / 1000).toFixed(0)} s`);
     printTable(c.byPlace.map((p) => ({ 'code in': p.what, 'self ms': p.ms.toFixed(0), '% of busy': p.percent.toFixed(1) })));
     printTable(c.byFunction.map((p) => ({ function: p.what.slice(0, 110), 'self ms': p.ms.toFixed(0), '% of busy': p.percent.toFixed(1) })));
     printTable(c.byNode.map((p) => ({ 'innermost node on the stack': p.what.slice(0, 80), 'ms (inclusive)': p.ms.toFixed(0), '% of busy': p.percent.toFixed(1) })));

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { gunzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { nodeRedArgs, prepareHome, PROJECT_ROOT } from '../../scripts/node-red-home';
 import { freePort, startNodeRed, worrying, type RunningNodeRed } from '../helpers/runtime';
@@ -76,6 +77,36 @@ describe('HTTP API (equalnet-api in a real Node-RED)', function () {
     const { body: status } = await get('/api/status');
     assert.equal(status.total_clients, 4);
     assert.equal(status.total_allocated, 100);
+  });
+
+  it('GET /api/clients: gzip for a client that takes it, the same JSON as without, one ETag for both', async () => {
+    await until('/api/clients', (b) => b.length === 4);
+    const raw = (headers: Record<string, string>) =>
+      new Promise<{ status: number; headers: Record<string, unknown>; body: Buffer }>((resolve, reject) => {
+        const req = request(`${base}/api/clients`, { headers }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (b: Buffer) => chunks.push(b));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    // the snapshot may change between two reads: ask again until both answers have one ETag
+    for (let attempt = 0; ; attempt++) {
+      const plain = await raw({});
+      const zipped = await raw({ 'Accept-Encoding': 'gzip, deflate, br' });
+      if (plain.headers.etag !== zipped.headers.etag && attempt < 20) continue;
+      assert.equal(plain.status, 200);
+      assert.equal(plain.headers['content-encoding'], undefined);
+      assert.equal(zipped.headers['content-encoding'], 'gzip');
+      assert.match(String(zipped.headers.vary), /Accept-Encoding/i);
+      assert.ok(zipped.body.length < plain.body.length, `${zipped.body.length} bytes zipped, ${plain.body.length} plain`);
+      assert.deepEqual(JSON.parse(gunzipSync(zipped.body).toString()), JSON.parse(plain.body.toString()));
+      // refused gzip (q=0) is plain; a client that has the reply gets 304 either way
+      assert.equal((await raw({ 'Accept-Encoding': 'gzip;q=0' })).headers['content-encoding'], undefined);
+      assert.equal((await raw({ 'Accept-Encoding': 'gzip', 'If-None-Match': String(zipped.headers.etag) })).status, 304);
+      break;
+    }
   });
 
   it('POST /api/priority/:id changes the allocation at once; by IPv4, IPv6 or MAC', async () => {
