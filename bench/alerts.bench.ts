@@ -2,7 +2,9 @@
 // alert-rule node of each kind does. Goal: all six under 5 ms per tick.
 import { AlertEngine } from '../nodes/core/alerts/engine';
 import { RULE_KINDS, type RuleKind } from '../nodes/core/alerts/options';
+import type { AllocationCase } from './allocated';
 import { printTable, timeIt } from './stats';
+import { storedTicks } from './store.bench';
 
 const CLIENTS = 1_000;
 const VARIANTS = 64;
@@ -94,6 +96,32 @@ export async function bench(): Promise<void> {
   console.log(`alert rules, ${CLIENTS} clients, one tick = one snapshot through one engine of each kind`);
   printTable(rows);
   console.log(`all six rule kinds: ${all.medianMs.toFixed(2)} ms median, ${all.p95Ms.toFixed(2)} ms p95 per tick (goal < 5 ms)`);
+}
+
+/**
+ * Garbage per tick (bench/garbage): the default flow's nine alert rules (one of each kind, default
+ * thresholds) chained, each handed the same snapshot object as usage-store sends it, one after
+ * the other. Every call is a snapshot object not seen before (64 of them, more than a measure
+ * takes), as every tick is.
+ */
+export function allocationCases(): AllocationCase[] {
+  return [250, 1_000].map((n) => ({
+    what: `alert rules: the nine of the default flow on a snapshot, ${n.toLocaleString('en')} clients`,
+    clients: n,
+    prepare: () => {
+      const snaps = storedTicks(n, 64);
+      let ts = snaps[0].ts as number;
+      const list = RULE_KINDS.map((kind) => new AlertEngine(kind, kind === 'new_device' ? { waitSec: 0 } : {}, { now: () => ts }));
+      let k = 0;
+      return () => {
+        const s = snaps[k++ % snaps.length];
+        s.ts = ts += 2000;
+        let alerts = 0;
+        for (const e of list) alerts += e.handle('snapshot', s).length;
+        return alerts;
+      };
+    },
+  }));
 }
 
 if (require.main === module) void bench();

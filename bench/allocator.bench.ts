@@ -2,10 +2,29 @@
 // clients under 5 ms median with margin (3.0-3.2 ms here, docs/performance.md), growing about n log n.
 // The clients here have 5 fields made by one literal; what clients made by a spread with keys added
 // cost (as iface-counter makes them) is in docs/performance.md.
-import { AllocatorController } from '../nodes/core/allocate/allocation';
+import { AllocatorController, type AllocatorOptions } from '../nodes/core/allocate/allocation';
 import { allocateDirection } from '../nodes/core/allocate/allocator';
-import type { Snapshot } from '../nodes/core/contract/types';
+import type { Client, Snapshot } from '../nodes/core/contract/types';
+import type { AllocationCase } from './allocated';
+import { DashboardLan } from './dashboard-feed';
 import { printTable, timeIt } from './stats';
+
+/** The default flow's link and allocator options (flows/default.json). */
+export const FLOW_OPTIONS: AllocatorOptions = { downMbps: 100, upMbps: 20, maxPriority: 5, minPercent: 10, headroomPercent: 20, defaultPriority: 3, clientCap: 1024 };
+
+/**
+ * `ticks` snapshots of `n` devices as iface-counter sends them (bench/dashboard-feed's LAN: its
+ * addresses, names, vendors, device types; one in ten busy, every rate changing every tick), each
+ * client made as iface-counter makes it (Object.assign onto a fresh object, so they share a shape).
+ */
+export function counterTicks(n: number, ticks: number, t0 = Date.UTC(2026, 0, 5, 8)): Snapshot[] {
+  const lan = new DashboardLan(n, t0);
+  return Array.from({ length: ticks }, (_, k) => {
+    const s = lan.snapshot(k, t0 + 2000 * k);
+    s.clients = s.clients.map((c) => Object.assign({}, c) as Client);
+    return s;
+  });
+}
 
 function snapshotOf(n: number, seed = 42): Snapshot {
   let s = seed;
@@ -44,4 +63,18 @@ export async function bench(): Promise<void> {
   }
   printTable(rows);
   console.log('snapshot = validate + allocate download and upload + build the output snapshot (what the node does per message)');
+}
+
+/** Garbage per tick (bench/garbage): one snapshot allocated, as the node does per message. */
+export function allocationCases(): AllocationCase[] {
+  return [250, 1_000].map((n) => ({
+    what: `priority-allocator: allocate a snapshot, ${n.toLocaleString('en')} clients`,
+    clients: n,
+    prepare: () => {
+      const ticks = counterTicks(n, 16);
+      const controller = new AllocatorController(FLOW_OPTIONS);
+      let k = 0;
+      return () => controller.allocate(ticks[k++ % ticks.length]);
+    },
+  }));
 }

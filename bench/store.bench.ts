@@ -5,6 +5,9 @@ import { join } from 'node:path';
 import { fixedOffsetCalendar } from '../nodes/core/store/calendar';
 import { UsageQueries } from '../nodes/core/store/queries';
 import { UsageStore, type StoreOptions } from '../nodes/core/store/store';
+import { AllocatorController } from '../nodes/core/allocate/allocation';
+import type { AllocationCase } from './allocated';
+import { counterTicks, FLOW_OPTIONS } from './allocator.bench';
 import { printTable, timeIt } from './stats';
 
 const CLIENTS = 250;
@@ -237,4 +240,69 @@ export async function bench(): Promise<void> {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * `ticks` snapshots of `n` devices as usage-store gets them in the default flow: iface-counter's
+ * (bench/allocator's counterTicks), allocated by priority-allocator, with tc-shaper's report.
+ */
+export function shapedTicks(n: number, ticks: number, t0 = Date.UTC(2026, 0, 5, 8)): Record<string, unknown>[] {
+  const allocator = new AllocatorController(FLOW_OPTIONS);
+  return counterTicks(n, ticks, t0).map((s) => ({ ...allocator.allocate(s), shaping: { mode: 'dry-run', clients: n, changes: 0 } }));
+}
+
+/** A store on a temporary file (removed when the process exits), its clock, and its devices registered by a first tick. */
+function benchStore(first: Record<string, unknown>): { store: UsageStore; clock: { ms: number } } {
+  const dir = mkdtempSync(join(tmpdir(), 'equalnet-store-garbage-'));
+  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+  const clock = { ms: first.ts as number };
+  const store = open(join(dir, 'garbage.db'), clock);
+  store.ingest(first);
+  return { store, clock };
+}
+
+/**
+ * The snapshots usage-store sends on (withQuota's), `ticks` of them 2 s apart, each a new object
+ * as in the flow: what the nine alert rules get (bench/alerts).
+ */
+export function storedTicks(n: number, ticks: number, t0 = Date.UTC(2026, 0, 5, 8)): Record<string, unknown>[] {
+  const input = shapedTicks(n, ticks + 1, t0);
+  const { store, clock } = benchStore(input[0]);
+  const out = input.slice(1).map((s) => {
+    clock.ms = s.ts as number;
+    return store.withQuota(s, store.ingest(s).quotaEvents) as Record<string, unknown>;
+  });
+  store.close();
+  return out;
+}
+
+/**
+ * Garbage per tick (bench/garbage): usage-store's tick is ingest, then the snapshot it sends on
+ * (withQuota). 29 ticks of 30 are summed in memory (ticks of one minute); the 30th commits the
+ * minute to SQLite (a tick a minute apart).
+ */
+export function allocationCases(): AllocationCase[] {
+  const minute = Date.UTC(2026, 0, 5, 8);
+  const tick = (n: number, what: string, at: (k: number) => number): AllocationCase => ({
+    what: `usage-store: ${what}, ${n.toLocaleString('en')} clients`,
+    clients: n,
+    prepare: () => {
+      const snaps = shapedTicks(n, 30, minute);
+      const { store, clock } = benchStore({ ...snaps[0], ts: minute - 60_000 });
+      let k = 0;
+      return () => {
+        const s = snaps[k % snaps.length];
+        s.ts = clock.ms = at(k++);
+        return store.withQuota(s, store.ingest(s).quotaEvents);
+      };
+    },
+  });
+  // within one minute: the clock goes round its 30 ticks (a tick back in time counts as one tick)
+  const inMemory = (k: number) => minute + (k % 30) * 2000;
+  return [
+    tick(250, 'ingest and send on a tick (summed in memory)', inMemory),
+    // (at 1,000 clients 50 of these would not fit the measure's young generation)
+    tick(250, 'ingest and send on a tick that commits a minute', (k) => minute + (k + 1) * 60_000),
+    tick(1_000, 'ingest and send on a tick (summed in memory)', inMemory),
+  ];
 }
