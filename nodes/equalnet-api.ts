@@ -112,6 +112,8 @@ export = function (RED: NodeAPI) {
     let latest: AllocatedSnapshot | null = null;
     /** GET /clients as sent, made from `latest` at the first request after it changed. */
     let clientsReply: { body: string; etag: string; gzip: Buffer | null } | null = null;
+    /** GET /status as sent, for the snapshot, settings and settings source it was made from. */
+    let statusReply: { of: AllocatedSnapshot | null; settings: Settings; source: unknown; body: string } | null = null;
     let config: EqualnetConfigNode | null = null;
 
     /** Thrown when a request arrives while the config node is invalid. */
@@ -174,7 +176,16 @@ export = function (RED: NodeAPI) {
     try {
       config = configOf(RED, def.config);
       if (!BASE_PATH.test(base)) throw new Error(`base path ${JSON.stringify(def.basePath)} must look like /api (letters, digits, _ and -)`);
-      route('get', '/status', (_req, res, s) => res.json({ ...statusView(latest, s), mode: s.mode, settings_source: config!.source }));
+      // the most asked route: its text is made once per snapshot and settings, and sent as is
+      // (express's res.json would stringify it and hash it for an ETag at every request)
+      route('get', '/status', (_req, res, s) => {
+        const source = config!.source;
+        if (!statusReply || statusReply.of !== latest || statusReply.settings !== s || statusReply.source !== source) {
+          statusReply = { of: latest, settings: s, source, body: JSON.stringify({ ...statusView(latest, s), mode: s.mode, settings_source: source }) };
+        }
+        res.setHeader('Content-Type', 'application/json; charset=utf-8');
+        res.status(200).end(statusReply.body);
+      });
       // serialised once per snapshot, however many ask; a client that has it gets 304
       // and compressed once too for a client that takes gzip (a browser: 144 kB → about 20 kB at
       // 250 devices), rather than by the dashboard's compression middleware at every request

@@ -190,7 +190,8 @@ describe('HTTP API (equalnet-api in a real Node-RED)', function () {
       const res = await post('/api/config', { total_bandwidth: 200, max_priority: 10, min_bandwidth_percent: 5 });
       assert.equal(res.status, 200);
       assert.equal(res.body.total_bandwidth, 200);
-      const status = await until('/api/status', (b) => b.total_bandwidth === 200);
+      // the settings at once; the allocation made with them follows through the flow
+      const status = await until('/api/status', (b) => b.total_bandwidth === 200 && b.total_allocated === 200);
       assert.deepEqual([status.max_priority, status.min_bandwidth_percent, status.total_allocated], [10, 5, 200]);
     });
 
