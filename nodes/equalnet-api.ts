@@ -111,9 +111,9 @@ export = function (RED: NodeAPI) {
     const pending = new Map<string, { res: Res; timer: NodeJS.Timeout }>();
     let latest: AllocatedSnapshot | null = null;
     /** GET /clients as sent, made from `latest` at the first request after it changed. */
-    let clientsReply: { body: string; etag: string; gzip: Buffer | null } | null = null;
+    let clientsReply: { body: Buffer; etag: string; gzip: Buffer | null } | null = null;
     /** GET /status as sent, for the snapshot, settings and settings source it was made from. */
-    let statusReply: { of: AllocatedSnapshot | null; settings: Settings; source: unknown; body: string } | null = null;
+    let statusReply: { of: AllocatedSnapshot | null; settings: Settings; source: unknown; body: Buffer } | null = null;
     let config: EqualnetConfigNode | null = null;
 
     /** Thrown when a request arrives while the config node is invalid. */
@@ -181,7 +181,7 @@ export = function (RED: NodeAPI) {
       route('get', '/status', (_req, res, s) => {
         const source = config!.source;
         if (!statusReply || statusReply.of !== latest || statusReply.settings !== s || statusReply.source !== source) {
-          statusReply = { of: latest, settings: s, source, body: JSON.stringify({ ...statusView(latest, s), mode: s.mode, settings_source: source }) };
+          statusReply = { of: latest, settings: s, source, body: Buffer.from(JSON.stringify({ ...statusView(latest, s), mode: s.mode, settings_source: source })) };
         }
         res.setHeader('Content-Type', 'application/json; charset=utf-8');
         res.status(200).end(statusReply.body);
@@ -191,7 +191,8 @@ export = function (RED: NodeAPI) {
       // 250 devices), rather than by the dashboard's compression middleware at every request
       route('get', '/clients', (req, res) => {
         if (!clientsReply) {
-          const body = JSON.stringify((latest?.clients ?? []).map(clientView));
+          // kept as bytes: a string would be encoded again at every request (144 kB at 250 devices)
+          const body = Buffer.from(JSON.stringify((latest?.clients ?? []).map(clientView)));
           clientsReply = { body, etag: `"${createHash('sha1').update(body).digest('base64url')}"`, gzip: null };
         }
         res.setHeader('ETag', clientsReply.etag);
