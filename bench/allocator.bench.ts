@@ -15,13 +15,32 @@ export const FLOW_OPTIONS: AllocatorOptions = { downMbps: 100, upMbps: 20, maxPr
 /**
  * `ticks` snapshots of `n` devices as iface-counter sends them (bench/dashboard-feed's LAN: its
  * addresses, names, vendors, device types; one in ten busy, every rate changing every tick), each
- * client made as iface-counter makes it (Object.assign onto a fresh object, so they share a shape).
+ * client made as the pipeline makes it: arp-discover's literal (its fields in its order), then
+ * iface-counter's copy (Object.assign onto a fresh object) with the two rates.
  */
 export function counterTicks(n: number, ticks: number, t0 = Date.UTC(2026, 0, 5, 8)): Snapshot[] {
   const lan = new DashboardLan(n, t0);
   return Array.from({ length: ticks }, (_, k) => {
     const s = lan.snapshot(k, t0 + 2000 * k);
-    s.clients = s.clients.map((c) => Object.assign({}, c) as Client);
+    s.clients = s.clients.map((c) => {
+      const discovered = {
+        mac: c.mac,
+        ip: c.ip,
+        ip6: c.ip6,
+        hostname: c.hostname,
+        vendor: c.vendor,
+        deviceType: c.deviceType,
+        icon: c.icon,
+        name: c.name,
+        randomizedMac: c.randomizedMac,
+        firstSeen: c.firstSeen,
+        lastSeen: c.lastSeen,
+      };
+      const metered = Object.assign({}, discovered) as Client;
+      metered.rxBps = c.rxBps;
+      metered.txBps = c.txBps;
+      return metered;
+    });
     return s;
   });
 }

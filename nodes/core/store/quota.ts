@@ -184,14 +184,16 @@ export class QuotaTracker {
   }
 
   /**
-   * One tick at `sec`: `volumes` holds each device's bytes of this tick (download, upload).
+   * One tick at `sec`: `volumes` holds each device's bytes of this tick, flat: id, download,
+   * upload, id, download, upload, ... (no array per device).
    * Returns the levels first reached, and whether the set of throttled devices changed (a new
    * period lifts throttles: then it changed without an event).
    */
-  tick(sec: number, volumes: Iterable<[number, number, number]>): { events: QuotaEvent[]; throttleChanged: boolean } {
+  tick(sec: number, volumes: ArrayLike<number>): { events: QuotaEvent[]; throttleChanged: boolean } {
     this.roll(sec);
-    for (const [id, rx, tx] of volumes) {
-      const add = rx + (this.counts === 'both' ? tx : 0);
+    for (let k = 0; k + 2 < volumes.length; k += 3) {
+      const id = volumes[k];
+      const add = volumes[k + 1] + (this.counts === 'both' ? volumes[k + 2] : 0);
       if (add <= 0) continue;
       const u = this.used.get(id);
       if (u) {
@@ -252,9 +254,11 @@ export class QuotaTracker {
     return changed;
   }
 
-  use(id: number): QuotaUse {
+  /** A device's use now; `inMs`: the two reset times in ms (as the snapshot carries them), not unix seconds. */
+  use(id: number, inMs = false): QuotaUse {
     const u = this.used.get(id);
     const l = this.limits.get(id) ?? NO_LIMITS;
+    const unit = inMs ? 1000 : 1;
     return {
       dailyUsedBytes: Math.round(u?.day ?? 0),
       monthlyUsedBytes: Math.round(u?.month ?? 0),
@@ -262,8 +266,8 @@ export class QuotaTracker {
       monthlyBytes: l.quotaMonthlyBytes,
       action: l.quotaAction,
       throttled: this.throttled(id, l),
-      dayResetsAt: this.nextDay,
-      monthResetsAt: this.nextMonth,
+      dayResetsAt: this.nextDay * unit,
+      monthResetsAt: this.nextMonth * unit,
     };
   }
 }

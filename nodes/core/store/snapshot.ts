@@ -3,9 +3,9 @@
  * and reduced to what the store keeps of it, before anything is stored: rates, the expected
  * shares, priorities and the facts a device is known by (addresses, hostname, vendor, type).
  */
-import { rateOf, snapshotClients, timeOf } from '../contract/message';
+import { rateOf, rateProblem, snapshotClients, timeOf } from '../contract/message';
 import { InputError } from '../contract/errors';
-import { clientMac } from '../contract/mac';
+import { clientMac, clientPath } from '../contract/mac';
 
 export interface ParsedClient {
   mac: string;
@@ -15,6 +15,7 @@ export interface ParsedClient {
   allocTxBps: number;
   priority: number | null;
   ip: string | null;
+  /** Read only (it may be the snapshot's own array). */
   ip6: string[];
   hostname?: string;
   vendor?: string;
@@ -26,42 +27,78 @@ export interface ParsedSnapshot {
   ts: number;
   clients: ParsedClient[];
   totals: { rxBps: number; txBps: number } | null;
+  /** The clients' MACs in order: `lastMacs` itself when they are the same. */
+  macs: readonly string[];
 }
 
-const optText = (value: unknown): string | undefined => (typeof value === 'string' && value !== '' ? value.slice(0, 200) : undefined);
+const optText = (value: unknown): string | undefined => (typeof value === 'string' && value !== '' ? (value.length > 200 ? value.slice(0, 200) : value) : undefined);
 
-/** Validates a pipeline snapshot completely before anything is stored. */
-export function parseSnapshot(payload: unknown, now: number): ParsedSnapshot {
+/** At most this many IPv6 addresses of a client are kept. */
+const MAX_IP6 = 16;
+const NO_IP6: readonly string[] = Object.freeze([]);
+
+/** A client's IPv6 addresses: the non-empty strings of `ip6`, at most MAX_IP6; the array itself when it is just that (read only). */
+function ip6Of(value: unknown): string[] {
+  if (!Array.isArray(value) || value.length === 0) return NO_IP6 as string[];
+  let clean = value.length <= MAX_IP6;
+  for (let i = 0; clean && i < value.length; i++) clean = typeof value[i] === 'string' && value[i] !== '';
+  return clean ? (value as string[]) : value.filter((a): a is string => typeof a === 'string' && a !== '').slice(0, MAX_IP6);
+}
+
+/** A rate at `payload.clients[i].<field>`: the path is written out only for an error. */
+function clientRate(value: unknown, i: number, field: string): number {
+  return rateProblem(value) === null ? ((value as number | null | undefined) ?? 0) : rateOf(value, `${clientPath(i)}.${field}`);
+}
+
+/**
+ * Validates a pipeline snapshot completely before anything is stored. The ParsedClients are read
+ * only: a client's `ip6` may be the snapshot's own array. `lastMacs`: the MACs of the previous
+ * snapshot parsed, in order (canonical, no duplicates); while this one's are the same strings,
+ * they need no check and no set to find duplicates (the usual tick).
+ */
+export function parseSnapshot(payload: unknown, now: number, lastMacs: readonly string[] = NO_IP6): ParsedSnapshot {
   snapshotClients(payload);
   const p = payload as { ts?: unknown; clients: unknown[]; totals?: { rxBps?: unknown; txBps?: unknown } };
   const ts = timeOf(p.ts, 'payload.ts', () => now);
-  const seen = new Set<string>();
-  const clients = p.clients.map((raw, i): ParsedClient => {
-    const path = `payload.clients[${i}]`;
-    const mac = clientMac(raw, path, seen);
+  const n = p.clients.length;
+  let same = lastMacs.length === n;
+  let seen: Set<string> | null = null;
+  const clients: ParsedClient[] = new Array(n);
+  for (let i = 0; i < n; i++) {
+    const raw = p.clients[i];
+    let mac: string;
+    if (same && raw !== null && typeof raw === 'object' && (raw as { mac?: unknown }).mac === lastMacs[i]) mac = lastMacs[i];
+    else {
+      if (same) {
+        same = false;
+        seen = new Set(lastMacs.slice(0, i));
+      }
+      mac = clientMac(raw, i, (seen ??= new Set()));
+    }
     const c = raw as Record<string, unknown>;
     const alloc = (c.alloc ?? {}) as { down?: { rateBps?: unknown; expectedBps?: unknown }; up?: { rateBps?: unknown; expectedBps?: unknown } };
     const priority = typeof c.priority === 'number' && Number.isInteger(c.priority) ? c.priority : null;
-    return {
+    clients[i] = {
       mac,
-      rxBps: rateOf(c.rxBps, `${path}.rxBps`),
-      txBps: rateOf(c.txBps, `${path}.txBps`),
+      rxBps: clientRate(c.rxBps, i, 'rxBps'),
+      txBps: clientRate(c.txBps, i, 'txBps'),
       // "allocated" is the share it was expected to get (older snapshots: the rate)
-      allocRxBps: rateOf(alloc.down?.expectedBps ?? alloc.down?.rateBps, `${path}.alloc.down.expectedBps`),
-      allocTxBps: rateOf(alloc.up?.expectedBps ?? alloc.up?.rateBps, `${path}.alloc.up.expectedBps`),
+      allocRxBps: clientRate(alloc.down?.expectedBps ?? alloc.down?.rateBps, i, 'alloc.down.expectedBps'),
+      allocTxBps: clientRate(alloc.up?.expectedBps ?? alloc.up?.rateBps, i, 'alloc.up.expectedBps'),
       priority,
       ip: optText(c.ip) ?? null,
-      ip6: Array.isArray(c.ip6) ? c.ip6.filter((a): a is string => typeof a === 'string' && a !== '').slice(0, 16) : [],
+      ip6: ip6Of(c.ip6),
       hostname: optText(c.hostname),
       vendor: optText(c.vendor),
       deviceType: optText(c.deviceType),
       randomized: typeof c.randomizedMac === 'boolean' ? c.randomizedMac : undefined,
     };
-  });
+  }
   let totals: ParsedSnapshot['totals'] = null;
   if (p.totals !== undefined && p.totals !== null) {
     if (typeof p.totals !== 'object') throw new InputError('payload.totals', 'must be { rxBps, txBps }');
     totals = { rxBps: rateOf(p.totals.rxBps, 'payload.totals.rxBps'), txBps: rateOf(p.totals.txBps, 'payload.totals.txBps') };
   }
-  return { ts, clients, totals };
+  const macs = same ? lastMacs : clients.map((c) => c.mac);
+  return { ts, clients, totals, macs };
 }

@@ -18,6 +18,7 @@ import { RetentionJob, retentionOf, type Retention, type RetentionResult } from 
 import { Rollups } from './rollup';
 import type { DeviceLimits } from '../contract/limits';
 import { QuotaTracker, type QuotaCounts, type QuotaEvent, type QuotaUse } from './quota';
+import { withLimitsAndQuota } from './client-copy';
 import { openDatabase } from './schema';
 import { SessionTracker } from './sessions';
 import { prepareStatements, type StoreContext } from './statements';
@@ -186,9 +187,7 @@ export class UsageStore {
         clients[i] = c;
         continue;
       }
-      const quota = this.quota.use(id) as unknown as Record<string, unknown>;
-      quota.dayResetsAt = (quota.dayResetsAt as number) * 1000;
-      quota.monthResetsAt = (quota.monthResetsAt as number) * 1000;
+      const quota = this.quota.use(id, true) as QuotaUse & { crossed?: unknown[] };
       const mine = byDevice?.get(id);
       if (mine) {
         quota.crossed = mine.map((e) => ({
@@ -201,8 +200,7 @@ export class UsageStore {
           resetsAt: e.resetsAt * 1000,
         }));
       }
-      // Object.assign, not spread: several times faster on V8 (bench/allocator)
-      clients[i] = Object.assign({}, c, { limits: this.quota.limitsOf(id), quota });
+      clients[i] = withLimitsAndQuota(c, this.quota.limitsOf(id), quota);
     }
     return Object.assign({}, p, { clients });
   }
