@@ -22,7 +22,7 @@ import {
   NLMSG_ERROR,
   parseLink,
   parseNeighbourEntry,
-  parseSetElements,
+  SetElements,
   splitMessages,
   type NeighbourEntry,
   type NetlinkMessage,
@@ -183,24 +183,46 @@ export class NetlinkReader implements KernelReader {
     this.route = new Channel(Socket, NETLINK_ROUTE);
   }
 
+  /**
+   * Each set's elements, kept from one read to the next (their strings and counters are reused):
+   * the maps readSets returns are these, valid until the next readSets. Bounded: our four sets.
+   */
+  private readonly kept = new Map<string, SetElements>();
+
+  private keptFor(table: string, set: SetName): SetElements {
+    const name = `${table} ${set}`;
+    let kept = this.kept.get(name);
+    if (!kept) {
+      if (this.kept.size >= 8) this.kept.clear(); // another table: the node was reconfigured
+      kept = new SetElements();
+      this.kept.set(name, kept);
+    }
+    return kept;
+  }
+
   private async readSet(table: string, set: SetName): Promise<Map<string, ElementCounter> | null> {
+    const elements = this.keptFor(table, set);
     for (let attempt = 0; ; attempt++) {
-      const elements = new Map<string, ElementCounter>();
       let interrupted = false;
+      elements.begin();
       try {
         await this.nft.request(
           (seq) => getSetElementsRequest(seq, table, set),
-          dumpStep(`nf_tables: elements of ${table} ${set}`, (m) => parseSetElements(m, elements), () => (interrupted = true)),
+          dumpStep(`nf_tables: elements of ${table} ${set}`, (m) => elements.add(m), () => (interrupted = true)),
         );
       } catch (err) {
         if (err instanceof NetlinkError && err.errno === ENOENT) return null; // table or set gone
         throw err;
       }
       // the ruleset changed during the dump (our own sync, say): read again for a consistent view
-      if (!interrupted || attempt >= 2) return elements;
+      if (!interrupted || attempt >= 2) {
+        elements.end();
+        return elements.counters;
+      }
     }
   }
 
+  /** The counters of `sets`: maps this reader keeps and updates at its next readSets (read them before). */
   async readSets(table: string, sets: readonly SetName[]): Promise<TableCounters | null> {
     const out = {} as TableCounters;
     for (const set of sets) {

@@ -9,6 +9,7 @@ import { ifaceNameProblem } from '../contract/iface';
 import { InterfaceMissingError, type IfaceCounters } from './iface-stats';
 import { commandReader, type KernelReader } from './kernel-reader';
 import { clientMac } from '../contract/mac';
+import { isIPv4, isIPv6 } from '../contract/ip';
 import { addressKey, DEFAULT_MAX_ELEMENTS, NftAccounting, setBounds, type ElementCounter, type TableCounters } from './nft-accounting';
 import { CommandError, type CommandRunner } from '../runner';
 import type { Client, Snapshot } from '../contract/types';
@@ -76,35 +77,77 @@ interface ValidClient {
 }
 
 /**
+ * IPv6 addresses already found valid: a router's clients bring the same ones every tick, and
+ * isIPv6 splits each one into strings. Bounded (cleared when full), as addressKey's cache is.
+ */
+const validIPv6 = new Set<string>();
+
+function isKnownIPv6(a: string): boolean {
+  if (validIPv6.has(a)) return true;
+  if (!isIPv6(a)) return false;
+  if (validIPv6.size >= 65_536) validIPv6.clear();
+  validIPv6.add(a);
+  return true;
+}
+
+/**
+ * Whether a client's addresses pass clientAddresses's checks, looked at in place (no path, no
+ * copies): the usual case. Anything else goes to clientAddresses, which says what is wrong.
+ */
+function addressesValid(c: { ip?: unknown; ip6?: unknown }): boolean {
+  const ip = c.ip;
+  if (ip !== undefined && ip !== null && (typeof ip !== 'string' || !isIPv4(ip))) return false;
+  const ip6 = c.ip6;
+  if (ip6 === undefined || ip6 === null) return true;
+  if (!Array.isArray(ip6)) return false;
+  for (let j = 0; j < ip6.length; j++) {
+    const a: unknown = ip6[j];
+    if (typeof a !== 'string' || !isKnownIPv6(a)) return false;
+  }
+  return true;
+}
+
+const NO_ADDRESSES: readonly string[] = Object.freeze([]);
+
+/**
  * The snapshot from arp-discover, checked completely before anything is counted: a MAC for
  * every client (once), addresses that are IPv4 / IPv6 (the same checks arp-discover uses), and
  * no address claimed by two clients (its bytes would be counted twice).
  */
 export function validateSnapshot(payload: unknown): { snapshot: Snapshot; clients: ValidClient[]; addresses: string[] } {
-  snapshotClients(payload);
+  const list = snapshotClients(payload);
   const p = payload as Record<string, unknown> & { clients: unknown[] };
   const macs = new Set<string>();
   const owners = new Map<string, number>();
   const addresses: string[] = [];
-  const clients = p.clients.map((raw, i): ValidClient => {
-    const path = `payload.clients[${i}]`;
-    clientMac(raw, path, macs);
-    const c = raw as Client;
-    const { ip, ip6 } = clientAddresses(c, path);
-    const own = ip === null ? ip6 : [ip, ...ip6];
-    const keys: string[] = [];
-    for (const a of own) {
-      const key = addressKey(a);
-      const other = owners.get(key);
-      if (other !== undefined && other !== i) throw new InputError(`${path}`, `address ${a} also belongs to payload.clients[${other}]`);
-      if (other === undefined) {
-        owners.set(key, i);
-        keys.push(key);
-        addresses.push(a);
-      }
+  const clients: ValidClient[] = [];
+  let keys: string[] = [];
+  let i = 0;
+  const claim = (a: string) => {
+    const key = addressKey(a);
+    const other = owners.get(key);
+    if (other !== undefined && other !== i) throw new InputError(`payload.clients[${i}]`, `address ${a} also belongs to payload.clients[${other}]`);
+    if (other === undefined) {
+      owners.set(key, i);
+      keys.push(key);
+      addresses.push(a);
     }
-    return { client: c, keys };
-  });
+  };
+  for (; i < list.length; i++) {
+    const raw = list[i];
+    clientMac(raw, i, macs);
+    const c = raw as Client;
+    let ip: string | null;
+    let ip6: readonly string[];
+    if (addressesValid(c)) {
+      ip = c.ip ?? null;
+      ip6 = c.ip6 ?? NO_ADDRESSES;
+    } else ({ ip, ip6 } = clientAddresses(c, `payload.clients[${i}]`));
+    keys = [];
+    if (ip !== null) claim(ip);
+    for (let j = 0; j < ip6.length; j++) claim(ip6[j]);
+    clients.push({ client: c, keys });
+  }
   return { snapshot: p as unknown as Snapshot, clients, addresses };
 }
 

@@ -321,48 +321,167 @@ function readCounterExpr(b: Buffer, start: number, end: number): boolean {
   return true;
 }
 
-/** One NFTA_LIST_ELEM: its key and counter, added to `into`. */
-function readElement(b: Buffer, start: number, end: number, into: Map<string, ElementCounter>): void {
-  let key: string | null = null;
+// What readElement found: the key's bytes are b[elemKeyStart, elemKeyEnd) (-1: no key).
+let elemKeyStart = -1;
+let elemKeyEnd = -1;
+let elemBytes = 0;
+let elemPackets = 0;
+
+/** One NFTA_LIST_ELEM: its key's place and its counter, left in the elem* variables. */
+function readElement(b: Buffer, start: number, end: number): void {
   let counted = false;
-  let bytes = 0;
-  let packets = 0;
+  elemKeyStart = -1;
+  elemKeyEnd = -1;
+  elemBytes = 0;
+  elemPackets = 0;
   for (let at = start; at + 4 <= end; ) {
     const len = attrLength(b, at, end);
     const type = u16(b, at + 2) & NLA_TYPE_MASK;
     if (type === NFTA_SET_ELEM_KEY) {
-      const value = findAttr(b, at + 4, at + len, NFTA_DATA_VALUE);
-      if (value) key = addressKeyOfBytes(b, value[0], value[1]);
+      // its NFTA_DATA_VALUE
+      for (let v = at + 4; v + 4 <= at + len; ) {
+        const vlen = attrLength(b, v, at + len);
+        if ((u16(b, v + 2) & NLA_TYPE_MASK) === NFTA_DATA_VALUE) {
+          elemKeyStart = v + 4;
+          elemKeyEnd = v + vlen;
+          break;
+        }
+        v += align4(vlen);
+      }
     } else if (type === NFTA_SET_ELEM_EXPR && !counted) {
       counted = readCounterExpr(b, at + 4, at + len);
-      if (counted) [bytes, packets] = [foundBytes, foundPackets];
     } else if (type === NFTA_SET_ELEM_EXPRESSIONS && !counted) {
       // several expressions on the element: a list of NFTA_LIST_ELEM, each an expression
-      eachAttr(b, at + 4, at + len, (t, s, e) => {
-        if (t !== NFTA_LIST_ELEM || counted) return;
-        counted = readCounterExpr(b, s, e);
-        if (counted) [bytes, packets] = [foundBytes, foundPackets];
-      });
+      for (let e = at + 4; e + 4 <= at + len && !counted; ) {
+        const elen = attrLength(b, e, at + len);
+        if ((u16(b, e + 2) & NLA_TYPE_MASK) === NFTA_LIST_ELEM) counted = readCounterExpr(b, e + 4, e + elen);
+        e += align4(elen);
+      }
     }
     at += align4(len);
   }
   // an element without a counter counts as 0, as nft prints it
-  if (key !== null) into.set(key, { bytes, packets });
+  if (counted) {
+    elemBytes = foundBytes;
+    elemPackets = foundPackets;
+  }
 }
 
-/**
- * Adds the elements of one NEWSETELEM message (a part of a GETSETELEM dump) to `into`, keyed by
- * address. Other messages are ignored.
- */
-export function parseSetElements(msg: NetlinkMessage, into: Map<string, ElementCounter>): void {
+/** Calls `element(b, start, end)` for each NFTA_LIST_ELEM of a NEWSETELEM message; other messages are ignored. */
+function eachElement(msg: NetlinkMessage, element: (b: Buffer, start: number, end: number) => void): void {
   if (msg.type !== ((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWSETELEM)) return;
   const b = msg.payload;
   const list = findAttr(b, 4, b.length, NFTA_SET_ELEM_LIST_ELEMENTS);
   if (!list) return;
   for (let at = list[0]; at + 4 <= list[1]; ) {
     const len = attrLength(b, at, list[1]);
-    if ((u16(b, at + 2) & NLA_TYPE_MASK) === NFTA_LIST_ELEM) readElement(b, at + 4, at + len, into);
+    if ((u16(b, at + 2) & NLA_TYPE_MASK) === NFTA_LIST_ELEM) element(b, at + 4, at + len);
     at += align4(len);
+  }
+}
+
+/**
+ * Adds the elements of one NEWSETELEM message (a part of a GETSETELEM dump) to `into`, keyed by
+ * address. Other messages are ignored. (The reader keeps a SetElements per set instead, which
+ * reuses its strings and counters from one dump to the next.)
+ */
+export function parseSetElements(msg: NetlinkMessage, into: Map<string, ElementCounter>): void {
+  eachElement(msg, (b, start, end) => {
+    readElement(b, start, end);
+    const key = elemKeyStart < 0 ? null : addressKeyOfBytes(b, elemKeyStart, elemKeyEnd);
+    if (key !== null) into.set(key, { bytes: elemBytes, packets: elemPackets });
+  });
+}
+
+/** An element as SetElements keeps it: its key's bytes (as up to four 32-bit words), key string and counter. */
+interface KeptElement {
+  length: number;
+  w0: number;
+  w1: number;
+  w2: number;
+  w3: number;
+  key: string;
+  counter: ElementCounter;
+  /** The dump that last held it. */
+  dump: number;
+  /** The next element whose bytes hash alike. */
+  next: KeptElement | null;
+}
+
+/**
+ * The elements of one set, read again at each dump (every tick): the same addresses come back
+ * with new counter values, so each element's key string and counter object are made once and
+ * updated in place while the element stays (found by its bytes, no string made to look it up).
+ * `counters` holds what the last complete dump held, exactly: elements gone from the set leave it
+ * at `end()`, so it is bounded by the set itself.
+ *
+ * `counters` is this object's own and changes at the next dump: read it before the next one.
+ */
+export class SetElements {
+  readonly counters = new Map<string, ElementCounter>();
+  private readonly byBytes = new Map<number, KeptElement>();
+  private dump = 0;
+  private seen = 0;
+  private readonly onElement = (b: Buffer, start: number, end: number): void => this.element(b, start, end);
+
+  /** A new dump starts: every element must be seen again to stay. */
+  begin(): void {
+    this.dump++;
+    this.seen = 0;
+  }
+
+  /** One message of the dump. */
+  add(msg: NetlinkMessage): void {
+    eachElement(msg, this.onElement);
+  }
+
+  /** The dump is complete: elements it did not hold are dropped. */
+  end(): void {
+    if (this.seen === this.counters.size) return;
+    for (const [hash, first] of this.byBytes) {
+      let head: KeptElement | null = first;
+      let prev: KeptElement | null = null;
+      for (let e: KeptElement | null = first; e !== null; e = e.next) {
+        if (e.dump === this.dump) {
+          prev = e;
+          continue;
+        }
+        this.counters.delete(e.key);
+        if (prev) prev.next = e.next;
+        else head = e.next;
+      }
+      if (head === null) this.byBytes.delete(hash);
+      else if (head !== first) this.byBytes.set(hash, head);
+    }
+  }
+
+  private element(b: Buffer, start: number, end: number): void {
+    readElement(b, start, end);
+    const length = elemKeyEnd - elemKeyStart;
+    if (elemKeyStart < 0 || (length !== 4 && length !== 16)) return;
+    const w0 = b.readUInt32BE(elemKeyStart);
+    const w1 = length === 16 ? b.readUInt32BE(elemKeyStart + 4) : 0;
+    const w2 = length === 16 ? b.readUInt32BE(elemKeyStart + 8) : 0;
+    const w3 = length === 16 ? b.readUInt32BE(elemKeyStart + 12) : 0;
+    // an IPv6 LAN's addresses differ in their last word (interface id) more than in the prefix
+    const hash = (w3 ^ Math.imul(w2, 31) ^ Math.imul(w1, 961) ^ Math.imul(w0, 29791) ^ length) | 0;
+    let e = this.byBytes.get(hash) ?? null;
+    while (e !== null && !(e.length === length && e.w0 === w0 && e.w1 === w1 && e.w2 === w2 && e.w3 === w3)) e = e.next;
+    if (e === null) {
+      const key = addressKeyOfBytes(b, elemKeyStart, elemKeyEnd)!;
+      const counter: ElementCounter = { bytes: elemBytes, packets: elemPackets };
+      e = { length, w0, w1, w2, w3, key, counter, dump: this.dump, next: this.byBytes.get(hash) ?? null };
+      this.byBytes.set(hash, e);
+      this.counters.set(key, counter);
+      this.seen++;
+      return;
+    }
+    e.counter.bytes = elemBytes;
+    e.counter.packets = elemPackets;
+    if (e.dump !== this.dump) {
+      e.dump = this.dump;
+      this.seen++;
+    }
   }
 }
 

@@ -25,7 +25,10 @@ import { commandFailure, runChecked, type CommandError, type CommandRunner } fro
 
 /** What reads our sets' counters (kernel-reader.ts: over netlink, or `nft -j`); declared here so the two modules do not import each other. */
 export interface SetReader {
-  /** Counters of `sets` in `inet <table>`; null when the table (or one of the sets) is not there. */
+  /**
+   * Counters of `sets` in `inet <table>`; null when the table (or one of the sets) is not there.
+   * The maps may be the reader's own, updated by its next readSets: read them before calling it again.
+   */
   readSets(table: string, sets: readonly SetName[]): Promise<TableCounters | null>;
 }
 
@@ -259,6 +262,8 @@ export class NftAccounting {
    * the table if it is not there. `prime` is told of every counter that starts at 0 now.
    */
   async sync(addresses: readonly string[], prime: (key: string, atMs: number, epoch: number) => void): Promise<void> {
+    // most ticks: the same clients, nothing to run (and nothing to check: nothing reaches nft)
+    if (this.present && this.holdsExactly(addresses)) return;
     if (this.present) {
       const { script, added, removed } = syncScript(this.table, this.present, addresses, this.maxElements);
       if (!script) return;
@@ -287,6 +292,14 @@ export class NftAccounting {
     this.markAdded(this.present, at, prime);
   }
 
+  /** Whether the sets hold `addresses` and nothing else (addresses distinct by key, as validateSnapshot gives them). */
+  private holdsExactly(addresses: readonly string[]): boolean {
+    const present = this.present!;
+    if (present.size !== addresses.length) return false;
+    for (const a of addresses) if (!present.has(addressKey(a))) return false;
+    return true;
+  }
+
   /** True when the last read found the table or some of `addresses` missing (flushed underneath). */
   incomplete(addresses: readonly string[]): boolean {
     return !this.present || addresses.some((a) => !this.present!.has(addressKey(a)));
@@ -300,12 +313,11 @@ export class NftAccounting {
       return null;
     }
     // what is really there: an address missing from either direction is added again at the next sync
-    const there = new Set<string>();
-    for (const key of this.present ?? []) {
-      const s = family(key) === 4 ? (['up4', 'down4'] as const) : (['up6', 'down6'] as const);
-      if (counters[s[0]].has(key) && counters[s[1]].has(key)) there.add(key);
+    if (!this.present) this.present = new Set();
+    for (const key of this.present) {
+      const there = family(key) === 4 ? counters.up4.has(key) && counters.down4.has(key) : counters.up6.has(key) && counters.down6.has(key);
+      if (!there) this.present.delete(key);
     }
-    this.present = there;
     return counters;
   }
 
