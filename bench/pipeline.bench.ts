@@ -35,7 +35,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { nodeFlags, nodeRedArgs, prepareHome, PROJECT_ROOT } from '../scripts/node-red-home';
+import { nodeEnv, nodeFlags, nodeRedArgs, prepareHome, PROJECT_ROOT } from '../scripts/node-red-home';
 import { freePort, startNodeRed, worrying, type RunningNodeRed } from '../test/helpers/runtime';
 import { analyseAllocations, analyseCpuProfile, type AllocationSummary, type CpuSummary } from './pipeline-cpu';
 import { analyseHeapSnapshot, type HeapSummary } from './pipeline-heap';
@@ -197,7 +197,8 @@ export async function startHome(label: string, flow: unknown[], lanIface: string
   copyFileSync(join(__dirname, 'pipeline-probe.js'), join(userDir, 'nodes', 'equalnet-bench-probe.js'));
   writeFileSync(join(userDir, 'nodes', 'equalnet-bench-probe.html'), '<!-- the pipeline bench\'s probe: no editor part -->\n');
   // the marker lets a later run find this Node-RED if this bench is killed (sweepStale)
-  const nodeRed = await startNodeRed([...flags, ...nodeRedArgs(userDir, port)], port, { [OWNER_ENV]: String(process.pid) }, 120_000);
+  // the environment `npm start` gives it (nodeEnv: malloc arenas)
+  const nodeRed = await startNodeRed([...flags, ...nodeRedArgs(userDir, port)], port, nodeEnv({ ...process.env, [OWNER_ENV]: String(process.pid) }), 120_000);
   let pid: number;
   try {
     pid = pidOf(port);
@@ -351,7 +352,8 @@ interface Bare {
 }
 
 async function measureBare(): Promise<Bare> {
-  const s = await startHome('bare', [], '');
+  // started as ours is, with the same node flags and environment
+  const s = await startHome('bare', [], '', nodeFlags());
   try {
     await sleep(BARE_SETTLE_S * 1000);
     const { rss } = procStatus(s.pid);

@@ -374,6 +374,17 @@ export function requireFromNodeRed<T = unknown>(name: string): T {
  * then promoted and the old generation grew to 130 MB before a full GC: RSS 219 MB against 170 MB
  * without. $EQUALNET_NODE_FLAGS sets them (space separated), for such comparisons.
  */
+/**
+ * What Node-RED's process gets in its environment besides the caller's (npm start, and the
+ * systemd unit through it; the benches): glibc's malloc keeps at most two arenas. By default each
+ * thread that allocates (V8's collector and compiler threads, libuv's pool) gets an arena of its
+ * own, and what they freed stays in the process: 15 MB of RSS at 250 devices that two arenas do
+ * not keep (docs/performance.md). A value set by the caller wins.
+ */
+export function nodeEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  return { MALLOC_ARENA_MAX: '2', ...env };
+}
+
 export function nodeFlags(): string[] {
   return (process.env.EQUALNET_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean);
 }

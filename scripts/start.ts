@@ -6,7 +6,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { ifaceNameProblem } from '../nodes/core/contract/iface';
-import { hostProblem, isLoopbackHost, nodeFlags, nodeRedArgs, prepareHome, PROJECT_ROOT, type SettingsStatus } from './node-red-home';
+import { hostProblem, isLoopbackHost, nodeEnv, nodeFlags, nodeRedArgs, prepareHome, PROJECT_ROOT, type SettingsStatus } from './node-red-home';
 
 /**
  * The LAN interface for a machine we know nothing about: $EQUALNET_IFACE, else the interface of
@@ -115,6 +115,6 @@ if (checked) for (const base of urlsFor(bindHost === 'localhost' ? '127.0.0.1' :
   console.log(`EqualNet: dashboard ${base}ui/`);
 }
 
-const child = spawn(process.execPath, [...nodeFlags(), ...nodeRedArgs(userDir, port)], { stdio: 'inherit', env: { NODE_ENV: 'production', ...process.env } });
+const child = spawn(process.execPath, [...nodeFlags(), ...nodeRedArgs(userDir, port)], { stdio: 'inherit', env: { NODE_ENV: 'production', ...nodeEnv() } });
 for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => child.kill(signal));
 child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));

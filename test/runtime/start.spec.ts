@@ -105,9 +105,14 @@ describe('`npm start` (scripts/start.js)', function () {
     assert.ok(existsSync(join(userDir, 'equalnet.db')), 'no equalnet.db in the user directory');
   });
 
-  it('starts again on the same directory without failing or duplicating anything', async () => {
+  it('starts again on the same directory without failing or duplicating anything; Node-RED runs with two malloc arenas', async () => {
     const nodeRed = await start();
     try {
+      // the process listening on the port is Node-RED itself (start.js's child): its environment
+      const listener = /pid=(\d+)/.exec(execFileSync('ss', ['-ltnpH', `sport = :${port}`], { encoding: 'utf8' }));
+      assert.ok(listener, `nothing listens on ${port}`);
+      const environ = readFileSync(`/proc/${listener[1]}/environ`, 'utf8').split('\0');
+      assert.ok(environ.includes('MALLOC_ARENA_MAX=2'), environ.filter((e) => e.startsWith('MALLOC')).join(' ') || 'no MALLOC_ARENA_MAX');
       assert.match(nodeRed.log(), /kept the existing flows\.json/);
       assert.match(nodeRed.log(), /settings\.js is current/);
       const { body: flows } = await adminGet<Array<{ id: string }>>(port, '/flows');
