@@ -16,7 +16,7 @@ describe('alert-rule: a snapshot read once for every rule of a chain', () => {
     const first = readSnapshot(payload, now, false);
     assert.equal(readSnapshot(payload, now, true), first, 'a second rule takes the first reading');
     assert.equal(first.clients.length, 2);
-    assert.equal(first.clients[0].bps.down, 19e6);
+    assert.equal(first.clients[0].downBps, 19e6);
     // a function node between two rules that changes the list: read again, never a stale reading
     payload.clients.pop();
     const again = readSnapshot(payload, now, false);

@@ -1,6 +1,6 @@
 import { duration, who, type Alert, type ClientInfo } from './alert';
 import type { Thresholds } from './options';
-import { AlertFactory, CLIENT_STATE_MAX, FORGET_AFTER_MS, timingOf, touch } from './rules';
+import { AlertFactory, CLIENT_STATE_MAX, endsWithClients, FORGET_AFTER_MS, timingOf, touch } from './rules';
 import type { SnapshotView } from './snapshot';
 import { Tracker } from './tracker';
 
@@ -80,7 +80,8 @@ export class NewDeviceRule {
       return [];
     }
     const out: Alert[] = [];
-    for (const c of clients) {
+    for (let i = 0; i < clients.length; i++) {
+      const c = clients[i];
       if (this.known.has(c.mac)) continue;
       this.remember(c.mac);
       this.changed = true;
@@ -134,6 +135,11 @@ interface Presence {
   lastSeen: number;
   /** A `left` event said so: gone at once. */
   left: boolean;
+  /**
+   * Handed to the tracker as a gone condition's data (its "back" alert reads it later): never
+   * changed by a later snapshot, which makes a new one. Until then a snapshot updates it in place.
+   */
+  held?: boolean;
 }
 
 /**
@@ -147,6 +153,7 @@ export class DeviceGoneRule {
   private readonly seen = new Map<string, Presence>();
   private lastSweep = Number.NEGATIVE_INFINITY;
   private readonly tracker: Tracker<Presence>;
+  private readonly forgetGone = (mac: string) => this.tracker.forget(`device_gone|${mac}`);
 
   constructor(
     private readonly factory: AlertFactory,
@@ -172,19 +179,30 @@ export class DeviceGoneRule {
 
   evaluate(s: SnapshotView): Alert[] {
     const out: Alert[] = [];
-    for (const c of s.clients) {
+    const inOrder = endsWithClients(this.seen, s.clients);
+    for (let i = 0; i < s.clients.length; i++) {
+      const c = s.clients[i];
+      const p = this.seen.get(c.mac);
+      if (p && !p.held) {
+        p.client = c;
+        p.lastSeen = s.ts;
+        p.left = false;
+        if (!inOrder) touch(this.seen, c.mac, p, this.forgetGone);
+      } else if (inOrder) this.seen.set(c.mac, { client: c, lastSeen: s.ts, left: false });
       // bounded: the client not seen the longest goes first (no "back" for it)
-      for (const gone of touch(this.seen, c.mac, { client: c, lastSeen: s.ts, left: false })) this.tracker.forget(`device_gone|${gone}`);
+      else touch(this.seen, c.mac, { client: c, lastSeen: s.ts, left: false }, this.forgetGone);
     }
     this.tracker.begin();
     const goneMs = this.t.goneSec * 1000;
-    for (const [mac, p] of this.seen) {
-      if (p.lastSeen === s.ts) continue;
+    // forEach, not for...of: no [key, value] pair made per client
+    this.seen.forEach((p, mac) => {
+      if (p.lastSeen === s.ts) return;
       if (p.left || s.ts - p.lastSeen >= goneMs) {
+        p.held = true;
         const tr = this.tracker.true(`device_gone|${mac}`, s.ts, p);
         if (tr) out.push(this.gone(p, s.ts));
       }
-    }
+    });
     for (const tr of this.tracker.end(s.ts)) out.push(this.back(tr.data, s.ts, tr.raisedMs));
     this.forgetOld(s.ts);
     return out;
@@ -205,7 +223,8 @@ export class DeviceGoneRule {
   left(client: SeenClient, ts: number): Alert[] {
     const p = this.seen.get(client.mac) ?? { client, lastSeen: ts, left: true };
     p.left = true;
-    for (const gone of touch(this.seen, client.mac, p)) this.tracker.forget(`device_gone|${gone}`);
+    p.held = true;
+    touch(this.seen, client.mac, p, this.forgetGone);
     this.tracker.begin();
     const tr = this.tracker.true(`device_gone|${client.mac}`, ts, p);
     return tr ? [this.gone(p, ts)] : [];
@@ -214,7 +233,7 @@ export class DeviceGoneRule {
   /** arp-discover's `joined` event. */
   joined(client: SeenClient, ts: number): Alert[] {
     const p = this.seen.get(client.mac);
-    for (const gone of touch(this.seen, client.mac, { client, lastSeen: ts, left: false })) this.tracker.forget(`device_gone|${gone}`);
+    touch(this.seen, client.mac, { client, lastSeen: ts, left: false }, this.forgetGone);
     this.tracker.begin();
     const tr = this.tracker.falseNow(`device_gone|${client.mac}`, ts);
     return tr && p ? [this.back({ ...p, client }, ts, tr.raisedMs)] : [];

@@ -1,22 +1,36 @@
-import { isRate, rateOf, snapshotClients, timeOf } from '../contract/message';
+import { isRate, rateOf, rateProblem, snapshotClients, timeOf } from '../contract/message';
 import { InputError } from '../contract/errors';
-import { clientMac } from '../contract/mac';
+import { clientMac, clientPath } from '../contract/mac';
 import type { ClientInfo } from './alert';
 import type { Direction } from './options';
 
-/** A client as the rules see it, checked. Rates in bits/s, seen from the client (down = rx). */
+/**
+ * A client as the rules see it, checked. Rates in bits/s, seen from the client (down = rx). One
+ * flat object a client a tick, its figures inline (read them with bpsOf, allocOf, ceilOf): three
+ * objects of two rates each per client made a third of the rules' garbage (issue 17).
+ */
 export interface ClientSample extends ClientInfo {
   priority: number | null;
-  bps: Record<Direction, number>;
-  /** The allocator's guaranteed rate per direction, or null before priority-allocator. */
-  rateBps: Record<Direction, number> | null;
+  downBps: number;
+  upBps: number;
+  /** The allocator's expected share (else its rate) per direction, or null before priority-allocator. */
+  allocDownBps: number | null;
+  allocUpBps: number | null;
   vendor: string | null;
   hostname: string | null;
   /** The allocation's ceil per direction (below the link: a cap or a throttle, limits.ts), or null. */
-  ceilBps: Record<Direction, number> | null;
+  ceilDownBps: number | null;
+  ceilUpBps: number | null;
   /** Quota levels usage-store found first reached on this tick (client.quota.crossed), or none. */
-  quotaCrossed: QuotaCrossing[];
+  quotaCrossed: readonly QuotaCrossing[];
 }
+
+/** What the client moved in direction `d`, bits/s. */
+export const bpsOf = (c: ClientSample, d: Direction): number => (d === 'down' ? c.downBps : c.upBps);
+/** The share the allocator expects the client to get in `d`, or null before priority-allocator. */
+export const allocOf = (c: ClientSample, d: Direction): number | null => (d === 'down' ? c.allocDownBps : c.allocUpBps);
+/** The client's ceil in `d`, or null. */
+export const ceilOf = (c: ClientSample, d: Direction): number | null => (d === 'down' ? c.ceilDownBps : c.ceilUpBps);
 
 /** A quota level first reached, as usage-store marks it on the client (quota.ts's QuotaEvent). */
 export interface QuotaCrossing {
@@ -30,12 +44,13 @@ export interface QuotaCrossing {
   resetsAt: number;
 }
 
-function crossings(value: unknown, path: string): QuotaCrossing[] {
+const NONE: readonly never[] = Object.freeze([]);
+
+function crossings(value: unknown, i: number): readonly QuotaCrossing[] {
   const q = value as { crossed?: unknown } | null | undefined;
-  if (q === undefined || q === null || q.crossed === undefined) return [];
-  if (!Array.isArray(q.crossed)) throw new InputError(`${path}.quota.crossed`, 'must be an array (as usage-store sends)');
+  if (q === undefined || q === null || q.crossed === undefined) return NONE;
+  if (!Array.isArray(q.crossed)) throw new InputError(`${clientPath(i)}.quota.crossed`, 'must be an array (as usage-store sends)');
   return q.crossed.map((c: Record<string, unknown>, k: number) => {
-    const at = `${path}.quota.crossed[${k}]`;
     const ok =
       c && typeof c === 'object' &&
       (c.period === 'daily' || c.period === 'monthly') &&
@@ -43,9 +58,14 @@ function crossings(value: unknown, path: string): QuotaCrossing[] {
       isRate(c.usedBytes) && isRate(c.limitBytes) && isRate(c.resetsAt) &&
       (c.action === 'alert' || c.action === 'throttle') &&
       (c.throttleBps === null || isRate(c.throttleBps));
-    if (!ok) throw new InputError(at, 'must be { period: daily|monthly, level: warning|exceeded, usedBytes, limitBytes, action, throttleBps, resetsAt } (as usage-store sends)');
+    if (!ok) throw new InputError(`${clientPath(i)}.quota.crossed[${k}]`, 'must be { period: daily|monthly, level: warning|exceeded, usedBytes, limitBytes, action, throttleBps, resetsAt } (as usage-store sends)');
     return c as unknown as QuotaCrossing;
   });
+}
+
+/** A rate at `payload.clients[i].<field>`, 0 when absent: the path is written out only for an error. */
+function clientRate(value: unknown, i: number, field: string): number {
+  return rateProblem(value) === null ? ((value as number | null | undefined) ?? 0) : rateOf(value, `${clientPath(i)}.${field}`);
 }
 
 export interface SnapshotView {
@@ -114,34 +134,55 @@ export function readSnapshot(payload: unknown, now: () => number, needsAlloc: bo
   return read.view;
 }
 
+/**
+ * The MACs of the last snapshot read (canonical, no duplicates), in order: while a snapshot's are
+ * the same strings (the usual tick) they need no check and no set to find duplicates. One array,
+ * whichever rule read it.
+ */
+let lastMacs: readonly string[] = NONE;
+
 function parseSnapshot(payload: unknown, now: () => number): Read {
   snapshotClients(payload);
   const p = payload as Record<string, unknown> & { clients: unknown[] };
   const ts = timeOf(p.ts, 'payload.ts', now);
-  const seen = new Set<string>();
+  const n = p.clients.length;
+  let same = lastMacs.length === n;
+  let seen: Set<string> | null = null;
   let missingAlloc = -1;
   let sumDown = 0;
   let sumUp = 0;
-  const clients: ClientSample[] = new Array(p.clients.length);
-  for (let i = 0; i < p.clients.length; i++) {
+  const clients: ClientSample[] = new Array(n);
+  for (let i = 0; i < n; i++) {
     const c = p.clients[i] as Record<string, unknown>;
-    const path = `payload.clients[${i}]`;
-    const mac = clientMac(c, path, seen);
-    const down = rateOf(c.rxBps, `${path}.rxBps`);
-    const up = rateOf(c.txBps, `${path}.txBps`);
+    let mac: string;
+    if (same && c !== null && typeof c === 'object' && c.mac === lastMacs[i]) mac = lastMacs[i];
+    else {
+      if (same) {
+        same = false;
+        seen = new Set(lastMacs.slice(0, i));
+      }
+      mac = clientMac(c, i, (seen ??= new Set()));
+    }
+    const down = clientRate(c.rxBps, i, 'rxBps');
+    const up = clientRate(c.txBps, i, 'txBps');
     sumDown += down;
     sumUp += up;
-    let rateBps: Record<Direction, number> | null = null;
-    let ceilBps: Record<Direction, number> | null = null;
+    let allocDown: number | null = null;
+    let allocUp: number | null = null;
+    let ceilDown: number | null = null;
+    let ceilUp: number | null = null;
     const alloc = c.alloc as { down?: { rateBps?: unknown; expectedBps?: unknown; ceilBps?: unknown }; up?: { rateBps?: unknown; expectedBps?: unknown; ceilBps?: unknown } } | undefined;
     if (alloc && typeof alloc === 'object') {
       if (!isRate(alloc.down?.rateBps) || !isRate(alloc.up?.rateBps)) {
-        throw new InputError(`${path}.alloc`, 'must be { down: { rateBps }, up: { rateBps } } with rates ≥ 0 (as priority-allocator sends)');
+        throw new InputError(`${clientPath(i)}.alloc`, 'must be { down: { rateBps }, up: { rateBps } } with rates ≥ 0 (as priority-allocator sends)');
       }
       // the share a client is expected to get now (its rate plus what HTB lends it by weight)
-      const share = (rate: number, expected: unknown) => (isRate(expected) ? expected : rate);
-      rateBps = { down: share(alloc.down.rateBps, alloc.down.expectedBps), up: share(alloc.up.rateBps, alloc.up.expectedBps) };
-      if (isRate(alloc.down.ceilBps) && isRate(alloc.up.ceilBps)) ceilBps = { down: alloc.down.ceilBps, up: alloc.up.ceilBps };
+      allocDown = isRate(alloc.down.expectedBps) ? alloc.down.expectedBps : alloc.down.rateBps;
+      allocUp = isRate(alloc.up.expectedBps) ? alloc.up.expectedBps : alloc.up.rateBps;
+      if (isRate(alloc.down.ceilBps) && isRate(alloc.up.ceilBps)) {
+        ceilDown = alloc.down.ceilBps;
+        ceilUp = alloc.up.ceilBps;
+      }
     } else if (missingAlloc < 0) {
       missingAlloc = i;
     }
@@ -152,14 +193,18 @@ function parseSnapshot(payload: unknown, now: () => number): Read {
       ip,
       label: labelOf(c, mac),
       priority,
-      bps: { down, up },
-      rateBps,
+      downBps: down,
+      upBps: up,
+      allocDownBps: allocDown,
+      allocUpBps: allocUp,
       vendor: text(c.vendor),
       hostname: text(c.hostname),
-      ceilBps,
-      quotaCrossed: crossings(c.quota, path),
+      ceilDownBps: ceilDown,
+      ceilUpBps: ceilUp,
+      quotaCrossed: crossings(c.quota, i),
     };
   }
+  if (!same) lastMacs = clients.map((c) => c.mac);
   const totals = p.totals as { rxBps?: unknown; txBps?: unknown } | undefined;
   const totalBps = {
     down: totals && isRate(totals.rxBps) ? totals.rxBps : sumDown,

@@ -63,11 +63,12 @@ export class Tracker<T> {
   /** Every key not reported true in this tick is false at `now`; returns the clears that are due. */
   end(now: number): Transition<T>[] {
     const out: Transition<T>[] = [];
-    for (const [key, s] of this.states) {
-      if (s.tick === this.tick) continue;
+    // forEach, not for...of: no [key, value] pair made per condition
+    this.states.forEach((s, key) => {
+      if (s.tick === this.tick) return;
       const t = this.false(key, s, now);
       if (t) out.push(t);
-    }
+    });
     return out;
   }
 
