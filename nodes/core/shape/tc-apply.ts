@@ -9,7 +9,7 @@ import { CommandError, commandFailure, type CommandRunner } from '../runner';
 import type { ShapingMode } from '../contract/settings';
 import { diffTree, type DirectionCounts } from './tc-diff';
 import { teardownCommands } from './tc-commands';
-import { ifbNameFor, planTree, TreeIds } from './tc-plan';
+import { ifbNameFor, PlanCache, planTree, TreeIds } from './tc-plan';
 import { readInstalled } from './tc-read';
 import { emptyTree, type InstalledTree, type LeafKind, type TreePlan } from './tc-tree';
 
@@ -63,6 +63,8 @@ export class Shaper {
   leafNote: string | null = null;
   readonly notes: string[] = [];
   readonly ids: TreeIds;
+  /** What the last ticks planned: a client as it was reuses its classes and filters. */
+  private readonly planCache = new PlanCache();
   private installed: InstalledTree | null = null;
   private lastGood: TreePlan | null = null;
   private starting: Promise<void> | null = null;
@@ -184,7 +186,7 @@ export class Shaper {
   /** The desired tree; throws an InputError (nothing applied) on invalid input. */
   plan(payload: unknown): TreePlan {
     this.ids.begin(); // the clients of this snapshot keep their ids; ids of MACs long gone are recycled
-    return planTree(payload, { iface: this.options.iface, leaf: this.leaf }, this.ids, this.installed);
+    return planTree(payload, { iface: this.options.iface, leaf: this.leaf }, this.ids, this.installed, this.planCache);
   }
 
   async shape(payload: unknown): Promise<ShapingReport> {

@@ -4,7 +4,7 @@
  * the allocator's small tick-to-tick movements do not churn classes.
  */
 import { classCommand, filterAdd, filterDelete, hashTableCommands, ingressCommands, leafCommand, skeletonCommands } from './tc-commands';
-import { bucketOf, classIdOf, emptyDirection, HASH_TABLE, hex, quantumFor, ROOT_MINOR, type DirectionPlan, type InstalledClass, type InstalledDirection, type InstalledFilter, type InstalledTree, type LeafKind, type PlannedClass, type PlannedFilter, type TreePlan } from './tc-tree';
+import { bucketOf, classIdOf, emptyDirection, HASH_TABLE, hex, quantumFor, ROOT_MINOR, type DirectionPlan, type InstalledClass, type InstalledDirection, type InstalledTree, type LeafKind, type PlannedClass, type PlannedFilter, type TreePlan } from './tc-tree';
 
 export interface DiffOptions {
   /** Rate and ceil changes up to this share of the installed value are not sent. */
@@ -47,12 +47,6 @@ class ByAddress<T extends Pick<PlannedFilter, 'family' | 'address'>> {
   get(f: Pick<PlannedFilter, 'family' | 'address'>): T | undefined {
     return this.mapOf(f.family).get(f.address);
   }
-  has(f: Pick<PlannedFilter, 'family' | 'address'>): boolean {
-    return this.mapOf(f.family).has(f.address);
-  }
-  get size(): number {
-    return this.v4.size + this.v6.size;
-  }
 }
 
 /** A planned class as the kernel holds it once sent (what `tc -d class show` reads back). */
@@ -60,17 +54,31 @@ function installedAs(c: PlannedClass): InstalledClass {
   return { minor: c.minor, rateBps: c.rateBps, ceilBps: c.ceilBps, prio: c.prio, quantum: quantumFor(c.weight) };
 }
 
+/** parseInt(text.slice(from, to), 16) without the slice: the hex digits from `from` on (NaN when none). */
+function hexAt(text: string, from: number, to: number): number {
+  let n = 0;
+  let i = from;
+  for (; i < to; i++) {
+    const c = text.charCodeAt(i);
+    const digit = c >= 0x30 && c <= 0x39 ? c - 0x30 : c >= 0x61 && c <= 0x66 ? c - 0x57 : c >= 0x41 && c <= 0x46 ? c - 0x37 : -1;
+    if (digit < 0) break;
+    n = n * 16 + digit;
+  }
+  return i === from ? Number.NaN : n;
+}
+
 /** Keeps the filters that already point to the right class; removes the rest; adds the missing ones with free handles. */
 function diffFilters(plan: DirectionPlan, installed: InstalledDirection, next: InstalledDirection, counts: DirectionCounts, filterDeletes: string[][], filterAdds: string[][]): void {
   // filters: keep the ones that already point to the right class, remove the rest
   const desired = new ByAddress<PlannedFilter>();
   for (const f of plan.filters) desired.set(f);
-  const kept = new ByAddress<InstalledFilter>();
+  /** The planned filters an installed one already is. */
+  const kept = new Set<PlannedFilter>();
   for (const f of installed.filters) {
     const want = desired.get(f);
     if (want && want.minor === f.minor && plan.classes.has(f.minor)) {
       next.filters.push(f);
-      kept.set(f);
+      kept.add(want);
     } else {
       filterDeletes.push(filterDelete(plan.dev, f));
       counts.filtersRemoved++;
@@ -78,21 +86,24 @@ function diffFilters(plan: DirectionPlan, installed: InstalledDirection, next: I
   }
   const missing = kept.size === plan.filters.length ? [] : plan.filters.filter((f) => !kept.has(f));
   if (missing.length > 0) {
-    // item handles in use per hash bucket (family x 256 + bucket), so a new filter takes the next free one
+    // item handles in use in the hash buckets (family x 256 + bucket) the new filters go to, so
+    // each takes the next free one
     const used = new Map<number, Set<number>>();
-    const slot = (family: 4 | 6, bucket: number) => {
-      const key = family * 256 + bucket;
-      let items = used.get(key);
-      if (!items) used.set(key, (items = new Set()));
-      return items;
-    };
+    for (const f of missing) {
+      const key = f.family * 256 + bucketOf(f);
+      if (!used.has(key)) used.set(key, new Set());
+    }
     for (const f of next.filters) {
-      const [, bucket, item] = f.handle.split(':');
-      slot(f.family, parseInt(bucket, 16)).add(parseInt(item, 16));
+      // handle: table:bucket:item, in hex
+      const first = f.handle.indexOf(':');
+      const second = f.handle.indexOf(':', first + 1);
+      const bucket = first < 0 ? Number.NaN : hexAt(f.handle, first + 1, second < 0 ? f.handle.length : second);
+      const items = used.get(f.family * 256 + bucket);
+      if (items) items.add(second < 0 ? Number.NaN : hexAt(f.handle, second + 1, f.handle.length));
     }
     for (const f of missing) {
       const bucket = bucketOf(f);
-      const items = slot(f.family, bucket);
+      const items = used.get(f.family * 256 + bucket)!;
       let item = 0x800;
       while (items.has(item)) item++;
       items.add(item);
@@ -102,11 +113,11 @@ function diffFilters(plan: DirectionPlan, installed: InstalledDirection, next: I
       counts.filtersAdded++;
     }
   }
-
 }
 
 /** The same filter list as the one installed last time (same order: the plan sorts by MAC)? */
 function sameFilters(before: InstalledDirection['plannedFilters'], now: readonly PlannedFilter[]): boolean {
+  if (before === now) return true; // the plan's list is kept while nothing in it changed
   if (!before || before.length !== now.length) return false;
   for (let i = 0; i < now.length; i++) {
     const a = before[i];
@@ -116,7 +127,43 @@ function sameFilters(before: InstalledDirection['plannedFilters'], now: readonly
   return true;
 }
 
+/**
+ * The usual tick: the installed direction already is the plan (every class there, none to change
+ * or add or remove, every leaf right, the same filters). Then `next` is the installed direction
+ * with the plan's filter list, its Maps shared (nobody changes them once made), and nothing is
+ * sent: what the whole diff below gives in that case, without building anything.
+ */
+function alreadyInstalled(plan: DirectionPlan, installed: InstalledDirection, leaf: LeafKind, options: DiffOptions): InstalledDirection | null {
+  if (installed.root !== 'ours' || !installed.hashTables || !installed.rootClass) return null;
+  if (differs(installed.rootClass.rateBps, plan.totalBps, ROOT_TOLERANCE_PERCENT) || differs(installed.rootClass.ceilBps, plan.totalBps, ROOT_TOLERANCE_PERCENT)) return null;
+  if (installed.classes.size !== plan.classes.size || installed.leaves.size !== plan.classes.size) return null;
+  if (!sameFilters(installed.plannedFilters, plan.filters)) return null;
+  for (const c of plan.classes.values()) {
+    const have = installed.classes.get(c.minor);
+    if (!have || installed.leaves.get(c.minor) !== leaf || classChanged(have, c, options)) return null;
+  }
+  return {
+    direction: plan.direction,
+    dev: plan.dev,
+    root: 'ours',
+    rootClass: installed.rootClass,
+    classes: installed.classes,
+    leaves: installed.leaves,
+    hashTables: true,
+    filters: installed.filters,
+    plannedFilters: plan.filters,
+  };
+}
+
+/** A class is sent again when its prio or quantum changed, or its rate or ceil moved by more than the threshold. */
+function classChanged(have: InstalledClass, c: PlannedClass, options: DiffOptions): boolean {
+  const quantumMoved = have.quantum !== undefined && have.quantum !== quantumFor(c.weight);
+  return have.prio !== c.prio || quantumMoved || differs(have.rateBps, c.rateBps, options.thresholdPercent) || differs(have.ceilBps, c.ceilBps, options.thresholdPercent);
+}
+
 function diffDirection(plan: DirectionPlan, installedIn: InstalledDirection, leaf: LeafKind, options: DiffOptions): { commands: string[][]; next: InstalledDirection; counts: DirectionCounts } {
+  const same = alreadyInstalled(plan, installedIn, leaf, options);
+  if (same) return { commands: [], next: same, counts: { classesAdded: 0, classesChanged: 0, classesRemoved: 0, filtersAdded: 0, filtersRemoved: 0 } };
   const commands: string[][] = [];
   const counts: DirectionCounts = { classesAdded: 0, classesChanged: 0, classesRemoved: 0, filtersAdded: 0, filtersRemoved: 0 };
   let installed = installedIn;
@@ -150,37 +197,52 @@ function diffDirection(plan: DirectionPlan, installedIn: InstalledDirection, lea
   }
   next.plannedFilters = plan.filters;
 
-  // classes
+  // classes: the few that change are sorted, not the whole tree
+  const removed: number[] = [];
+  for (const minor of installed.classes.keys()) if (!plan.classes.has(minor)) removed.push(minor);
+  removed.sort((x, y) => x - y);
   const classDeletes: string[][] = [];
-  for (const minor of [...installed.classes.keys()].sort((a, b) => a - b)) {
-    if (plan.classes.has(minor)) continue;
+  for (const minor of removed) {
     classDeletes.push(['class', 'del', 'dev', plan.dev, 'classid', classIdOf(minor)]);
     counts.classesRemoved++;
   }
-  const classWrites: string[][] = [];
-  const ordered = [...plan.classes.values()].sort((a, b) => a.minor - b.minor);
-  for (const c of ordered) {
+  // per class whose kernel state changes, its commands; sent in the order of the minors
+  const writes: { minor: number; lines: string[][] }[] = [];
+  let leavesRight = installed.leaves.size === plan.classes.size;
+  for (const c of plan.classes.values()) {
     const have = installed.classes.get(c.minor);
     if (!have) {
-      classWrites.push(classCommand('add', plan.dev, c), leafCommand('add', plan.dev, c.minor, leaf, plan.totalBps));
-      next.classes.set(c.minor, installedAs(c));
-      next.leaves.set(c.minor, leaf);
+      writes.push({ minor: c.minor, lines: [classCommand('add', plan.dev, c), leafCommand('add', plan.dev, c.minor, leaf, plan.totalBps)] });
       counts.classesAdded++;
+      leavesRight = false;
       continue;
     }
-    const quantumMoved = have.quantum !== undefined && have.quantum !== quantumFor(c.weight);
-    const change = have.prio !== c.prio || quantumMoved || differs(have.rateBps, c.rateBps, options.thresholdPercent) || differs(have.ceilBps, c.ceilBps, options.thresholdPercent);
-    if (change) {
-      classWrites.push(classCommand('change', plan.dev, c));
-      next.classes.set(c.minor, installedAs(c));
+    const lines: string[][] = [];
+    if (classChanged(have, c, options)) {
+      lines.push(classCommand('change', plan.dev, c));
       counts.classesChanged++;
-    } else {
-      next.classes.set(c.minor, have);
     }
     const leafNow = installed.leaves.get(c.minor);
-    if (leafNow !== leaf) classWrites.push(leafCommand(leafNow ? 'replace' : 'add', plan.dev, c.minor, leaf, plan.totalBps));
-    next.leaves.set(c.minor, leaf);
+    if (leafNow !== leaf) {
+      lines.push(leafCommand(leafNow ? 'replace' : 'add', plan.dev, c.minor, leaf, plan.totalBps));
+      leavesRight = false;
+    }
+    if (lines.length > 0) writes.push({ minor: c.minor, lines });
   }
+  writes.sort((x, y) => x.minor - y.minor);
+  const classWrites: string[][] = [];
+  for (const w of writes) classWrites.push(...w.lines);
+  // what the kernel holds then: the installed Maps themselves when they stay as they are (never changed once made)
+  if (removed.length === 0 && counts.classesAdded === 0 && counts.classesChanged === 0 && installed.classes.size === plan.classes.size) {
+    next.classes = installed.classes;
+  } else {
+    for (const c of plan.classes.values()) {
+      const have = installed.classes.get(c.minor);
+      next.classes.set(c.minor, have && !classChanged(have, c, options) ? have : installedAs(c));
+    }
+  }
+  if (leavesRight) next.leaves = installed.leaves;
+  else for (const minor of plan.classes.keys()) next.leaves.set(minor, leaf);
   // Removing filters before their class, adding classes before the filters that point to them.
   commands.push(...skeleton, ...filterDeletes, ...classDeletes, ...classWrites, ...filterAdds);
   return { commands, next, counts };
