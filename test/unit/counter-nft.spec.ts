@@ -130,7 +130,8 @@ describe('counter input: the snapshot from arp-discover', () => {
   it('takes a valid snapshot and lists every address once', () => {
     const v = validateSnapshot(ok);
     assert.deepEqual(v.addresses, ['10.77.0.5', 'fd00:77::101', 'fd00:77::108']);
-    assert.equal(v.clients[1].keys.length, 1);
+    assert.equal(v.keyStart[2] - v.keyStart[1], 1);
+    assert.deepEqual(v.keys, ['10.77.0.5', 'fd00:0077:0000:0000:0000:0000:0000:0101', 'fd00:0077:0000:0000:0000:0000:0000:0108']);
   });
 
   const bad: [string, unknown, RegExp][] = [

@@ -48,32 +48,64 @@ interface Baseline {
   atMs: number;
   epoch: string | number | undefined;
   bps: number | null;
+  /** The last round (beginRound) it was updated, held or primed in. */
+  round: number;
 }
 
 const TWO_32 = 2 ** 32;
 
-/** One read's outcome given the previous baseline: pure, so every edge case is a unit test. */
-export function nextRate(prev: Baseline | undefined, bytes: number, atMs: number, epoch: string | number | undefined, o: MeterOptions): RateResult & { keepBaseline: boolean } {
-  if (!prev) return { bps: null, event: 'first', keepBaseline: false };
-  if (prev.epoch !== epoch) return { bps: prev.bps, event: 'reset', keepBaseline: false };
+// What decide() found (one call's outcome, read right after it: no object per counter per tick).
+let decidedBps: number | null = null;
+let decidedEvent: RateEvent = 'first';
+let decidedKeep = false;
+
+/** nextRate's work, its outcome left in the decided* variables. */
+function decide(prev: Baseline | undefined, bytes: number, atMs: number, epoch: string | number | undefined, o: MeterOptions): void {
+  decidedKeep = false;
+  if (!prev) {
+    decidedBps = null;
+    decidedEvent = 'first';
+    return;
+  }
+  decidedBps = prev.bps;
+  if (prev.epoch !== epoch) {
+    decidedEvent = 'reset';
+    return;
+  }
   const elapsedMs = atMs - prev.atMs;
-  if (!(elapsedMs >= o.minIntervalMs)) return { bps: prev.bps, event: 'too-soon', keepBaseline: true };
+  if (!(elapsedMs >= o.minIntervalMs)) {
+    decidedEvent = 'too-soon';
+    decidedKeep = true;
+    return;
+  }
   let delta = bytes - prev.bytes;
   let event: RateEvent = 'ok';
   if (delta < 0) {
     const wrapped = bytes + TWO_32 - prev.bytes;
     const plausibleWrap = o.counterBits === 32 && prev.bytes < TWO_32 && bytes < TWO_32 && prev.bytes >= TWO_32 / 2 && (wrapped * 8000) / elapsedMs <= o.maxBps;
-    if (!plausibleWrap) return { bps: prev.bps, event: 'reset', keepBaseline: false };
+    if (!plausibleWrap) {
+      decidedEvent = 'reset';
+      return;
+    }
     delta = wrapped;
     event = 'wrap';
   }
   const raw = (delta * 8000) / elapsedMs;
-  if (!Number.isFinite(raw) || raw > o.maxBps) return { bps: prev.bps, event: 'absurd', keepBaseline: false };
+  if (!Number.isFinite(raw) || raw > o.maxBps) {
+    decidedEvent = 'absurd';
+    return;
+  }
+  decidedEvent = event;
   if (o.smoothingS > 0 && prev.bps !== null) {
     const alpha = 1 - Math.exp(-elapsedMs / (o.smoothingS * 1000));
-    return { bps: prev.bps + alpha * (raw - prev.bps), event, keepBaseline: false };
-  }
-  return { bps: raw, event, keepBaseline: false };
+    decidedBps = prev.bps + alpha * (raw - prev.bps);
+  } else decidedBps = raw;
+}
+
+/** One read's outcome given the previous baseline: pure, so every edge case is a unit test. */
+export function nextRate(prev: Baseline | undefined, bytes: number, atMs: number, epoch: string | number | undefined, o: MeterOptions): RateResult & { keepBaseline: boolean } {
+  decide(prev, bytes, atMs, epoch, o);
+  return { bps: decidedBps, event: decidedEvent, keepBaseline: decidedKeep };
 }
 
 /**
@@ -84,6 +116,7 @@ export function nextRate(prev: Baseline | undefined, bytes: number, atMs: number
 export class RateMeter {
   readonly options: MeterOptions;
   private readonly baselines = new Map<string, Baseline>();
+  private round = 0;
 
   constructor(options: Partial<MeterOptions> = {}) {
     this.options = { ...DEFAULT_METER_OPTIONS, ...options };
@@ -92,18 +125,25 @@ export class RateMeter {
 
   /** A new read of counter `key`: its value in bytes, when it was read, and its epoch. */
   update(key: string, bytes: number, atMs: number, epoch?: string | number): RateResult {
+    const bps = this.updateBps(key, bytes, atMs, epoch);
+    return { bps, event: decidedEvent };
+  }
+
+  /** `update`'s rate alone (no result object: this runs for every counter every tick). */
+  updateBps(key: string, bytes: number, atMs: number, epoch?: string | number): number | null {
     const prev = this.baselines.get(key);
-    const result = nextRate(prev, bytes, atMs, epoch, this.options);
-    if (!result.keepBaseline) {
+    decide(prev, bytes, atMs, epoch, this.options);
+    if (prev) prev.round = this.round;
+    if (!decidedKeep) {
       // in place: a router's few thousand counters are updated every tick
       if (prev) {
         prev.bytes = bytes;
         prev.atMs = atMs;
         prev.epoch = epoch;
-        prev.bps = result.bps;
-      } else this.baselines.set(key, { bytes, atMs, epoch, bps: result.bps });
+        prev.bps = decidedBps;
+      } else this.baselines.set(key, { bytes, atMs, epoch, bps: decidedBps, round: this.round });
     }
-    return { bps: result.bps, event: result.event };
+    return decidedBps;
   }
 
   /**
@@ -111,12 +151,15 @@ export class RateMeter {
    * read already gives a rate. Keeps the rate it had, if any.
    */
   prime(key: string, bytes: number, atMs: number, epoch?: string | number): void {
-    this.baselines.set(key, { bytes, atMs, epoch, bps: this.baselines.get(key)?.bps ?? null });
+    this.baselines.set(key, { bytes, atMs, epoch, bps: this.baselines.get(key)?.bps ?? null, round: this.round });
   }
 
   /** The last rate of a counter that could not be read this time (held, not invented). */
   hold(key: string): number | null {
-    return this.baselines.get(key)?.bps ?? null;
+    const b = this.baselines.get(key);
+    if (!b) return null;
+    b.round = this.round;
+    return b.bps;
   }
 
   has(key: string): boolean {
@@ -127,6 +170,22 @@ export class RateMeter {
   retain(keys: ReadonlySet<string>): void {
     for (const key of this.baselines.keys()) if (!keys.has(key)) this.baselines.delete(key);
   }
+
+  /**
+   * Starts a round: `retainRound` then forgets every counter not updated, held or primed since,
+   * as `retain` with the keys of the round would, without a set of them each tick.
+   */
+  beginRound(): void {
+    this.round++;
+  }
+
+  retainRound(): void {
+    this.baselines.forEach(this.forgetStale);
+  }
+
+  private readonly forgetStale = (b: Baseline, key: string): void => {
+    if (b.round !== this.round) this.baselines.delete(key);
+  };
 
   get size(): number {
     return this.baselines.size;

@@ -8,7 +8,7 @@ import { InputError } from '../contract/errors';
 import { ifaceNameProblem } from '../contract/iface';
 import { InterfaceMissingError, type IfaceCounters } from './iface-stats';
 import { commandReader, type KernelReader } from './kernel-reader';
-import { clientMac } from '../contract/mac';
+import { clientMac, normalizeMac } from '../contract/mac';
 import { isIPv4, isIPv6 } from '../contract/ip';
 import { addressKey, DEFAULT_MAX_ELEMENTS, NftAccounting, setBounds, type ElementCounter, type TableCounters } from './nft-accounting';
 import { CommandError, type CommandRunner } from '../runner';
@@ -70,11 +70,60 @@ export interface MeteredSnapshot extends Omit<Snapshot, 'totals' | 'clients'> {
 export const PER_CLIENT_OFF_HINT = 'per-client rates off: turn on "Per client" in iface-counter (needs root or CAP_NET_ADMIN)';
 const DEFAULT_RECHECK_MS = 30_000;
 
-interface ValidClient {
-  client: Client;
-  /** Canonical keys of its addresses. */
+/**
+ * A snapshot checked by validateSnapshot, with its clients' address keys laid out flat: client i's
+ * are `keys[keyStart[i]]` up to `keys[keyStart[i + 1] - 1]` (no array and no object per client).
+ */
+export interface ValidSnapshot {
+  snapshot: Snapshot;
+  /** The snapshot's clients, in its order (its own array: read only). */
+  clients: readonly Client[];
+  /** Canonical keys of the clients' addresses (addressKey), client after client. */
   keys: string[];
+  /** The same addresses as the clients spell them (what nft is given), `keys` index for index. */
+  addresses: string[];
+  keyStart: Int32Array;
 }
+
+/**
+ * Which client of the snapshot being checked holds a key (a MAC, an address key): a Map kept from
+ * one check to the next, entries of an earlier check counting as absent (its values are
+ * `base + index`, small integers). A new Map and Set a tick, grown entry by entry, were a third of
+ * the check's garbage. Bounded: entries of earlier checks are dropped once there are more than
+ * twice the current snapshot's (plus 256), and all of them when the numbering wraps.
+ */
+class ClaimTable {
+  private readonly map = new Map<string, number>();
+  private base = 0;
+  private next = 0;
+  private readonly dropOld = (v: number, key: string): void => {
+    if (v < this.base) this.map.delete(key);
+  };
+
+  /** A new check of `n` clients. */
+  begin(n: number): void {
+    if (this.next + n >= 2 ** 30) {
+      this.map.clear();
+      this.next = 0;
+    }
+    this.base = this.next;
+    this.next += n;
+    if (this.map.size > 2 * n + 256) this.map.forEach(this.dropOld);
+  }
+
+  get(key: string): number | undefined {
+    const v = this.map.get(key);
+    return v === undefined || v < this.base ? undefined : v - this.base;
+  }
+
+  set(key: string, index: number): void {
+    this.map.set(key, this.base + index);
+  }
+}
+
+// validateSnapshot is synchronous and keeps nothing in these past its return: one pair serves every call.
+const macOwners = new ClaimTable();
+const addressOwners = new ClaimTable();
 
 /**
  * IPv6 addresses already found valid: a router's clients bring the same ones every tick, and
@@ -114,46 +163,121 @@ const NO_ADDRESSES: readonly string[] = Object.freeze([]);
  * every client (once), addresses that are IPv4 / IPv6 (the same checks arp-discover uses), and
  * no address claimed by two clients (its bytes would be counted twice).
  */
-export function validateSnapshot(payload: unknown): { snapshot: Snapshot; clients: ValidClient[]; addresses: string[] } {
-  const list = snapshotClients(payload);
+export function validateSnapshot(payload: unknown): ValidSnapshot {
+  const list = snapshotClients(payload) as Client[];
   const p = payload as Record<string, unknown> & { clients: unknown[] };
-  const macs = new Set<string>();
-  const owners = new Map<string, number>();
-  const addresses: string[] = [];
-  const clients: ValidClient[] = [];
-  let keys: string[] = [];
-  let i = 0;
-  const claim = (a: string) => {
-    const key = addressKey(a);
-    const other = owners.get(key);
-    if (other !== undefined && other !== i) throw new InputError(`payload.clients[${i}]`, `address ${a} also belongs to payload.clients[${other}]`);
-    if (other === undefined) {
-      owners.set(key, i);
-      keys.push(key);
-      addresses.push(a);
+  const n = list.length;
+  macOwners.begin(n);
+  addressOwners.begin(n);
+  // sized once for every address the clients may have (grown push by push, the two arrays were
+  // most of the check's garbage), cut to what they hold at the end
+  let most = 0;
+  for (let i = 0; i < n; i++) {
+    const ip6 = (list[i] as { ip6?: unknown } | null)?.ip6;
+    most += 1 + (Array.isArray(ip6) ? ip6.length : 0);
+  }
+  const keys = new Array<string>(most);
+  const addresses = new Array<string>(most);
+  let count = 0;
+  const keyStart = new Int32Array(n + 1);
+  for (let i = 0; i < n; i++) {
+    keyStart[i] = count;
+    const c = list[i];
+    const mac = c && typeof c === 'object' && !Array.isArray(c) ? normalizeMac(c.mac) : null;
+    if (mac === null || macOwners.get(mac) !== undefined) {
+      // says what is wrong, in the words of the contract's check
+      clientMac(c, i, new Set(mac === null ? [] : [mac]));
     }
-  };
-  for (; i < list.length; i++) {
-    const raw = list[i];
-    clientMac(raw, i, macs);
-    const c = raw as Client;
+    macOwners.set(mac!, i);
     let ip: string | null;
     let ip6: readonly string[];
     if (addressesValid(c)) {
       ip = c.ip ?? null;
       ip6 = c.ip6 ?? NO_ADDRESSES;
     } else ({ ip, ip6 } = clientAddresses(c, `payload.clients[${i}]`));
-    keys = [];
-    if (ip !== null) claim(ip);
-    for (let j = 0; j < ip6.length; j++) claim(ip6[j]);
-    clients.push({ client: c, keys });
+    for (let j = ip === null ? 0 : -1; j < ip6.length; j++) {
+      const a = j < 0 ? ip! : ip6[j];
+      const key = addressKey(a);
+      const other = addressOwners.get(key);
+      if (other === undefined) {
+        addressOwners.set(key, i);
+        keys[count] = key;
+        addresses[count] = a;
+        count++;
+      } else if (other !== i) throw new InputError(`payload.clients[${i}]`, `address ${a} also belongs to payload.clients[${other}]`);
+    }
   }
-  return { snapshot: p as unknown as Snapshot, clients, addresses };
+  keyStart[n] = count;
+  keys.length = count;
+  addresses.length = count;
+  return { snapshot: p as unknown as Snapshot, clients: list, keys, addresses, keyStart };
 }
 
 function problemOf(err: unknown): { kind: CommandError['kind'] | 'other'; message: string } {
   if (err instanceof CommandError) return { kind: err.kind, message: err.message };
   return { kind: 'other', message: (err as Error)?.message ?? String(err) };
+}
+
+/** The key list of one shape of client, and an object of that shape (values null) with the two rates. */
+interface ClientShape {
+  keys: string[];
+  template: Record<string, unknown>;
+}
+
+const own = (o: object, k: string) => Object.prototype.hasOwnProperty.call(o, k);
+
+/** Whether `o` enumerates exactly `keys`, its own, in that order (for-in: no array made). */
+function hasKeys(o: object, keys: readonly string[]): boolean {
+  let i = 0;
+  for (const k in o) {
+    if (i >= keys.length || keys[i] !== k || !own(o, k)) return false;
+    i++;
+  }
+  return i === keys.length;
+}
+
+/**
+ * The clients iface-counter sends: each a copy of the snapshot's client with its two rates,
+ * `Object.assign({}, client)` then `rxBps` and `txBps` set. Objects of one shape share V8's hidden
+ * class: `{ ...client, rxBps, txBps }` gave most clients a class of their own, which slowed every
+ * later read of their fields in every node after this one (the allocator at 10,000 such clients:
+ * 11-18 ms against 5.8-6.7 ms; docs/performance.md).
+ *
+ * Made field by field, a copy's property store grows several times over (about 450 bytes a client
+ * for arp-discover's fourteen fields). A client whose keys are those of a shape seen before (a plain
+ * object, same keys, same order: nearly every client) is instead copied onto a clone of that
+ * shape's template, made in one piece: the same keys in the same order, the same values, the same
+ * hidden class, half the bytes. At most four shapes are kept.
+ */
+class ClientCopies {
+  private readonly shapes: ClientShape[] = [];
+  private nextSlot = 0;
+
+  withRates(client: Record<string, unknown>, rxBps: number | null, txBps: number | null): MeteredClient {
+    const shape = this.shapeOf(client);
+    const out = (shape ? Object.assign({ ...shape.template }, client) : Object.assign({}, client)) as MeteredClient;
+    out.rxBps = rxBps;
+    out.txBps = txBps;
+    return out;
+  }
+
+  private shapeOf(client: object): ClientShape | null {
+    if (Object.getPrototypeOf(client) !== Object.prototype) return null;
+    for (const shape of this.shapes) if (hasKeys(client, shape.keys)) return shape;
+    const keys: string[] = [];
+    for (const k in client) {
+      if (!own(client, k) || keys.length >= 64) return null;
+      keys.push(k);
+    }
+    const template: Record<string, unknown> = {};
+    for (const k of keys) template[k] = null;
+    template.rxBps = null;
+    template.txBps = null;
+    const shape = { keys, template };
+    this.shapes[this.nextSlot] = shape;
+    this.nextSlot = (this.nextSlot + 1) % 4;
+    return shape;
+  }
 }
 
 /** Adds rates where both are known; null only when neither is. */
@@ -181,6 +305,7 @@ export class MeteringCore {
   private reader: KernelReader;
   /** Why the faster reader was given up, once; null while it works (or there never was one). */
   private readerFailure: string | null = null;
+  private readonly copies = new ClientCopies();
 
   constructor(
     options: MeteringOptions,
@@ -300,36 +425,43 @@ export class MeteringCore {
    * The addresses that fit in the sets, clients taken in snapshot order (arp-discover puts the cap's
    * choice first); the clients left out are not counted per client.
    */
-  private bounded(input: ReturnType<typeof validateSnapshot>): ReturnType<typeof validateSnapshot> {
+  private bounded(input: ValidSnapshot): ValidSnapshot {
     const bounds = setBounds(this.maxClients);
     let v4 = 0;
     let v6 = 0;
-    if (input.addresses.length <= bounds[4] && input.clients.length <= this.maxClients) {
+    let all4 = 0;
+    for (let k = 0; k < input.keys.length; k++) if (!input.keys[k].includes(':')) all4++;
+    // everything fits: every client is counted
+    if (input.clients.length <= this.maxClients && all4 <= bounds[4] && input.keys.length - all4 <= bounds[6]) {
       this.overCap = 0;
       return input;
     }
-    const addresses: string[] = [];
+    // the counted clients' keys only (given to nft as they are: a key is an address)
+    const keys: string[] = [];
+    const keyStart = new Int32Array(input.clients.length + 1);
     let counted = 0;
     let over = 0;
-    const clients = input.clients.map((c) => {
-      const n4 = c.keys.filter((k) => !k.includes(':')).length;
-      const n6 = c.keys.length - n4;
-      if (c.keys.length === 0) return c;
+    for (let i = 0; i < input.clients.length; i++) {
+      keyStart[i] = keys.length;
+      const own = input.keys.slice(input.keyStart[i], input.keyStart[i + 1]);
+      const n4 = own.filter((k) => !k.includes(':')).length;
+      const n6 = own.length - n4;
+      if (own.length === 0) continue;
       if (counted >= this.maxClients || v4 + n4 > bounds[4] || v6 + n6 > bounds[6]) {
         over++;
-        return { ...c, keys: [] };
+        continue;
       }
       counted++;
       v4 += n4;
       v6 += n6;
-      for (const k of c.keys) addresses.push(k);
-      return c;
-    });
+      keys.push(...own);
+    }
+    keyStart[input.clients.length] = keys.length;
     this.overCap = over;
-    return { ...input, clients, addresses };
+    return { ...input, keys, addresses: keys, keyStart };
   }
 
-  private async count(full: ReturnType<typeof validateSnapshot>): Promise<MeteredSnapshot> {
+  private async count(full: ValidSnapshot): Promise<MeteredSnapshot> {
     const input = this.bounded(full);
     const nftReady = await this.prepareNft(input.addresses);
     const [ifaceRead, nftRead] = await Promise.all([
@@ -354,7 +486,7 @@ export class MeteringCore {
 
   /** Counters → rates → the output snapshot. Synchronous: this is what the bench times as "computation". */
   compute(
-    input: ReturnType<typeof validateSnapshot>,
+    input: ValidSnapshot,
     ifaceRead: { stats: IfaceCounters; atMs: number } | null,
     ifaceError: Error | null,
     nftRead: { counters: TableCounters; atMs: number } | null,
@@ -362,42 +494,35 @@ export class MeteringCore {
     const totals = ifaceRead ? this.meterIface(ifaceRead) : { rxBps: null, txBps: null };
 
     const perClient: PerClientSource = !this.nft ? 'off' : nftRead ? 'nft' : 'unavailable';
-    const keep = new Set<string>();
+    // the meters forget the counters of clients that left: those not read or held this round
+    this.downMeter.beginRound();
+    this.upMeter.beginRound();
     // this runs for every address of every client each tick: the meters are keyed by the address
     // key itself, so no key string is built per address
     const rate = (meter: RateMeter, counters: Map<string, ElementCounter> | undefined, key: string): number | null => {
       const counter = counters?.get(key);
       // not read (nft unavailable this tick) or flushed underneath (re-added at the next tick): hold
       if (!nftRead || !counter) return meter.hold(key);
-      return meter.update(key, counter.bytes, nftRead.atMs, this.nft!.epochOf(key)).bps;
+      return meter.updateBps(key, counter.bytes, nftRead.atMs, this.nft!.epochOf(key));
     };
     const sets = nftRead?.counters;
-    // Object.assign onto a fresh object, then the two rates: objects of one shape share V8's hidden
-    // class. `{ ...client, rxBps, txBps }` gave most clients a class of their own, which slowed every
-    // later read of their fields in every node after this one (the allocator at 10,000 such clients:
-    // 11-18 ms against 5.8-6.7 ms; docs/performance.md).
-    const withRates = (client: Record<string, unknown>, rxBps: number | null, txBps: number | null): MeteredClient => {
-      const out = Object.assign({}, client) as MeteredClient;
-      out.rxBps = rxBps;
-      out.txBps = txBps;
-      return out;
-    };
-    const clients = input.clients.map(({ client, keys }): MeteredClient => {
-      if (perClient === 'off' || keys.length === 0) return withRates(client, null, null);
+    const { keys, keyStart } = input;
+    const clients = input.clients.map((client, i): MeteredClient => {
+      if (perClient === 'off' || keyStart[i] === keyStart[i + 1]) return this.copies.withRates(client, null, null);
       let rx: number | null = null;
       let tx: number | null = null;
-      for (const key of keys) {
-        keep.add(key);
+      for (let k = keyStart[i]; k < keyStart[i + 1]; k++) {
+        const key = keys[k];
         const v4 = !key.includes(':');
         rx = addRate(rx, rate(this.downMeter, v4 ? sets?.down4 : sets?.down6, key));
         tx = addRate(tx, rate(this.upMeter, v4 ? sets?.up4 : sets?.up6, key));
       }
       // a client without addresses cannot be counted (above); one whose counters exist but moved nothing is 0
-      return withRates(client, rx, tx);
+      return this.copies.withRates(client, rx, tx);
     });
     if (perClient === 'nft') {
-      this.downMeter.retain(keep);
-      this.upMeter.retain(keep);
+      this.downMeter.retainRound();
+      this.upMeter.retainRound();
     }
 
     return {

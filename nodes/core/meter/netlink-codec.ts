@@ -287,16 +287,30 @@ export function addressKeyOfBytes(b: Buffer, start: number, end: number): string
   return `${h.slice(0, 4)}:${h.slice(4, 8)}:${h.slice(8, 12)}:${h.slice(12, 16)}:${h.slice(16, 20)}:${h.slice(20, 24)}:${h.slice(24, 28)}:${h.slice(28, 32)}`;
 }
 
-/** Reads an unsigned big-endian 64-bit counter without a BigInt (exact below 2^53, i.e. 9 PB). */
-const be64 = (b: Buffer, at: number) => b.readUInt32BE(at) * 0x1_0000_0000 + b.readUInt32BE(at + 4);
+/**
+ * Reads an unsigned big-endian 64-bit counter without a BigInt (exact below 2^53, i.e. 9 PB) into
+ * `out[i]`: stored here, the number is never returned (a number above 2^31 returned is a heap object).
+ */
+function be64Into(b: Buffer, at: number, out: Float64Array, i: number): void {
+  out[i] = b.readUInt32BE(at) * 0x1_0000_0000 + b.readUInt32BE(at + 4);
+}
 
 // The element parser below runs for every element of every tick (4,000 for 1,000 dual-stack
 // clients), so it walks the attributes with plain loops and reports a counter through these two
 // variables instead of allocating an object per expression.
-let foundBytes = 0;
-let foundPackets = 0;
+// A Float64Array, not two variables: a number above 2^31 stored in a variable is a heap object
+// each time, in a typed array it is not.
+const found = new Float64Array(2); // bytes, packets
 
-/** Whether the expression in b[start, end) is a counter; if so its values are in foundBytes/Packets. */
+const COUNTER = Buffer.from('counter', 'latin1');
+
+/** Whether b[at, at + 7) spells "counter" (compared byte by byte: no string per element). */
+function isCounterName(b: Buffer, at: number): boolean {
+  for (let i = 0; i < 7; i++) if (b[at + i] !== COUNTER[i]) return false;
+  return true;
+}
+
+/** Whether the expression in b[start, end) is a counter; if so its values are in `found`. */
 function readCounterExpr(b: Buffer, start: number, end: number): boolean {
   let isCounter = false;
   let dataStart = -1;
@@ -304,36 +318,34 @@ function readCounterExpr(b: Buffer, start: number, end: number): boolean {
   for (let at = start; at + 4 <= end; ) {
     const len = attrLength(b, at, end);
     const type = u16(b, at + 2) & NLA_TYPE_MASK;
-    if (type === NFTA_EXPR_NAME) isCounter = len >= 11 && b.toString('latin1', at + 4, at + 11) === 'counter' && (len === 11 || b[at + 11] === 0);
+    if (type === NFTA_EXPR_NAME) isCounter = len >= 11 && isCounterName(b, at + 4) && (len === 11 || b[at + 11] === 0);
     else if (type === NFTA_EXPR_DATA) [dataStart, dataEnd] = [at + 4, at + len];
     at += align4(len);
   }
   if (!isCounter || dataStart < 0) return false;
-  foundBytes = 0;
-  foundPackets = 0;
+  found[0] = 0;
+  found[1] = 0;
   for (let at = dataStart; at + 4 <= dataEnd; ) {
     const len = attrLength(b, at, dataEnd);
     const type = u16(b, at + 2) & NLA_TYPE_MASK;
-    if (len === 12 && type === NFTA_COUNTER_BYTES) foundBytes = be64(b, at + 4);
-    else if (len === 12 && type === NFTA_COUNTER_PACKETS) foundPackets = be64(b, at + 4);
+    if (len === 12 && type === NFTA_COUNTER_BYTES) be64Into(b, at + 4, found, 0);
+    else if (len === 12 && type === NFTA_COUNTER_PACKETS) be64Into(b, at + 4, found, 1);
     at += align4(len);
   }
   return true;
 }
 
-// What readElement found: the key's bytes are b[elemKeyStart, elemKeyEnd) (-1: no key).
+// What readElement found: the key's bytes are b[elemKeyStart, elemKeyEnd) (-1: no key); its counter in `found`.
 let elemKeyStart = -1;
 let elemKeyEnd = -1;
-let elemBytes = 0;
-let elemPackets = 0;
 
-/** One NFTA_LIST_ELEM: its key's place and its counter, left in the elem* variables. */
+/** One NFTA_LIST_ELEM: its key's place and its counter (0 if it has none, as nft prints it), left in elemKey* and `found`. */
 function readElement(b: Buffer, start: number, end: number): void {
   let counted = false;
   elemKeyStart = -1;
   elemKeyEnd = -1;
-  elemBytes = 0;
-  elemPackets = 0;
+  found[0] = 0;
+  found[1] = 0;
   for (let at = start; at + 4 <= end; ) {
     const len = attrLength(b, at, end);
     const type = u16(b, at + 2) & NLA_TYPE_MASK;
@@ -360,11 +372,6 @@ function readElement(b: Buffer, start: number, end: number): void {
     }
     at += align4(len);
   }
-  // an element without a counter counts as 0, as nft prints it
-  if (counted) {
-    elemBytes = foundBytes;
-    elemPackets = foundPackets;
-  }
 }
 
 /** Calls `element(b, start, end)` for each NFTA_LIST_ELEM of a NEWSETELEM message; other messages are ignored. */
@@ -389,7 +396,7 @@ export function parseSetElements(msg: NetlinkMessage, into: Map<string, ElementC
   eachElement(msg, (b, start, end) => {
     readElement(b, start, end);
     const key = elemKeyStart < 0 ? null : addressKeyOfBytes(b, elemKeyStart, elemKeyEnd);
-    if (key !== null) into.set(key, { bytes: elemBytes, packets: elemPackets });
+    if (key !== null) into.set(key, { bytes: found[0], packets: found[1] });
   });
 }
 
@@ -459,25 +466,26 @@ export class SetElements {
     readElement(b, start, end);
     const length = elemKeyEnd - elemKeyStart;
     if (elemKeyStart < 0 || (length !== 4 && length !== 16)) return;
-    const w0 = b.readUInt32BE(elemKeyStart);
-    const w1 = length === 16 ? b.readUInt32BE(elemKeyStart + 4) : 0;
-    const w2 = length === 16 ? b.readUInt32BE(elemKeyStart + 8) : 0;
-    const w3 = length === 16 ? b.readUInt32BE(elemKeyStart + 12) : 0;
+    // signed: small integers, never a heap number
+    const w0 = b.readInt32BE(elemKeyStart);
+    const w1 = length === 16 ? b.readInt32BE(elemKeyStart + 4) : 0;
+    const w2 = length === 16 ? b.readInt32BE(elemKeyStart + 8) : 0;
+    const w3 = length === 16 ? b.readInt32BE(elemKeyStart + 12) : 0;
     // an IPv6 LAN's addresses differ in their last word (interface id) more than in the prefix
     const hash = (w3 ^ Math.imul(w2, 31) ^ Math.imul(w1, 961) ^ Math.imul(w0, 29791) ^ length) | 0;
     let e = this.byBytes.get(hash) ?? null;
     while (e !== null && !(e.length === length && e.w0 === w0 && e.w1 === w1 && e.w2 === w2 && e.w3 === w3)) e = e.next;
     if (e === null) {
       const key = addressKeyOfBytes(b, elemKeyStart, elemKeyEnd)!;
-      const counter: ElementCounter = { bytes: elemBytes, packets: elemPackets };
+      const counter: ElementCounter = { bytes: found[0], packets: found[1] };
       e = { length, w0, w1, w2, w3, key, counter, dump: this.dump, next: this.byBytes.get(hash) ?? null };
       this.byBytes.set(hash, e);
       this.counters.set(key, counter);
       this.seen++;
       return;
     }
-    e.counter.bytes = elemBytes;
-    e.counter.packets = elemPackets;
+    e.counter.bytes = found[0];
+    e.counter.packets = found[1];
     if (e.dump !== this.dump) {
       e.dump = this.dump;
       this.seen++;
