@@ -1,12 +1,12 @@
 import { COMMAND_NAMES } from '../contract/limits';
 import { priorityProblem } from '../contract/message';
-import { DeviceTypeTable } from './device-type';
+import { DeviceTypeTable, UNKNOWN_DEVICE, type DeviceType } from './device-type';
 import { InputError } from '../contract/errors';
 import { ifaceNameProblem } from '../contract/iface';
 import { isIPv4, isIPv6, isLinkLocalIPv6 } from '../contract/ip';
 import { hostnameFromLeases, parseDnsmasqLeases, type ParsedLeases } from './leases';
 import { isLocallyAdministered, normalizeMac } from '../contract/mac';
-import { neighboursOf, parseNeighbours, type Neighbour, type ParsedNeighbours } from './neighbours';
+import { neighbourEntries, neighboursOf, NeighbourTracker, type Neighbour, type TrackedNeighbour } from './neighbours';
 import { InterfaceMissingError } from '../meter/iface-stats';
 import type { OuiIndex } from './oui';
 import { allNodesPingArgv, arpScanArgv, parseArpScan, parseGetentHosts, parseIPv4Prefixes, parsePingReplies, SWEEP_MIN_PREFIX } from './probe';
@@ -115,7 +115,13 @@ export interface DiscoveryDeps {
   oui: OuiIndex;
 }
 
+/**
+ * What is known of a MAC whose presence is tracked (bounded by trackLimitFor(clientCap)): its
+ * presence, and what the last client made for it was made from, so that a tick rebuilds only
+ * what changed.
+ */
 interface Presence {
+  mac: string;
   firstSeen: number;
   lastSeen: number;
   present: boolean;
@@ -125,7 +131,42 @@ interface Presence {
    * leaves behind: it is gone after STALE_ONLY_ABSENCE_MS, not after the full absence time.
    */
   confirmed: boolean;
+  /** Number of the last snapshot that listed it (-1: none yet); in the last one, it keeps its place at the cap boundary (no flapping). */
+  inSnapshot: number;
+  /** This scan's entries (a present MAC's, during a scan only). */
+  entries: readonly Neighbour[];
+  /** Made once per MAC, when it is first described: its vendor never changes. */
+  described: Described | null;
 }
+
+/** What a client's fields were computed from last time, and the fields (see Discovery.clientOf). */
+interface Described {
+  vendor: string | null;
+  randomizedMac: boolean;
+  /** The addresses `ip` and `ip6` were computed from: the entries' addresses, in their order. */
+  addresses: string[];
+  ip: string | null;
+  /** Shared by the clients of every tick until the addresses change: never changed once made. */
+  ip6: string[];
+  /** The hostname `guess` was made for (undefined: none yet). */
+  guessedFor: string | null | undefined;
+  guess: DeviceType;
+}
+
+/** What a scan saw, before its clients are made (see Discovery.observe). */
+interface Observation {
+  t: number;
+  initial: boolean;
+  /** Present and within the cap: the clients to make. */
+  admitted: Presence[];
+  /** How many were present. */
+  present: number;
+  ignored: number;
+  left: PresenceEvent[];
+}
+
+const NO_ENTRIES: readonly Neighbour[] = Object.freeze([]);
+const NO_NAMES: ReadonlyMap<string, string> = new Map();
 
 const COMMAND_TIMEOUT_MS = 5_000;
 const DNS_TIMEOUT_MS = 1_000;
@@ -206,15 +247,20 @@ export class Discovery {
   private readonly devices = new Map<string, DeviceSettings>();
   /** MACs usage-store's registry knows (bounded by DEVICES_MAX): first in line for the cap, never rate limited. */
   private readonly registryMacs = new Set<string>();
-  /** MACs in the last snapshot: they keep their place at the cap boundary (no flapping). */
-  private inSnapshot = new Set<string>();
   private windowStart = -Infinity;
   private windowCount = 0;
   private readonly clientCap: number;
   private readonly newMacsPerMinute: number;
   private readonly trackLimit: number;
   private readonly dnsCache = new Map<string, { name: string | null; until: number }>();
-  private previousPairs: Set<string> | null = null;
+  /** The neighbour table as the last scans read it (what the scan before listed too). */
+  private readonly table = new NeighbourTracker();
+  /** Number of the snapshot being made (or last made): a Presence's `inSnapshot` is compared with it. */
+  private snapshots = 0;
+  /** Reused by every scan (scans run one at a time): present MACs, new MACs, MACs held back. */
+  private readonly presentNow: Presence[] = [];
+  private readonly fresh: string[] = [];
+  private readonly held = new Set<string>();
   /** The leases file's last text and what was parsed from it. */
   private leasesText: string | null = null;
   private leases: ParsedLeases | null = null;
@@ -285,7 +331,7 @@ export class Discovery {
     const run = this.chain.then(() => this.scanNow());
     this.chain = run.catch(() => undefined);
     const result = await run;
-    return { ...result, warnings: [...probeWarnings, ...result.warnings] };
+    return probeWarnings.length === 0 ? result : { ...result, warnings: [...probeWarnings, ...result.warnings] };
   }
 
   private probing: Promise<string[]> | null = null;
@@ -359,153 +405,205 @@ export class Discovery {
       this.devices.set(mac, next);
     }
     if (this.last) {
-      this.last = { ...this.last, clients: this.last.clients.map((c) => (c.mac === mac ? this.describe(c, c.hostname) : c)) };
+      this.last = { ...this.last, clients: this.last.clients.map((c) => (c.mac === mac ? this.describe(c) : c)) };
     }
     return { mac, device: { ...next }, snapshot: this.last };
   }
 
   /**
-   * The interface's neighbour table: over netlink if given, else (or if that fails) from `ip`
-   * (with its ages, `-s`, or without: `withAges`).
+   * The entries of the interface's neighbour table: over netlink if given, else (or if that
+   * fails) from `ip` (with its ages, `-s`, or without: `withAges`). `malformed`: why output of
+   * `ip` had no entries at all (not JSON).
    */
-  private async neighbourTable(iface: string, warnings: string[], withAges = true): Promise<ParsedNeighbours> {
+  private async neighbourTable(iface: string, warnings: string[], withAges = true): Promise<{ entries: readonly unknown[]; malformed: string[] }> {
     const { readNeighbours, runner } = this.deps;
     if (readNeighbours) {
       try {
-        return neighboursOf(await readNeighbours(iface));
+        return { entries: await readNeighbours(iface), malformed: [] };
       } catch (err) {
         if (err instanceof InterfaceMissingError) throw err;
         warnings.push(`the neighbour table was read with ip: netlink failed (${(err as Error).message})`);
       }
     }
-    return parseNeighbours(await runChecked(runner, ['ip', '-j', ...(withAges ? ['-s'] : []), 'neigh', 'show', 'dev', iface], { timeoutMs: COMMAND_TIMEOUT_MS }));
+    return neighbourEntries(await runChecked(runner, ['ip', '-j', ...(withAges ? ['-s'] : []), 'neigh', 'show', 'dev', iface], { timeoutMs: COMMAND_TIMEOUT_MS }));
   }
 
   private async scanNow(): Promise<ScanResult> {
-    const { now } = this.deps;
-    const { iface } = this.options;
     const warnings: string[] = [];
-    const parsed = await this.neighbourTable(iface, warnings);
-    const t = now();
-    if (parsed.malformed.length > 0) {
-      warnings.push(`${parsed.malformed.length} neighbour entr${parsed.malformed.length === 1 ? 'y' : 'ies'} not understood (${parsed.malformed[0]})`);
-    }
-    const leases = await this.readLeases(warnings);
+    const table = await this.neighbourTable(this.options.iface, warnings);
+    const t = this.deps.now();
+    this.readTable(table.entries, table.malformed, warnings);
+    const leases = this.leasesFrom(await this.readLeasesText(warnings), warnings);
+    const seen = this.observe(leases, t);
+    const names = this.options.reverseDns ? await this.reverseNames(seen.admitted, leases, t) : NO_NAMES;
+    return this.publish(seen, leases, names, warnings);
+  }
 
-    const byMac = new Map<string, Neighbour[]>();
-    for (const n of parsed.neighbours) {
-      const list = byMac.get(n.mac);
-      if (list) list.push(n);
-      else byMac.set(n.mac, [n]);
-    }
-    const addressOf = (mac: string, entries: Neighbour[]): Neighbour[] => {
-      const ip = this.probeAddresses.get(mac);
-      if (!ip || entries.some((e) => e.ip === ip)) return entries;
-      return [...entries, { ip, family: 4, mac, state: 'REACHABLE', confirmedS: null }];
-    };
-    // what the table holds now, so the next scan can tell an entry that just appeared
-    const pairs = new Set(parsed.neighbours.map((n) => `${n.mac} ${n.ip}`));
+  /**
+   * A scan's synchronous work in one call, once the neighbour table and the leases file are read:
+   * the entries as the netlink reader gives them (or `ip -j -s neigh` prints them), the leases
+   * file's text (null: none). What a tick costs without its I/O (bench/arp.bench.ts measures it);
+   * the same steps as scan() without reverse DNS and probes. Not while a scan runs.
+   */
+  scanEntries(entries: readonly unknown[], leasesText: string | null, t: number): ScanResult {
+    const warnings: string[] = [];
+    this.readTable(entries, [], warnings);
+    const leases = this.leasesFrom(leasesText, warnings);
+    return this.publish(this.observe(leases, t), leases, NO_NAMES, warnings);
+  }
 
-    const candidates = new Set([...byMac.keys(), ...this.probeAnswers.keys(), ...this.presence.keys()]);
-    const joined: string[] = [];
+  private readTable(entries: readonly unknown[], unreadable: string[], warnings: string[]): void {
+    this.table.read(entries);
+    const malformed = unreadable.length > 0 ? unreadable : this.table.malformed;
+    if (malformed.length > 0) {
+      warnings.push(`${malformed.length} neighbour entr${malformed.length === 1 ? 'y' : 'ies'} not understood (${malformed[0]})`);
+    }
+  }
+
+  /**
+   * Presence from the table just read (and the probe's answers): who is present, who joined, who
+   * left; the cap and the new-MAC limit applied.
+   */
+  private observe(leases: ParsedLeases | null, t: number): Observation {
+    const { table, presentNow, fresh, held } = this;
+    const snapshot = ++this.snapshots;
+    const initial = table.readCount === 1;
+    presentNow.length = 0;
+    fresh.length = 0;
+    if (held.size > 0) held.clear();
     const left: PresenceEvent[] = [];
-    const initial = this.previousPairs === null;
-    const presentNow: { mac: string; entries: Neighbour[] }[] = [];
     // MACs never seen before: taken in at most newMacsPerMinute a minute (known devices always),
     // and only while the presence table has room; confirmed entries before STALE-only ones
     if (t - this.windowStart >= RATE_WINDOW_MS) {
       this.windowStart = t;
       this.windowCount = 0;
     }
-    const fresh: string[] = [];
-    for (const mac of candidates) if (!this.presence.has(mac)) fresh.push(mac);
-    const confirmedEntry = (mac: string) => this.probeAnswers.has(mac) || (byMac.get(mac) ?? []).some((e) => e.state !== 'STALE');
-    fresh.sort((a, b) => Number(this.isKnown(b)) - Number(this.isKnown(a)) || Number(confirmedEntry(b)) - Number(confirmedEntry(a)) || (a < b ? -1 : 1));
+    for (const { mac } of table.macs) if (!this.presence.has(mac)) fresh.push(mac);
+    for (const mac of this.probeAnswers.keys()) if (!table.lists(mac) && !this.presence.has(mac)) fresh.push(mac);
+    if (fresh.length > 0) {
+      const confirmedEntry = (mac: string) => this.probeAnswers.has(mac) || table.entriesOf(mac).some((e) => e.state !== 'STALE');
+      fresh.sort((a, b) => Number(this.isKnown(b)) - Number(this.isKnown(a)) || Number(confirmedEntry(b)) - Number(confirmedEntry(a)) || (a < b ? -1 : 1));
+    }
     let room = this.trackLimit - this.presence.size;
     if (room < fresh.length) room += this.forgetAbsent(fresh.length - room);
     let ignored = 0;
     for (const mac of fresh) {
       const known = this.isKnown(mac);
       if (room <= 0 || (!known && this.windowCount >= this.newMacsPerMinute)) {
-        candidates.delete(mac);
+        held.add(mac);
         ignored++;
         continue;
       }
       room--;
       if (!known) this.windowCount++;
     }
-    for (const mac of candidates) {
-      const entries = byMac.get(mac) ?? [];
-      let evidence = this.probeAnswers.get(mac) ?? -Infinity;
-      let confirmed = this.probeAnswers.has(mac);
-      for (const e of entries) {
-        const seenAt =
-          e.state === 'PERMANENT' || e.confirmedS === null || (this.previousPairs && !this.previousPairs.has(`${e.mac} ${e.ip}`))
-            ? t
-            : t - e.confirmedS * 1000;
-        evidence = Math.max(evidence, seenAt);
-        if (e.state !== 'STALE') confirmed = true;
-      }
-      const p = this.presence.get(mac);
-      confirmed = confirmed || (p?.confirmed ?? false) || this.isKnown(mac);
-      const lastSeen = Math.max(p?.lastSeen ?? -Infinity, evidence);
-      const absence = confirmed ? this.options.absenceMs : Math.min(this.options.absenceMs, STALE_ONLY_ABSENCE_MS);
-      const present = t - lastSeen <= absence;
-      if (present) {
-        // a presence begins at its oldest evidence: the kernel may have heard from it before our first scan
-        const firstSeen = p?.present ? p.firstSeen : Math.min(t, lastSeen);
-        // updated in place: every present device, every tick (nothing else holds a Presence)
-        if (p) {
-          p.firstSeen = firstSeen;
-          p.lastSeen = lastSeen;
-          p.present = present;
-          p.confirmed = confirmed;
-        } else this.presence.set(mac, { firstSeen, lastSeen, present, confirmed });
-        presentNow.push({ mac, entries: addressOf(mac, entries) });
-      } else if (p?.present) {
-        this.presence.set(mac, { ...p, lastSeen, present: false, confirmed });
-        if (this.inSnapshot.has(mac)) {
-          const before = this.last?.clients.find((c) => c.mac === mac);
-          left.push({ event: 'left', ts: t, iface, client: before ?? this.build(mac, [], leases, null, p), initial: false });
-        }
-      } else if (t - lastSeen > FORGET_AFTER_MS) {
-        this.presence.delete(mac); // randomized MACs rotate: do not keep every one ever seen
-        this.probeAnswers.delete(mac);
-      } else if (lastSeen > -Infinity) {
-        this.presence.set(mac, { firstSeen: p?.firstSeen ?? t, lastSeen, present: false, confirmed });
-      }
-    }
-    this.previousPairs = pairs;
+    // every MAC the table lists, then those only the probe heard, then those only remembered
+    // (Map.forEach: no iterator result per MAC; a MAC deleted meanwhile is not visited)
+    for (const { mac, entries } of table.macs) if (!held.has(mac)) this.update(mac, entries, initial, leases, t, left);
+    this.probeAnswers.forEach((_, mac) => {
+      if (!table.lists(mac) && !held.has(mac)) this.update(mac, NO_ENTRIES, initial, leases, t, left);
+    });
+    this.presence.forEach((_, mac) => {
+      if (!table.lists(mac) && !this.probeAnswers.has(mac)) this.update(mac, NO_ENTRIES, initial, leases, t, left);
+    });
     // probe answers are kept only for MACs whose presence is tracked
-    for (const mac of this.probeAnswers.keys()) if (!this.presence.has(mac)) this.probeAnswers.delete(mac);
-    for (const mac of this.probeAddresses.keys()) if (!this.presence.has(mac)) this.probeAddresses.delete(mac);
-
+    this.probeAnswers.forEach((_, mac) => this.presence.has(mac) || this.probeAnswers.delete(mac));
+    this.probeAddresses.forEach((_, mac) => this.presence.has(mac) || this.probeAddresses.delete(mac));
     // the cap: known devices first, then those already in the snapshot, then the longest present
-    const admitted = this.choose(presentNow);
-    const admittedNow = new Set(admitted.map((a) => a.mac));
-    for (const mac of admittedNow) if (!this.inSnapshot.has(mac)) joined.push(mac);
-    this.inSnapshot = admittedNow;
+    const admitted = this.choose(presentNow, snapshot);
+    return { t, initial, admitted, present: presentNow.length, ignored, left };
+  }
 
-    const names = await this.reverseNames(admitted, leases, t);
-    const clients = admitted.map(({ mac, entries }) => this.build(mac, entries, leases, names.get(mac) ?? null, this.presence.get(mac)!));
+  /** One MAC's presence from this scan's evidence (see the class's comment). */
+  private update(mac: string, entries: readonly Neighbour[], initial: boolean, leases: ParsedLeases | null, t: number, left: PresenceEvent[]): void {
+    const probedAt = this.probeAnswers.get(mac);
+    let evidence = probedAt ?? -Infinity;
+    let confirmed = probedAt !== undefined;
+    for (const e of entries) {
+      // an entry the read before did not list just appeared: the kernel just heard from it
+      const appeared = !initial && !(e as TrackedNeighbour).listedBefore;
+      const seenAt = e.state === 'PERMANENT' || e.confirmedS === null || appeared ? t : t - e.confirmedS * 1000;
+      evidence = Math.max(evidence, seenAt);
+      if (e.state !== 'STALE') confirmed = true;
+    }
+    const p = this.presence.get(mac);
+    confirmed = confirmed || (p?.confirmed ?? false) || this.isKnown(mac);
+    const lastSeen = Math.max(p?.lastSeen ?? -Infinity, evidence);
+    const absence = confirmed ? this.options.absenceMs : Math.min(this.options.absenceMs, STALE_ONLY_ABSENCE_MS);
+    const present = t - lastSeen <= absence;
+    if (present) {
+      // a presence begins at its oldest evidence: the kernel may have heard from it before our first scan
+      const firstSeen = p?.present ? p.firstSeen : Math.min(t, lastSeen);
+      // updated in place: nothing outside this class holds a Presence
+      const q = p ?? this.track(mac);
+      q.firstSeen = firstSeen;
+      q.lastSeen = lastSeen;
+      q.present = true;
+      q.confirmed = confirmed;
+      q.entries = this.addressOf(mac, entries);
+      this.presentNow.push(q);
+    } else if (p?.present) {
+      if (p.inSnapshot === this.snapshots - 1) {
+        // the client it was in the last snapshot (made again if a device command replaced it there)
+        const before = this.last?.clients.find((c) => c.mac === mac);
+        left.push({ event: 'left', ts: t, iface: this.options.iface, client: before ?? this.clientOf(p, NO_ENTRIES, leases, null, this.deps.now()), initial: false });
+      }
+      p.lastSeen = lastSeen;
+      p.present = false;
+      p.confirmed = confirmed;
+      p.entries = NO_ENTRIES;
+    } else if (t - lastSeen > FORGET_AFTER_MS) {
+      this.presence.delete(mac); // randomized MACs rotate: do not keep every one ever seen
+      this.probeAnswers.delete(mac);
+    } else if (lastSeen > -Infinity) {
+      const q = p ?? this.track(mac);
+      if (!p) q.firstSeen = t;
+      q.lastSeen = lastSeen;
+      q.present = false;
+      q.confirmed = confirmed;
+    }
+  }
+
+  private track(mac: string): Presence {
+    const p: Presence = { mac, firstSeen: -Infinity, lastSeen: -Infinity, present: false, confirmed: false, inSnapshot: -1, entries: NO_ENTRIES, described: null };
+    this.presence.set(mac, p);
+    return p;
+  }
+
+  /** A MAC's entries, with the address it answered the last probe from if the kernel has no entry for it. */
+  private addressOf(mac: string, entries: readonly Neighbour[]): readonly Neighbour[] {
+    const ip = this.probeAddresses.get(mac);
+    if (!ip || entries.some((e) => e.ip === ip)) return entries;
+    return [...entries, { ip, family: 4, mac, state: 'REACHABLE', confirmedS: null }];
+  }
+
+  /** The snapshot and the events of a scan: a client made for each admitted MAC. */
+  private publish(seen: Observation, leases: ParsedLeases | null, names: ReadonlyMap<string, string>, warnings: string[]): ScanResult {
+    const { t, initial, admitted } = seen;
+    const { iface } = this.options;
+    const snapshotNo = this.snapshots;
+    const leaseNow = this.deps.now();
+    const clients: DiscoveredClient[] = [];
+    for (const p of admitted) clients.push(this.clientOf(p, p.entries, leases, names.get(p.mac) ?? null, leaseNow));
     clients.sort(compareClients);
-    const joinedSet = new Set(joined);
-    const events: PresenceEvent[] = [
-      ...clients.filter((c) => joinedSet.has(c.mac)).map((client) => ({ event: 'joined' as const, ts: t, iface, client, initial })),
-      ...left,
-    ];
+    const events: PresenceEvent[] = [];
+    for (const client of clients) {
+      if (this.presence.get(client.mac)!.inSnapshot !== snapshotNo - 1) events.push({ event: 'joined', ts: t, iface, client, initial });
+    }
+    for (const p of admitted) p.inSnapshot = snapshotNo;
+    for (const e of seen.left) events.push(e);
     const snapshot: DiscoverySnapshot = { ts: t, iface, clients };
-    if (presentNow.length > clients.length) snapshot.capped = { limit: this.clientCap, seen: presentNow.length, left: presentNow.length - clients.length };
-    if (ignored > 0) snapshot.limited = { perMinute: this.newMacsPerMinute, ignored };
+    if (seen.present > clients.length) snapshot.capped = { limit: this.clientCap, seen: seen.present, left: seen.present - clients.length };
+    if (seen.ignored > 0) snapshot.limited = { perMinute: this.newMacsPerMinute, ignored: seen.ignored };
     this.last = snapshot;
     return { snapshot, events, warnings };
   }
 
-  /** At most clientCap of the present MACs, in a stable order of preference (see scanNow). */
-  private choose<T extends { mac: string }>(present: T[]): T[] {
+  /** At most clientCap of the present MACs, in a stable order of preference (see observe). */
+  private choose(present: Presence[], snapshot: number): Presence[] {
     if (present.length <= this.clientCap) return present;
-    const rank = (mac: string) => (this.isKnown(mac) ? 0 : 2) + (this.inSnapshot.has(mac) ? 0 : 1);
-    const keyed = present.map((item) => ({ item, rank: rank(item.mac), first: this.presence.get(item.mac)!.firstSeen }));
+    const rank = (p: Presence) => (this.isKnown(p.mac) ? 0 : 2) + (p.inSnapshot === snapshot - 1 ? 0 : 1);
+    const keyed = present.map((item) => ({ item, rank: rank(item), first: item.firstSeen }));
     keyed.sort((a, b) => a.rank - b.rank || a.first - b.first || (a.item.mac < b.item.mac ? -1 : 1));
     return keyed.slice(0, this.clientCap).map((k) => k.item);
   }
@@ -527,58 +625,49 @@ export class Discovery {
     return this.presence.size;
   }
 
-  private build(mac: string, entries: Neighbour[], leases: ParsedLeases | null, dnsName: string | null, p: Presence): DiscoveredClient {
-    const ipv4 = entries.filter((e) => e.family === 4).map((e) => e.ip).sort(compareIPv4);
-    const ip6 = [...new Set(entries.filter((e) => e.family === 6 && !isLinkLocalIPv6(e.ip)).map((e) => e.ip.toLowerCase()))].sort();
-    const hostname = (leases && hostnameFromLeases(leases, mac, this.deps.now())) ?? dnsName;
-    const base = {
-      mac,
-      ip: ipv4[0] ?? null,
-      ip6,
-      hostname,
-      randomizedMac: isLocallyAdministered(mac),
-      firstSeen: p.firstSeen,
-      lastSeen: p.lastSeen,
-    };
-    return this.describe(base, hostname);
+  /**
+   * The client of a tracked MAC, made fresh (a client already sent is never changed): what did
+   * not change since its last client (vendor, addresses, device type) is taken from that one.
+   */
+  private clientOf(p: Presence, entries: readonly Neighbour[], leases: ParsedLeases | null, dnsName: string | null, leaseNow: number): DiscoveredClient {
+    const { mac } = p;
+    let d = p.described;
+    if (!d) {
+      const vendor = this.deps.oui.lookup(mac)?.vendor ?? null;
+      d = p.described = { vendor, randomizedMac: isLocallyAdministered(mac), addresses: [], ip: null, ip6: [], guessedFor: undefined, guess: UNKNOWN_DEVICE };
+      setAddresses(d, entries);
+    } else if (!sameAddresses(d.addresses, entries)) setAddresses(d, entries);
+    const hostname = (leases && hostnameFromLeases(leases, mac, leaseNow)) ?? dnsName;
+    if (d.guessedFor !== hostname) {
+      d.guess = this.options.deviceTypes.classify(hostname, d.vendor);
+      d.guessedFor = hostname;
+    }
+    return clientRecord(mac, d.ip, d.ip6, hostname, d.vendor, d.guess, this.devices.get(mac), d.randomizedMac, p.firstSeen, p.lastSeen);
   }
 
-  /** Vendor, device type, icon, name and priority: what the registry, the table and the user say. */
-  private describe(
-    c: Pick<DiscoveredClient, 'mac' | 'ip' | 'ip6' | 'randomizedMac' | 'firstSeen' | 'lastSeen'>,
-    hostname: string | null,
-  ): DiscoveredClient {
+  /** A client described again (a device command changed its settings): vendor, type, name, priority. */
+  private describe(c: DiscoveredClient): DiscoveredClient {
     const vendor = this.deps.oui.lookup(c.mac)?.vendor ?? null;
-    const guess = this.options.deviceTypes.classify(hostname, vendor);
-    const d = this.devices.get(c.mac) ?? {};
-    const client: DiscoveredClient = {
-      mac: c.mac,
-      ip: c.ip,
-      ip6: c.ip6,
-      hostname,
-      vendor,
-      deviceType: d.deviceType ?? guess.deviceType,
-      icon: d.icon ?? guess.icon,
-      name: d.name ?? null,
-      randomizedMac: c.randomizedMac,
-      firstSeen: c.firstSeen,
-      lastSeen: c.lastSeen,
-    };
-    if (d.priority !== undefined) client.priority = d.priority;
-    return client;
+    const guess = this.options.deviceTypes.classify(c.hostname, vendor);
+    return clientRecord(c.mac, c.ip, c.ip6, c.hostname, vendor, guess, this.devices.get(c.mac), c.randomizedMac, c.firstSeen, c.lastSeen);
   }
 
-  private async readLeases(warnings: string[]): Promise<ParsedLeases | null> {
+  /** The leases file's text; null without one, or when it is unreadable (said in `warnings`). */
+  private async readLeasesText(warnings: string[]): Promise<string | null> {
     const file = this.options.leasesFile;
     if (!file) return null;
-    let text: string;
     try {
-      text = await this.deps.readFile(file);
+      return await this.deps.readFile(file);
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
       warnings.push(`leases file ${file} unreadable (${e.code ?? e.message}); hostnames from it are missing`);
       return null;
     }
+  }
+
+  private leasesFrom(text: string | null, warnings: string[]): ParsedLeases | null {
+    if (text === null) return null;
+    const file = this.options.leasesFile;
     // the file changes when a lease does, not every tick: the same text is not parsed again
     if (text !== this.leasesText) {
       this.leasesText = text;
@@ -618,8 +707,8 @@ export class Discovery {
       const replies = parsePingReplies(result.stdout);
       if (replies.length === 0) return;
       // map the (link-local) answers to MACs through the table the answers just refreshed
-      const table = await this.neighbourTable(iface, [], false);
-      const macOf = new Map(table.neighbours.map((n) => [n.ip.toLowerCase(), n.mac]));
+      const { neighbours } = neighboursOf((await this.neighbourTable(iface, [], false)).entries);
+      const macOf = new Map(neighbours.map((n) => [n.ip.toLowerCase(), n.mac]));
       const t = now();
       for (const ip of replies) {
         const mac = macOf.get(ip);
@@ -636,7 +725,7 @@ export class Discovery {
   }
 
   /** Reverse DNS (`getent hosts`, the router's own resolver) for present clients the leases do not name. */
-  private async reverseNames(present: { mac: string; entries: Neighbour[] }[], leases: ParsedLeases | null, t: number): Promise<Map<string, string>> {
+  private async reverseNames(present: { mac: string; entries: readonly Neighbour[] }[], leases: ParsedLeases | null, t: number): Promise<Map<string, string>> {
     const names = new Map<string, string>();
     if (!this.options.reverseDns) return names;
     await Promise.all(
@@ -699,4 +788,51 @@ function compareClients(a: DiscoveredClient, b: DiscoveredClient): number {
   if (a.ip) return -1;
   if (b.ip) return 1;
   return a.mac < b.mac ? -1 : a.mac > b.mac ? 1 : 0;
+}
+
+/**
+ * A client's record: every client is made here, with its fields in one order (one hidden class
+ * for all of them). `guess`: the device-type table's; `settings`: the device command's.
+ */
+function clientRecord(
+  mac: string,
+  ip: string | null,
+  ip6: string[],
+  hostname: string | null,
+  vendor: string | null,
+  guess: DeviceType,
+  settings: DeviceSettings | undefined,
+  randomizedMac: boolean,
+  firstSeen: number,
+  lastSeen: number,
+): DiscoveredClient {
+  const client: DiscoveredClient = {
+    mac,
+    ip,
+    ip6,
+    hostname,
+    vendor,
+    deviceType: settings?.deviceType ?? guess.deviceType,
+    icon: settings?.icon ?? guess.icon,
+    name: settings?.name ?? null,
+    randomizedMac,
+    firstSeen,
+    lastSeen,
+  };
+  if (settings?.priority !== undefined) client.priority = settings.priority;
+  return client;
+}
+
+function sameAddresses(addresses: readonly string[], entries: readonly Neighbour[]): boolean {
+  if (addresses.length !== entries.length) return false;
+  for (let i = 0; i < entries.length; i++) if (addresses[i] !== entries[i].ip) return false;
+  return true;
+}
+
+/** A client's IPv4 address (the lowest) and its routable IPv6 ones (lower-case, each once, sorted), from its entries. */
+function setAddresses(d: Described, entries: readonly Neighbour[]): void {
+  const ipv4 = entries.filter((e) => e.family === 4).map((e) => e.ip).sort(compareIPv4);
+  d.ip = ipv4[0] ?? null;
+  d.ip6 = [...new Set(entries.filter((e) => e.family === 6 && !isLinkLocalIPv6(e.ip)).map((e) => e.ip.toLowerCase()))].sort();
+  d.addresses = entries.map((e) => e.ip);
 }

@@ -78,8 +78,14 @@ export function parseDnsmasqLeases(text: string): ParsedLeases {
 
 /** The hostname the leases give a MAC: an unexpired lease's, the IPv4 one first. */
 export function hostnameFromLeases(leases: ParsedLeases, mac: string, now: number): string | null {
-  const list = leases.byMac.get(mac) ?? [];
-  const usable = list.filter((l) => l.hostname && (l.expiresAt === null || l.expiresAt > now));
-  usable.sort((a, b) => Number(isIPv6(a.ip)) - Number(isIPv6(b.ip)));
-  return usable[0]?.hostname ?? null;
+  const list = leases.byMac.get(mac);
+  if (!list) return null;
+  // runs for every client every tick: a loop, no filtered and sorted copy of the list
+  let v6: string | null = null;
+  for (const l of list) {
+    if (!l.hostname || (l.expiresAt !== null && l.expiresAt <= now)) continue;
+    if (isIPv4(l.ip)) return l.hostname;
+    v6 ??= l.hostname;
+  }
+  return v6;
 }
