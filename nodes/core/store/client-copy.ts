@@ -9,41 +9,17 @@
  * flow's, a priority set in the registry, which arp-discover puts before the rates) is copied by
  * Object.assign, as before: the same fields and values either way, in the same order.
  */
+import { hasKeys, METERED_CLIENT_KEYS } from '../allocate/client-copy';
 
 /**
  * A client's fields as it reaches usage-store in the default flow: arp-discover's (describe(),
  * in its order), iface-counter's rates, the allocator's priority and allocation.
  */
-export const PIPELINE_CLIENT_KEYS: readonly string[] = Object.freeze([
-  'mac',
-  'ip',
-  'ip6',
-  'hostname',
-  'vendor',
-  'deviceType',
-  'icon',
-  'name',
-  'randomizedMac',
-  'firstSeen',
-  'lastSeen',
-  'rxBps',
-  'txBps',
-  'priority',
-  'alloc',
-]);
-
-/** Whether `c`'s own enumerable fields are exactly PIPELINE_CLIENT_KEYS, in that order. */
-function hasPipelineKeys(c: object): boolean {
-  let i = 0;
-  for (const key in c) {
-    if (key !== PIPELINE_CLIENT_KEYS[i++] || !Object.hasOwn(c, key)) return false;
-  }
-  return i === PIPELINE_CLIENT_KEYS.length && Object.getOwnPropertySymbols(c).length === 0;
-}
+export const PIPELINE_CLIENT_KEYS: readonly string[] = Object.freeze([...METERED_CLIENT_KEYS, 'priority', 'alloc']);
 
 /** A new object: `c`'s fields, then `limits` and `quota`. */
 export function withLimitsAndQuota(c: Record<string, unknown>, limits: unknown, quota: unknown): Record<string, unknown> {
-  if (hasPipelineKeys(c)) {
+  if (hasKeys(c, PIPELINE_CLIENT_KEYS)) {
     return {
       mac: c.mac,
       ip: c.ip,
