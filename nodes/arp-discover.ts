@@ -1,5 +1,5 @@
 import { TOPIC } from './core/contract/message';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import { DeviceTypeTable, validateDeviceTypeRules } from './core/discover/device-type';
 import { DEVICES_MAX, Discovery, type DeviceSettings, type ScanResult } from './core/discover/discovery';
@@ -78,7 +78,7 @@ export = function (RED: NodeAPI) {
           clientCap: settings.clientCap,
           newMacsPerMinute: def.newMacs === undefined || def.newMacs === '' ? DEFAULT_NEW_MACS_PER_MINUTE : toNumber(def.newMacs),
         },
-        { runner, readNeighbours: netlink ? (iface) => netlink!.readNeighbours(iface) : undefined, readFile: (path) => readFile(path, 'utf8'), now: Date.now, oui: defaultOuiIndex() },
+        { runner, readNeighbours: netlink ? (iface) => netlink!.readNeighbours(iface) : undefined, readFile: (path) => readFile(path, 'utf8'), statFile: (path) => stat(path), now: Date.now, oui: defaultOuiIndex() },
         (node.context().get(DEVICES_KEY) as [string, DeviceSettings][] | undefined) ?? [],
       );
       showOk(node, `ready · ${settings.iface}${def.probe ? ' · probing' : ''}`);

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { isIPv4, isLinkLocalIPv6 } from '../../nodes/core/contract/ip';
 import { isLocallyAdministered } from '../../nodes/core/contract/mac';
 import { DeviceTypeTable } from '../../nodes/core/discover/device-type';
-import { Discovery, STALE_ONLY_ABSENCE_MS, type DeviceSettings, type DiscoveredClient, type ScanResult } from '../../nodes/core/discover/discovery';
+import { Discovery, STALE_ONLY_ABSENCE_MS, type DeviceSettings, type DiscoveredClient, type FileStamp, type ScanResult } from '../../nodes/core/discover/discovery';
 import { parseDnsmasqLeases, type ParsedLeases } from '../../nodes/core/discover/leases';
 import { neighboursOf, NeighbourTracker, type Neighbour } from '../../nodes/core/discover/neighbours';
 import { defaultOuiIndex } from '../../nodes/core/discover/oui';
@@ -283,5 +283,51 @@ describe('arp-discover: a tick made from what the last ticks kept', () => {
     tracker.read([]);
     assert.equal(tracker.size, 0);
     assert.equal(tracker.macs.length, 0);
+  });
+
+  it('reads the leases file only when its stamp changed, and while it is recent enough to change unseen', async () => {
+    const clock = { t: START };
+    const file = { text: '1900000000 3c:22:fb:00:00:01 10.0.0.1 first *\n', stamp: { ino: 7, size: 45, mtimeMs: START - 60_000, ctimeMs: START - 60_000 } as FileStamp | Error };
+    let reads = 0;
+    const discovery = new Discovery(
+      { ...OPTIONS, absenceMs: 300_000, deviceTypes: new DeviceTypeTable() },
+      {
+        runner: { run: () => Promise.reject(new Error('no commands here')), watch: () => ({ stop() {} }) },
+        readNeighbours: async () => [{ dst: '10.0.0.1', lladdr: '3c:22:fb:00:00:01', state: ['REACHABLE'], confirmed: 1 }],
+        readFile: async () => {
+          reads++;
+          return file.text;
+        },
+        statFile: async () => {
+          if (file.stamp instanceof Error) throw file.stamp;
+          return { ...file.stamp };
+        },
+        now: () => clock.t,
+        oui: defaultOuiIndex(),
+      },
+    );
+    const hostname = async () => {
+      clock.t += 2000;
+      const { snapshot, warnings } = await discovery.scan();
+      return [snapshot.clients[0]?.hostname ?? null, reads, warnings.length];
+    };
+    assert.deepEqual(await hostname(), ['first', 1, 0]);
+    assert.deepEqual(await hostname(), ['first', 1, 0], 'the same stamp: not read again');
+    file.text = '1900000000 3c:22:fb:00:00:01 10.0.0.1 second *\n';
+    file.stamp = { ino: 7, size: 46, mtimeMs: START - 50_000, ctimeMs: START - 50_000 };
+    assert.deepEqual(await hostname(), ['second', 2, 0], 'another size and time: read');
+    file.text = '1900000000 3c:22:fb:00:00:01 10.0.0.1 third0 *\n';
+    file.stamp = { ino: 8, size: 46, mtimeMs: START - 50_000, ctimeMs: START - 50_000 };
+    assert.deepEqual(await hostname(), ['third0', 3, 0], 'another file (renamed over it), same size and times: read');
+    // written just now: its stamp may not change with the next write, so it is read until it is older
+    file.stamp = { ino: 8, size: 46, mtimeMs: clock.t + 3000, ctimeMs: clock.t + 3000 };
+    assert.deepEqual(await hostname(), ['third0', 4, 0]);
+    file.text = '1900000000 3c:22:fb:00:00:01 10.0.0.1 fourth *\n';
+    assert.deepEqual(await hostname(), ['fourth', 5, 0], 'changed within the same stamp, while recent: seen');
+    assert.deepEqual(await hostname(), ['fourth', 5, 0], '2 s after its last write: not read again');
+    file.stamp = Object.assign(new Error('ENOENT: no such file'), { code: 'ENOENT' });
+    assert.deepEqual(await hostname(), [null, 5, 1], 'gone: a warning, no hostname');
+    file.stamp = { ino: 8, size: 46, mtimeMs: START - 50_000, ctimeMs: START - 50_000 };
+    assert.deepEqual(await hostname(), ['fourth', 6, 0], 'back: read again, whatever its stamp');
   });
 });

@@ -102,6 +102,20 @@ export interface DiscoveryOptions {
   newMacsPerMinute?: number;
 }
 
+/** What says a file changed: another file (inode), another size, modification or change time. */
+export interface FileStamp {
+  ino: number;
+  size: number;
+  mtimeMs: number;
+  ctimeMs: number;
+}
+
+/**
+ * A file modified this recently may change again within its timestamp's granularity without its
+ * stamp changing (git's "racy" files): it is read again until its stamp is older than this.
+ */
+const RACY_MS = 2_000;
+
 export interface DiscoveryDeps {
   runner: CommandRunner;
   /**
@@ -111,6 +125,11 @@ export interface DiscoveryDeps {
    */
   readNeighbours?: (iface: string) => Promise<readonly unknown[]>;
   readFile: (path: string) => Promise<string>;
+  /**
+   * The leases file's identity and version, to read it only when it changed (the file changes
+   * when a lease does, not every tick). Without it, the file is read every scan.
+   */
+  statFile?: (path: string) => Promise<FileStamp>;
   now: () => number;
   oui: OuiIndex;
 }
@@ -263,6 +282,8 @@ export class Discovery {
   private readonly held = new Set<string>();
   /** The leases file's last text and what was parsed from it. */
   private leasesText: string | null = null;
+  /** The leases file's stamp when leasesText was read (null: read it). */
+  private leasesStamp: FileStamp | null = null;
   private leases: ParsedLeases | null = null;
   private probeAnswers = new Map<string, number>(); // mac -> time it last answered a probe
   /** IPv4 addresses the last probe was answered from, for devices the kernel has no entry for. */
@@ -656,9 +677,21 @@ export class Discovery {
   private async readLeasesText(warnings: string[]): Promise<string | null> {
     const file = this.options.leasesFile;
     if (!file) return null;
+    const { readFile, statFile, now } = this.deps;
     try {
-      return await this.deps.readFile(file);
+      let stamp: FileStamp | null = null;
+      if (statFile) {
+        const s = await statFile(file);
+        const last = this.leasesStamp;
+        if (last && this.leasesText !== null && sameStamp(s, last) && now() - s.mtimeMs >= RACY_MS) return this.leasesText;
+        stamp = { ino: s.ino, size: s.size, mtimeMs: s.mtimeMs, ctimeMs: s.ctimeMs };
+      }
+      // the stamp taken before reading: a change made meanwhile is read again next time
+      const text = await readFile(file);
+      this.leasesStamp = stamp;
+      return text;
     } catch (err) {
+      this.leasesStamp = null;
       const e = err as NodeJS.ErrnoException;
       warnings.push(`leases file ${file} unreadable (${e.code ?? e.message}); hostnames from it are missing`);
       return null;
@@ -821,6 +854,10 @@ function clientRecord(
   };
   if (settings?.priority !== undefined) client.priority = settings.priority;
   return client;
+}
+
+function sameStamp(a: FileStamp, b: FileStamp): boolean {
+  return a.ino === b.ino && a.size === b.size && a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs;
 }
 
 function sameAddresses(addresses: readonly string[], entries: readonly Neighbour[]): boolean {
