@@ -25,11 +25,13 @@ import {
   parseLink,
   parseNeighbourEntry,
   parseSetElements,
+  SetElements,
   splitMessages,
   type NetlinkMessage,
 } from '../../nodes/core/meter/netlink-codec';
 import { addressKey, type ElementCounter } from '../../nodes/core/meter/nft-accounting';
 import { neighboursOf } from '../../nodes/core/discover/neighbours';
+import { setElementsDump } from '../helpers/netlink-kernel';
 
 // Recorded: the GETSETELEM dump of up4 (two datagrams: the elements, then an empty part and DONE).
 const UP4_DUMP = [
@@ -188,6 +190,53 @@ describe('counter netlink messages (the reader\'s requests and the kernel\'s ans
       { numRuns: 1000 },
     );
     fc.assert(fc.property(fc.ipV4(), (text) => addressKeyOfBytes(Buffer.from(text.split('.').map(Number)), 0, 4) === text), { numRuns: 300 });
+  });
+
+  it('SetElements (what the reader keeps per set) reads the recorded dumps as parseSetElements does', () => {
+    for (const dump of [UP4_DUMP, UP6_DUMP]) {
+      const kept = new SetElements();
+      for (let round = 0; round < 2; round++) {
+        kept.begin();
+        for (const hex of dump) for (const msg of splitMessages(Buffer.from(hex, 'hex'))) kept.add(msg);
+        kept.end();
+        assert.deepEqual(kept.counters, decodeDump(dump).elements);
+      }
+    }
+  });
+
+  it('property: SetElements over a run of dumps holds exactly each dump\'s elements, reusing its strings and counters while an element stays', () => {
+    const pool = [...Array.from({ length: 12 }, (_, i) => `10.77.${i >> 2}.${i}`), ...Array.from({ length: 12 }, (_, i) => `fd00:77::${i.toString(16)}`), '::', '0.0.0.0', 'ffff::ffff'];
+    const dumpOf = fc.record({
+      members: fc.subarray(pool),
+      counts: fc.array(fc.tuple(fc.nat({ max: 2 ** 53 - 1 }), fc.nat()), { minLength: pool.length, maxLength: pool.length }),
+      perMessage: fc.integer({ min: 1, max: 9 }),
+    });
+    fc.assert(
+      fc.property(fc.array(dumpOf, { minLength: 1, maxLength: 8 }), (dumps) => {
+        const kept = new SetElements();
+        let before = new Map<string, { key: string; counter: ElementCounter }>();
+        for (const { members, counts, perMessage } of dumps) {
+          const elements = members.map((address) => ({ address, bytes: counts[pool.indexOf(address)][0], packets: counts[pool.indexOf(address)][1] }));
+          const parts = setElementsDump(1, 't', 'up6', elements, perMessage);
+          const fresh = new Map<string, ElementCounter>();
+          kept.begin();
+          for (const part of parts) for (const msg of splitMessages(part)) {
+            kept.add(msg);
+            parseSetElements(msg, fresh);
+          }
+          kept.end();
+          assert.deepEqual(kept.counters, fresh);
+          const now = new Map<string, { key: string; counter: ElementCounter }>();
+          for (const [key, counter] of kept.counters) {
+            const was = before.get(key);
+            if (was) assert.ok(was.counter === counter && was.key === key, 'the same counter object while the element stays');
+            now.set(key, { key, counter });
+          }
+          before = now;
+        }
+      }),
+      { numRuns: 300 },
+    );
   });
 
   describe('a link answer (RTM_NEWLINK)', () => {

@@ -163,4 +163,39 @@ describe('counter rates: bits/s from byte counters', () => {
       assert.equal(m.update('b', 100, 1000).event, 'first');
     });
   });
+
+  describe('rounds: counters not touched in a round are forgotten (clients that left)', () => {
+    it('retainRound keeps what was updated, held or primed since beginRound, as retain with those keys does', () => {
+      const a = new RateMeter();
+      const b = new RateMeter();
+      for (const m of [a, b]) for (const k of ['x', 'y', 'z', 'w']) m.update(k, 0, 0);
+      a.beginRound();
+      assert.equal(a.updateBps('x', 250_000, 2000), 1_000_000);
+      assert.equal(a.hold('y'), null);
+      a.prime('v', 0, 2000);
+      a.retainRound();
+      b.retain(new Set(['x', 'y', 'v']));
+      assert.equal(a.size, 3);
+      for (const k of ['x', 'y', 'v', 'z', 'w']) assert.equal(a.has(k), k !== 'z' && k !== 'w', k);
+      assert.equal(b.size, 2); // retain keeps keys, it does not make them
+      a.beginRound();
+      a.retainRound();
+      assert.equal(a.size, 0);
+    });
+
+    it('updateBps gives update\'s rate, for every event', () => {
+      fc.assert(
+        fc.property(fc.array(fc.tuple(fc.nat({ max: 2 ** 40 }), fc.nat({ max: 5000 }), fc.integer({ min: 0, max: 2 })), { maxLength: 30 }), (reads) => {
+          const a = new RateMeter({ smoothingS: 3 });
+          const b = new RateMeter({ smoothingS: 3 });
+          let t = 0;
+          for (const [bytes, dt, epoch] of reads) {
+            t += dt;
+            assert.equal(a.updateBps('k', bytes, t, epoch), b.update('k', bytes, t, epoch).bps);
+          }
+        }),
+        { numRuns: 300 },
+      );
+    });
+  });
 });

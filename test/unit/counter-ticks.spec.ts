@@ -12,7 +12,9 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { MeteringCore, type MeteredSnapshot } from '../../nodes/core/meter/metering';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { ClaimTable, MeteringCore, validateSnapshot, type MeteredSnapshot } from '../../nodes/core/meter/metering';
 import { tableNameFor, type SetName } from '../../nodes/core/meter/nft-accounting';
 import { NetlinkReader } from '../../nodes/lib/netlink-reader';
 import { FakeKernel } from '../helpers/netlink-kernel';
@@ -158,6 +160,88 @@ describe('counter ticks (netlink reader + nft batches against a stand-in kernel)
       assert.equal(out.clients[1].txBps, (2 ** 33 * 8000) / 2000);
     }
     await core.close();
+  });
+});
+
+describe('counter output clients: copies of the snapshot\'s, one hidden class', () => {
+  it('each is Object.assign({}, client) with its two rates, key for key and in order, whatever shapes come in; those of one shape share the hidden class Object.assign gives', async () => {
+    setFlagsFromString('--allow-natives-syntax');
+    const sameMap = new Function('a', 'b', 'return %HaveSameMap(a, b)') as (a: object, b: object) => boolean;
+    const kernel = new FakeKernel(tableNameFor('lan0'), 'lan0');
+    let t = 0;
+    const core = new MeteringCore({ iface: 'lan0', perClient: true, smoothingS: 0 }, { runner: kernel.runner(), reader: new NetlinkReader(kernel.socketClass() as never), now: () => t });
+    // as parsed from JSON (an http in, a replay, a link from another flow): the objects' own classes differ from a literal's
+    const arp = (i: number) => JSON.parse(JSON.stringify(arpLiteral(i))) as ReturnType<typeof arpLiteral>;
+    const arpLiteral = (i: number) => ({ mac: `3c:22:fb:00:01:${i.toString(16).padStart(2, '0')}`, ip: `10.77.1.${i + 1}`, ip6: [`fd00:77::1:${i.toString(16)}`], hostname: i % 2 ? null : `h${i}`, vendor: 'Acme', deviceType: 'phone', icon: 'fa-mobile', name: null, randomizedMac: false, firstSeen: 1_795_953_602_000 + i, lastSeen: 1_795_953_858_000 + i });
+    const inherited = Object.assign(Object.create({ inherited: 1 }), { mac: '3c:22:fb:00:02:01', ip: '10.77.2.1' });
+    const wide: Record<string, unknown> = { mac: '3c:22:fb:00:02:02' };
+    for (let k = 0; k < 70; k++) wide[`f${k}`] = k;
+    const odd = [
+      { ip: '10.77.2.3', mac: '3c:22:fb:00:02:03', hostname: 'reordered' },
+      { mac: '3c:22:fb:00:02:04', rxBps: 5, ip: '10.77.2.4', txBps: 7, vendor: 'rates already there' },
+      { mac: '3c:22:fb:00:02:05', ip: '10.77.2.5', [Symbol.for('s')]: 1 },
+      { mac: '3c:22:fb:00:02:06', 2: 'an index key', ip: '10.77.2.6' },
+      { mac: '3c:22:fb:00:02:07', a: 1 },
+      { mac: '3c:22:fb:00:02:08', b: 1 },
+      { mac: '3c:22:fb:00:02:09', c: 1 },
+      { mac: '3c:22:fb:00:02:0a', d: 1 },
+      inherited,
+      wide,
+      runInNewContext('({ mac: "3c:22:fb:00:02:0b", ip: "10.77.2.11" })'), // another realm's Object
+    ];
+    await core.start();
+    for (let tick = 0; tick < 6; tick++) {
+      const clients = [...Array.from({ length: 20 }, (_, i) => arp(i)), ...odd, ...Array.from({ length: 20 }, (_, i) => arp(20 + i))];
+      for (const [set, elements] of kernel.sets) for (const e of elements.values()) kernel.count(set, e.address, 12_345 * (tick + 1));
+      t += 2000;
+      const out = await core.tick({ ts: 1, clients });
+      out.clients.forEach((o, i) => {
+        const ref = Object.assign({}, clients[i]) as Record<string | symbol, unknown>;
+        ref.rxBps = o.rxBps;
+        ref.txBps = o.txBps;
+        assert.deepEqual(Reflect.ownKeys(o), Reflect.ownKeys(ref), `client ${i}'s keys`);
+        assert.deepEqual(o, ref);
+        assert.equal(Object.getPrototypeOf(o), Object.prototype);
+      });
+      if (tick > 0) assert.ok(out.clients.some((c) => typeof c.rxBps === 'number' && c.rxBps > 0));
+      const arpOut = [...out.clients.slice(0, 20), ...out.clients.slice(20 + odd.length)];
+      const ref = Object.assign({}, clients[0]) as Record<string, unknown>;
+      ref.rxBps = 1.5;
+      ref.txBps = 2.5;
+      // from the second tick on: in the first ones the fields' representations settle (rates null,
+      // then small integers, then doubles), which moves V8 to new classes whatever made the objects
+      if (tick >= 2) {
+        arpOut.forEach((o, i) => assert.ok(sameMap(o, arpOut[0]), `tick ${tick} client ${i}: one hidden class`));
+        assert.ok(sameMap(arpOut[0], ref), 'the one Object.assign gives');
+      }
+    }
+    await core.close();
+  });
+});
+
+describe('counter validation: who holds a MAC or an address, kept between checks', () => {
+  it('ClaimTable: entries of an earlier check count as absent, and the table stays within twice a check plus 256', () => {
+    const table = new ClaimTable();
+    for (let check = 0; check < 50; check++) {
+      table.begin(100);
+      for (let i = 0; i < 100; i++) {
+        const key = `k${check * 37 + i}`; // a third of the keys new at each check
+        assert.equal(table.get(key), undefined);
+        table.set(key, i);
+        assert.equal(table.get(key), i);
+      }
+      assert.ok(table.size <= 2 * 100 + 256 + 100, `size ${table.size}`);
+    }
+  });
+
+  it('a MAC or an address given twice in one snapshot is refused, given again in the next is not', () => {
+    const a = { mac: '3c:22:fb:00:00:01', ip: '10.77.0.2', ip6: ['fd00:77::2'] };
+    const b = { mac: '3c:22:fb:00:00:02', ip: '10.77.0.3' };
+    for (let i = 0; i < 3; i++) {
+      assert.equal(validateSnapshot({ clients: [a, b] }).keys.length, 3);
+      assert.throws(() => validateSnapshot({ clients: [a, b, { ...a }] }), /payload\.clients\[2\]\.mac: 3c:22:fb:00:00:01 appears twice/);
+      assert.throws(() => validateSnapshot({ clients: [a, { mac: '3c:22:fb:00:00:03', ip6: ['FD00:77:0::2'] }] }), /payload\.clients\[1\]: address FD00:77:0::2 also belongs to payload\.clients\[0\]/);
+    }
   });
 });
 

@@ -92,7 +92,7 @@ export interface ValidSnapshot {
  * the check's garbage. Bounded: entries of earlier checks are dropped once there are more than
  * twice the current snapshot's (plus 256), and all of them when the numbering wraps.
  */
-class ClaimTable {
+export class ClaimTable {
   private readonly map = new Map<string, number>();
   private base = 0;
   private next = 0;
@@ -118,6 +118,11 @@ class ClaimTable {
 
   set(key: string, index: number): void {
     this.map.set(key, this.base + index);
+  }
+
+  /** Entries held, this check's and earlier ones' (for the bound's test). */
+  get size(): number {
+    return this.map.size;
   }
 }
 
