@@ -9,7 +9,7 @@ import { InputError } from '../../nodes/core/contract/errors';
 import { clientMac } from '../../nodes/core/contract/mac';
 import { rateOf, snapshotClients, timeOf } from '../../nodes/core/contract/message';
 import { PIPELINE_CLIENT_KEYS, withLimitsAndQuota } from '../../nodes/core/store/client-copy';
-import { parseSnapshot } from '../../nodes/core/store/snapshot';
+import { parseSnapshot, type ParsedClient } from '../../nodes/core/store/snapshot';
 import type { QuotaEvent, UsageStore } from '../../nodes/core/store/store';
 import { Clock, local, openStore, TempDir } from './store-fixtures';
 
@@ -133,6 +133,8 @@ describe('usage-store: a tick without needless garbage gives what it gave', () =
 
   it('parseSnapshot equals the code before on 300 random snapshots of changing clients, and refuses the same bad ones with the same words', () => {
     let last: readonly string[] = [];
+    // ingest's way: one pool of objects written over tick after tick (compared before the next tick)
+    const pool: ParsedClient[] = [];
     let macs = Array.from({ length: 40 }, (_, i) => i);
     for (let tick = 0; tick < 300; tick++) {
       // clients join, leave, swap places; now and then a bad field or a MAC twice
@@ -158,7 +160,8 @@ describe('usage-store: a tick without needless garbage gives what it gave', () =
       }
       let got: ReturnType<typeof parseSnapshot> | undefined;
       try {
-        got = parseSnapshot(payload, 0, last);
+        got = parseSnapshot(payload, 0, last, pool);
+        assert.equal(got.clients, pool);
       } catch (err) {
         assert.ok(expected instanceof InputError, `tick ${tick}: refused, but the code before took it: ${(err as Error).message}`);
         assert.equal((err as InputError).message, expected.message);

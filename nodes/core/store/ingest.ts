@@ -5,7 +5,7 @@
  * bookkeeping in one transaction, then the hour's rollup and, once an hour, the retention job.
  */
 import type { QuotaEvent, QuotaTracker } from './quota';
-import { parseSnapshot } from './snapshot';
+import { parseSnapshot, type ParsedClient } from './snapshot';
 import type { DeviceRegistry } from './registry';
 import type { RetentionJob } from './retention';
 import type { Rollups } from './rollup';
@@ -57,6 +57,8 @@ export class Ingester {
   private nominalTickMs = DEFAULT_TICK_MS;
   /** The MACs of the last snapshot ingested, in order (parseSnapshot's shortcut for the same clients). */
   private lastMacs: readonly string[] = [];
+  /** The clients of the snapshot being ingested, read into these objects tick after tick (parseSnapshot's pool). */
+  private readonly parsed: ParsedClient[] = [];
   /** Each client's volume of this tick for the quotas, [id, rx bytes, tx bytes] flat: reused tick after tick. */
   private volumes = new Float64Array(0);
 
@@ -77,7 +79,7 @@ export class Ingester {
    * An invalid snapshot throws InputError and changes nothing.
    */
   ingest(payload: unknown): { committed: boolean; newDevices: string[]; unregistered: number; quotaEvents: QuotaEvent[]; throttleChanged: boolean } {
-    const snap = parseSnapshot(payload, this.ctx.clock(), this.lastMacs);
+    const snap = parseSnapshot(payload, this.ctx.clock(), this.lastMacs, this.parsed);
     this.lastMacs = snap.macs;
     const sec = Math.floor(snap.ts / 1000);
     const bucket = Math.floor(sec / this.ctx.resolutionSec) * this.ctx.resolutionSec;

@@ -33,9 +33,25 @@ export interface ParsedSnapshot {
 
 const optText = (value: unknown): string | undefined => (typeof value === 'string' && value !== '' ? (value.length > 200 ? value.slice(0, 200) : value) : undefined);
 
+const NO_IP6: readonly string[] = Object.freeze([]);
+
+const emptyClient = (): ParsedClient => ({
+  mac: '',
+  rxBps: 0,
+  txBps: 0,
+  allocRxBps: 0,
+  allocTxBps: 0,
+  priority: null,
+  ip: null,
+  ip6: NO_IP6 as string[],
+  hostname: undefined,
+  vendor: undefined,
+  deviceType: undefined,
+  randomized: undefined,
+});
+
 /** At most this many IPv6 addresses of a client are kept. */
 const MAX_IP6 = 16;
-const NO_IP6: readonly string[] = Object.freeze([]);
 
 /** A client's IPv6 addresses: the non-empty strings of `ip6`, at most MAX_IP6; the array itself when it is just that (read only). */
 function ip6Of(value: unknown): string[] {
@@ -54,16 +70,20 @@ function clientRate(value: unknown, i: number, field: string): number {
  * Validates a pipeline snapshot completely before anything is stored. The ParsedClients are read
  * only: a client's `ip6` may be the snapshot's own array. `lastMacs`: the MACs of the previous
  * snapshot parsed, in order (canonical, no duplicates); while this one's are the same strings,
- * they need no check and no set to find duplicates (the usual tick).
+ * they need no check and no set to find duplicates (the usual tick). `pool`: an array of
+ * ParsedClients kept by the caller, written over and returned as `clients` (no object per client
+ * a tick): valid until the next call with it, and partly written over by a snapshot refused.
  */
-export function parseSnapshot(payload: unknown, now: number, lastMacs: readonly string[] = NO_IP6): ParsedSnapshot {
+export function parseSnapshot(payload: unknown, now: number, lastMacs: readonly string[] = NO_IP6, pool?: ParsedClient[]): ParsedSnapshot {
   snapshotClients(payload);
   const p = payload as { ts?: unknown; clients: unknown[]; totals?: { rxBps?: unknown; txBps?: unknown } };
   const ts = timeOf(p.ts, 'payload.ts', () => now);
   const n = p.clients.length;
   let same = lastMacs.length === n;
   let seen: Set<string> | null = null;
-  const clients: ParsedClient[] = new Array(n);
+  // the caller's objects, written over (its pool grows to the largest snapshot), or new ones
+  const clients: ParsedClient[] = pool ?? new Array(n);
+  if (clients.length > n) clients.length = n;
   for (let i = 0; i < n; i++) {
     const raw = p.clients[i];
     let mac: string;
@@ -78,21 +98,20 @@ export function parseSnapshot(payload: unknown, now: number, lastMacs: readonly 
     const c = raw as Record<string, unknown>;
     const alloc = (c.alloc ?? {}) as { down?: { rateBps?: unknown; expectedBps?: unknown }; up?: { rateBps?: unknown; expectedBps?: unknown } };
     const priority = typeof c.priority === 'number' && Number.isInteger(c.priority) ? c.priority : null;
-    clients[i] = {
-      mac,
-      rxBps: clientRate(c.rxBps, i, 'rxBps'),
-      txBps: clientRate(c.txBps, i, 'txBps'),
-      // "allocated" is the share it was expected to get (older snapshots: the rate)
-      allocRxBps: clientRate(alloc.down?.expectedBps ?? alloc.down?.rateBps, i, 'alloc.down.expectedBps'),
-      allocTxBps: clientRate(alloc.up?.expectedBps ?? alloc.up?.rateBps, i, 'alloc.up.expectedBps'),
-      priority,
-      ip: optText(c.ip) ?? null,
-      ip6: ip6Of(c.ip6),
-      hostname: optText(c.hostname),
-      vendor: optText(c.vendor),
-      deviceType: optText(c.deviceType),
-      randomized: typeof c.randomizedMac === 'boolean' ? c.randomizedMac : undefined,
-    };
+    const out = (clients[i] ??= emptyClient());
+    out.mac = mac;
+    out.rxBps = clientRate(c.rxBps, i, 'rxBps');
+    out.txBps = clientRate(c.txBps, i, 'txBps');
+    // "allocated" is the share it was expected to get (older snapshots: the rate)
+    out.allocRxBps = clientRate(alloc.down?.expectedBps ?? alloc.down?.rateBps, i, 'alloc.down.expectedBps');
+    out.allocTxBps = clientRate(alloc.up?.expectedBps ?? alloc.up?.rateBps, i, 'alloc.up.expectedBps');
+    out.priority = priority;
+    out.ip = optText(c.ip) ?? null;
+    out.ip6 = ip6Of(c.ip6);
+    out.hostname = optText(c.hostname);
+    out.vendor = optText(c.vendor);
+    out.deviceType = optText(c.deviceType);
+    out.randomized = typeof c.randomizedMac === 'boolean' ? c.randomizedMac : undefined;
   }
   let totals: ParsedSnapshot['totals'] = null;
   if (p.totals !== undefined && p.totals !== null) {
