@@ -604,8 +604,7 @@ export class Discovery {
     const { iface } = this.options;
     const snapshotNo = this.snapshots;
     const leaseNow = this.deps.now();
-    const clients: DiscoveredClient[] = [];
-    for (const p of admitted) clients.push(this.clientOf(p, p.entries, leases, names.get(p.mac) ?? null, leaseNow));
+    const clients = admitted.map((p) => this.clientOf(p, p.entries, leases, names.get(p.mac) ?? null, leaseNow));
     clients.sort(compareClients);
     const events: PresenceEvent[] = [];
     for (const client of clients) {
