@@ -155,7 +155,7 @@ function parseSnapshot(payload: unknown, now: () => number): Read {
   for (let i = 0; i < n; i++) {
     const c = p.clients[i] as Record<string, unknown>;
     let mac: string;
-    if (same && c !== null && typeof c === 'object' && c.mac === lastMacs[i]) mac = lastMacs[i];
+    if (same && c !== null && typeof c === 'object' && !Array.isArray(c) && c.mac === lastMacs[i]) mac = lastMacs[i];
     else {
       if (same) {
         same = false;

@@ -87,7 +87,7 @@ export function parseSnapshot(payload: unknown, now: number, lastMacs: readonly 
   for (let i = 0; i < n; i++) {
     const raw = p.clients[i];
     let mac: string;
-    if (same && raw !== null && typeof raw === 'object' && (raw as { mac?: unknown }).mac === lastMacs[i]) mac = lastMacs[i];
+    if (same && raw !== null && typeof raw === 'object' && !Array.isArray(raw) && (raw as { mac?: unknown }).mac === lastMacs[i]) mac = lastMacs[i];
     else {
       if (same) {
         same = false;
