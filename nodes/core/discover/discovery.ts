@@ -537,19 +537,24 @@ export class Discovery {
 
   /** One MAC's presence from this scan's evidence (see the class's comment). */
   private update(mac: string, entries: readonly Neighbour[], initial: boolean, leases: ParsedLeases | null, t: number, left: PresenceEvent[]): void {
-    const probedAt = this.probeAnswers.get(mac);
-    let evidence = probedAt ?? -Infinity;
-    let confirmed = probedAt !== undefined;
+    let evidence = -Infinity;
+    let confirmed = false;
     for (const e of entries) {
       // an entry the read before did not list just appeared: the kernel just heard from it
       const appeared = !initial && !(e as TrackedNeighbour).listedBefore;
-      const seenAt = e.state === 'PERMANENT' || e.confirmedS === null || appeared ? t : t - e.confirmedS * 1000;
-      evidence = Math.max(evidence, seenAt);
+      // how long before t the kernel last heard from it
+      const ageMs = e.state === 'PERMANENT' || e.confirmedS === null || appeared ? 0 : e.confirmedS * 1000;
+      evidence = Math.max(evidence, t - ageMs);
       if (e.state !== 'STALE') confirmed = true;
+    }
+    const probedAt = this.probeAnswers.get(mac);
+    if (probedAt !== undefined) {
+      evidence = Math.max(evidence, probedAt);
+      confirmed = true;
     }
     const p = this.presence.get(mac);
     confirmed = confirmed || (p?.confirmed ?? false) || this.isKnown(mac);
-    const lastSeen = Math.max(p?.lastSeen ?? -Infinity, evidence);
+    const lastSeen = p ? Math.max(p.lastSeen, evidence) : evidence;
     const absence = confirmed ? this.options.absenceMs : Math.min(this.options.absenceMs, STALE_ONLY_ABSENCE_MS);
     const present = t - lastSeen <= absence;
     if (present) {
