@@ -14,6 +14,7 @@ import { emptyTree } from '../nodes/core/shape/tc-tree';
 import { processRunner } from '../nodes/lib/process-runner';
 import { Lab, WAN, type ClientSpec } from '../test/lab/lab';
 import { printTable, timeIt } from './stats';
+import type { AllocationCase } from './allocated';
 
 const CLIENTS = 1_000;
 // throughput rounds per case, alternating: best-of, since other load on the machine only lowers a run
@@ -213,3 +214,79 @@ export async function bench(): Promise<void> {
   console.log();
   await forwardingAndLatency();
 }
+
+// ---------------------------------------------------------------------------------------------
+// garbage a tick (bench/garbage)
+
+/**
+ * A LAN as the allocator hands it on (the fields tc-shaper reads and the others it passes by): one
+ * IPv4, one ULA and one link-local IPv6 address a device; a busy tenth (`busyTenth`) gets a share
+ * of the link times `factor`, the others a small floor.
+ */
+function allocatedClients(n: number, totalBps: number, busyTenth: number, factor: number) {
+  const hex = (v: number) => v.toString(16).padStart(2, '0');
+  return Array.from({ length: n }, (_, i) => {
+    const busy = i % 10 === busyTenth;
+    const rate = Math.round(busy ? (totalBps / 20) * factor : Math.max(8_000, Math.floor(totalBps / (n * 4))));
+    const down = { rateBps: rate, ceilBps: totalBps, prio: 1, expectedBps: rate, weight: 1 + (i % 5), busy };
+    return {
+      mac: `02:ee:00:${hex((i >> 16) & 255)}:${hex((i >> 8) & 255)}:${hex(i & 255)}`,
+      ip: `10.78.${(i >> 8) & 255}.${i & 255}`,
+      ip6: [`fd00:78::${(i + 1).toString(16)}`, `fe80::2ee:ff:fe00:${(i + 1).toString(16)}`],
+      hostname: `host-${i}`,
+      vendor: 'Example',
+      rxBps: busy ? rate : 1_000,
+      txBps: 100,
+      alloc: { down, up: { ...down, rateBps: Math.round(rate / 2), expectedBps: Math.round(rate / 2) } },
+    };
+  });
+}
+
+/**
+ * One dry-run tick of tc-shaper (plan, diff against what the previous ticks left, the report it
+ * sends), cycling through snapshots: the same one; a busy tenth whose rates drift within the 5 %
+ * threshold (no command); whose rates move by 20 % (its classes changed); or that turns over
+ * (another tenth busy: classes made afresh, as bench/pipeline does every 30 s).
+ */
+export function allocationCases(): AllocationCase[] {
+  const total = 100e6;
+  const kinds: { what: string; snapshots: (n: number) => unknown[] }[] = [
+    { what: 'the same snapshot', snapshots: (n) => [snapshotOf(allocatedClients(n, total, 0, 1), total)] },
+    { what: "a tenth's rates drift within the threshold", snapshots: (n) => [1, 1.02, 0.99, 1.01].map((f) => snapshotOf(allocatedClients(n, total, 0, f), total)) },
+    { what: "a tenth's rates move 20 % (class changes)", snapshots: (n) => [1, 1.2].map((f) => snapshotOf(allocatedClients(n, total, 0, f), total)) },
+    { what: 'the busy tenth turns over (classes renewed)', snapshots: (n) => [0, 1].map((t) => snapshotOf(allocatedClients(n, total, t, 1), total)) },
+  ];
+  const goals: Record<string, number> = {
+    // measured (kB): 2.1, 51, 173, 723 at 250 clients; 1.4, 180 at 1,000 (before: 862, 873, 866, 1,621; 3,323, 3,320)
+    'the same snapshot 250': 4_000,
+    "a tenth's rates drift within the threshold 250": 62_000,
+    "a tenth's rates move 20 % (class changes) 250": 210_000,
+    'the busy tenth turns over (classes renewed) 250': 870_000,
+    'the same snapshot 1000': 4_000,
+    "a tenth's rates drift within the threshold 1000": 215_000,
+  };
+  const cases: AllocationCase[] = [];
+  for (const n of [250, 1_000]) {
+    for (const kind of kinds) {
+      const goal = goals[`${kind.what} ${n}`];
+      if (goal === undefined) continue;
+      cases.push({
+        what: `tc-shaper: dry-run tick, ${kind.what}, ${n.toLocaleString('en')} clients`,
+        clients: n,
+        goalBytes: goal,
+        prepare: () => {
+          const snapshots = kind.snapshots(n);
+          // dryRun runs no command (no leaf probe either: the FIFO leaf, an empty simulated kernel)
+          const shaper = new Shaper({ iface: 'lan0', mode: 'dry-run', thresholdPercent: 5 }, processRunner);
+          let k = 0;
+          const tick = () => shaper.dryRun(snapshots[k++ % snapshots.length]);
+          // past the compiler's warm-up, which allocates too
+          for (let i = 0; i < 300; i++) tick();
+          return tick;
+        },
+      });
+    }
+  }
+  return cases;
+}
+

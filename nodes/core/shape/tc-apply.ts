@@ -7,7 +7,7 @@
  */
 import { CommandError, commandFailure, type CommandRunner } from '../runner';
 import type { ShapingMode } from '../contract/settings';
-import { diffTree, type DirectionCounts } from './tc-diff';
+import { diffTree, type DirectionCounts, type TreeDiff } from './tc-diff';
 import { teardownCommands } from './tc-commands';
 import { ifbNameFor, PlanCache, planTree, TreeIds } from './tc-plan';
 import { readInstalled } from './tc-read';
@@ -189,11 +189,23 @@ export class Shaper {
     return planTree(payload, { iface: this.options.iface, leaf: this.leaf }, this.ids, this.installed, this.planCache);
   }
 
-  async shape(payload: unknown): Promise<ShapingReport> {
-    await this.start();
+  /**
+   * A dry-run tick, all of it synchronous: plan, compare with the simulated kernel (what the
+   * previous ticks would have left), report. `shape` calls it after `start()`; before that (the
+   * bench) the leaf is the FIFO and the simulated kernel starts empty.
+   */
+  dryRun(payload: unknown): ShapingReport {
+    if (this.options.mode !== 'dry-run') throw new Error('dryRun is for the dry-run mode');
     const plan = this.plan(payload);
-    const enforce = this.options.mode === 'enforce';
-    const installed = this.installed ?? (await this.read());
+    const installed = (this.installed ??= emptyTree(this.options.iface, this.ifb));
+    const { diff, report } = this.compare(plan, installed);
+    if (!installed.ifbExists) report.setup = [`ip link add ${plan.ifb} type ifb`, `ip link set ${plan.ifb} up`];
+    this.installed = diff.next; // what the kernel would hold: the next tick shows only changes
+    return report;
+  }
+
+  /** The diff from `installed` to the plan, and the report of it (nothing run yet). */
+  private compare(plan: TreePlan, installed: InstalledTree): { diff: TreeDiff; report: ShapingReport } {
     const diff = diffTree(plan, installed, { thresholdPercent: this.options.thresholdPercent });
     const report: ShapingReport = {
       mode: this.options.mode,
@@ -214,11 +226,15 @@ export class Shaper {
       error: null,
       rolledBack: false,
     };
-    if (!enforce) {
-      if (!installed.ifbExists) report.setup = [`ip link add ${plan.ifb} type ifb`, `ip link set ${plan.ifb} up`];
-      this.installed = diff.next; // what the kernel would hold: the next tick shows only changes
-      return report;
-    }
+    return { diff, report };
+  }
+
+  async shape(payload: unknown): Promise<ShapingReport> {
+    await this.start();
+    if (this.options.mode !== 'enforce') return this.dryRun(payload);
+    const plan = this.plan(payload);
+    const installed = this.installed ?? (await this.read());
+    const { diff, report } = this.compare(plan, installed);
     if (diff.commands.length === 0) {
       report.applied = true;
       return report;

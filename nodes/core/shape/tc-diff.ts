@@ -138,10 +138,14 @@ function alreadyInstalled(plan: DirectionPlan, installed: InstalledDirection, le
   if (differs(installed.rootClass.rateBps, plan.totalBps, ROOT_TOLERANCE_PERCENT) || differs(installed.rootClass.ceilBps, plan.totalBps, ROOT_TOLERANCE_PERCENT)) return null;
   if (installed.classes.size !== plan.classes.size || installed.leaves.size !== plan.classes.size) return null;
   if (!sameFilters(installed.plannedFilters, plan.filters)) return null;
-  for (const c of plan.classes.values()) {
+  // forEach, not for...of: no iterator result a class, even before this is optimised
+  let same = true;
+  plan.classes.forEach((c) => {
+    if (!same) return;
     const have = installed.classes.get(c.minor);
-    if (!have || installed.leaves.get(c.minor) !== leaf || classChanged(have, c, options)) return null;
-  }
+    if (!have || installed.leaves.get(c.minor) !== leaf || classChanged(have, c, options)) same = false;
+  });
+  if (!same) return null;
   return {
     direction: plan.direction,
     dev: plan.dev,

@@ -512,7 +512,7 @@ export class PlanCache {
   /** Claims a valid client's addresses for this round; false (claims made so far kept) on an address another client has. */
   private claimAll(v: ValidClient): boolean {
     if (v.ip !== null && this.claim(v.ip, v.mac) !== null) return false;
-    for (const a of v.ip6) if (this.claim(a, v.mac) !== null) return false;
+    for (let i = 0; i < v.ip6.length; i++) if (this.claim(v.ip6[i], v.mac) !== null) return false;
     return true;
   }
 
@@ -612,6 +612,65 @@ export class PlanCache {
     return c;
   }
 
+  /** One direction's classes and filters, each client's kept while what it was made from is the same. */
+  private planDirection(dir: Direction, dev: string, totalBps: number, before: DirectionPlan | null, sorted: readonly ClientMemo[], sameClients: boolean, ids: TreeIds, installed: InstalledTree | null | undefined): DirectionPlan {
+    // (indexed loops: this runs for every client every tick, and stays cheap even before it is optimised)
+    const classIds = ids[dir];
+    // every client's id first, then the renewals: a renewed class never takes the id another
+    // client of this snapshot already has
+    for (let i = 0; i < sorted.length; i++) sorted[i][dir].known = classIds.minorFor(sorted[i].valid.mac);
+    const installedClasses = installed ? installed[dir].classes : null;
+    let sameClasses = before !== null && sameClients;
+    let sameFilters = sameClasses;
+    let raisedToMinimum = 0;
+    for (let i = 0; i < sorted.length; i++) {
+      const side = sorted[i][dir];
+      const c = sorted[i].valid;
+      const a = c[dir];
+      const minor = installedClasses && freshClassNeeded(installedClasses.get(side.known), a) ? classIds.renew(c.mac) : side.known;
+      if (side.cls === null || side.cls.minor !== minor || side.clsFrom !== a) {
+        side.cls = { minor, mac: c.mac, rateBps: a.rateBps, ceilBps: a.ceilBps, prio: a.prio, weight: a.weight };
+        side.clsFrom = a;
+        sameClasses = false;
+      }
+      if (side.filtersMinor !== minor || side.filtersIp !== c.ip || side.filtersIp6 !== c.ip6) {
+        const filters: PlannedFilter[] = [];
+        if (c.ip) filters.push({ family: 4, address: c.ip, minor });
+        for (let j = 0; j < c.ip6.length; j++) filters.push({ family: 6, address: c.ip6[j], minor });
+        side.filters = filters;
+        side.filtersMinor = minor;
+        side.filtersIp = c.ip;
+        side.filtersIp6 = c.ip6;
+        sameFilters = false;
+      }
+      if (a.raised) raisedToMinimum++;
+    }
+    const defaultClass = this.defaultClass(totalBps);
+    if (before !== null && before.classes.get(DEFAULT_MINOR) !== defaultClass) sameClasses = false;
+    let classes: Map<number, PlannedClass>;
+    if (sameClasses) classes = before!.classes;
+    else {
+      classes = new Map();
+      for (let i = 0; i < sorted.length; i++) {
+        const cls = sorted[i][dir].cls!;
+        classes.set(cls.minor, cls);
+      }
+      classes.set(DEFAULT_MINOR, defaultClass);
+    }
+    let filters: PlannedFilter[];
+    if (sameFilters) filters = before!.filters;
+    else {
+      filters = [];
+      for (let i = 0; i < sorted.length; i++) {
+        const own = sorted[i][dir].filters;
+        for (let j = 0; j < own.length; j++) filters.push(own[j]);
+      }
+    }
+    const total = Math.round(totalBps);
+    if (before !== null && sameClasses && sameFilters && before.dev === dev && before.totalBps === total && before.raisedToMinimum === raisedToMinimum) return before;
+    return { direction: dir, dev, totalBps: total, classes, filters, raisedToMinimum };
+  }
+
   /** See `planTree`. */
   plan(payload: unknown, settings: PlanSettings, ids: TreeIds, installed?: InstalledTree | null): TreePlan {
     const problem = ifaceNameProblem(settings.iface);
@@ -624,58 +683,8 @@ export class PlanCache {
     // sorted, so that who wins a hash collision does not depend on the order of the clients
     // (the same clients as the last plan: the same order)
     const sorted = sameClients ? this.sorted : (this.sorted = this.order.slice(0, count).sort((a, b) => (a.valid.mac < b.valid.mac ? -1 : 1)));
-    const direction = (dir: Direction, dev: string, totalBps: number, before: DirectionPlan | null): DirectionPlan => {
-      const classIds = ids[dir];
-      // every client's id first, then the renewals: a renewed class never takes the id another
-      // client of this snapshot already has
-      for (const m of sorted) m[dir].known = classIds.minorFor(m.valid.mac);
-      const installedClasses = installed ? installed[dir].classes : null;
-      let sameClasses = before !== null && sameClients;
-      let sameFilters = sameClasses;
-      let raisedToMinimum = 0;
-      for (const m of sorted) {
-        const side = m[dir];
-        const c = m.valid;
-        const a = c[dir];
-        const minor = installedClasses && freshClassNeeded(installedClasses.get(side.known), a) ? classIds.renew(c.mac) : side.known;
-        if (side.cls === null || side.cls.minor !== minor || side.clsFrom !== a) {
-          side.cls = { minor, mac: c.mac, rateBps: a.rateBps, ceilBps: a.ceilBps, prio: a.prio, weight: a.weight };
-          side.clsFrom = a;
-          sameClasses = false;
-        }
-        if (side.filtersMinor !== minor || side.filtersIp !== c.ip || side.filtersIp6 !== c.ip6) {
-          const filters: PlannedFilter[] = [];
-          if (c.ip) filters.push({ family: 4, address: c.ip, minor });
-          for (const address of c.ip6) filters.push({ family: 6, address, minor });
-          side.filters = filters;
-          side.filtersMinor = minor;
-          side.filtersIp = c.ip;
-          side.filtersIp6 = c.ip6;
-          sameFilters = false;
-        }
-        if (a.raised) raisedToMinimum++;
-      }
-      const defaultClass = this.defaultClass(totalBps);
-      if (before !== null && before.classes.get(DEFAULT_MINOR) !== defaultClass) sameClasses = false;
-      let classes: Map<number, PlannedClass>;
-      if (sameClasses) classes = before!.classes;
-      else {
-        classes = new Map();
-        for (const m of sorted) classes.set(m[dir].cls!.minor, m[dir].cls!);
-        classes.set(DEFAULT_MINOR, defaultClass);
-      }
-      let filters: PlannedFilter[];
-      if (sameFilters) filters = before!.filters;
-      else {
-        filters = [];
-        for (const m of sorted) for (const f of m[dir].filters) filters.push(f);
-      }
-      const total = Math.round(totalBps);
-      if (before !== null && sameClasses && sameFilters && before.dev === dev && before.totalBps === total && before.raisedToMinimum === raisedToMinimum) return before;
-      return { direction: dir, dev, totalBps: total, classes, filters, raisedToMinimum };
-    };
-    const down = direction('down', settings.iface, downBps, last ? last.plan.down : null);
-    const up = direction('up', ifb, upBps, last ? last.plan.up : null);
+    const down = this.planDirection('down', settings.iface, downBps, last ? last.plan.down : null, sorted, sameClients, ids, installed);
+    const up = this.planDirection('up', ifb, upBps, last ? last.plan.up : null, sorted, sameClients, ids, installed);
     const before = last?.plan;
     const plan: TreePlan = before && before.down === down && before.up === up && before.iface === settings.iface && before.leaf === settings.leaf ? before : { iface: settings.iface, ifb, leaf: settings.leaf, down, up };
     this.last = { round: this.round, count, plan };
