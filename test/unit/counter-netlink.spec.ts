@@ -304,6 +304,36 @@ describe("arp-discover's neighbour table over netlink", () => {
     assert.deepEqual(neighboursOf(entries()).neighbours.map((n) => ({ ...n, dst: n.ip })).sort(byDst), neighboursOf(IP_SHOWED).neighbours.map((n) => ({ ...n, dst: n.ip })).sort(byDst));
   });
 
+  it('property: texts made once per address and MAC (kept by their bytes) are each entry\'s own, read after read and in any order; state lists shared and frozen', () => {
+    const neigh = (dst: Uint8Array, mac: Uint8Array, nud: number): NetlinkMessage => {
+      const nd = Buffer.alloc(12);
+      nd[0] = dst.length === 4 ? 2 : 10;
+      if (LE) nd.writeInt32LE(4, 4);
+      else nd.writeInt32BE(4, 4);
+      if (LE) nd.writeUInt16LE(nud, 8);
+      else nd.writeUInt16BE(nud, 8);
+      return { type: 28, flags: NLM_F_MULTI, seq: 1, payload: Buffer.concat([nd, attr(1, Buffer.from(dst)), attr(2, Buffer.from(mac))]) };
+    };
+    const entry = fc.tuple(fc.oneof(fc.uint8Array({ minLength: 4, maxLength: 4 }), fc.uint8Array({ minLength: 16, maxLength: 16 })), fc.uint8Array({ minLength: 6, maxLength: 6 }), fc.constantFrom(2, 4, 8, 0x80, 0x22));
+    fc.assert(
+      fc.property(fc.array(entry, { minLength: 1, maxLength: 60 }), fc.integer(), (entries, seed) => {
+        const first = entries.map(([dst, mac, nud]) => parseNeighbourEntry(neigh(dst, mac, nud), 4)!);
+        // again, in another order: each entry's texts are still its own
+        const order = entries.map((_, i) => i).sort((a, b) => ((a * 7919 + seed) % 101) - ((b * 7919 + seed) % 101));
+        for (const i of order) {
+          const [dst, mac, nud] = entries[i];
+          const again = parseNeighbourEntry(neigh(dst, mac, nud), 4)!;
+          assert.deepEqual(again, first[i]);
+          assert.ok(Object.isFrozen(again.state));
+          assert.equal(again.lladdr, [...mac].map((x) => x.toString(16).padStart(2, '0')).join(':'));
+          if (dst.length === 4) assert.equal(again.dst, [...dst].join('.'));
+          else assert.equal(addressKey(again.dst), addressKeyOfBytes(Buffer.from(dst), 0, 16));
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   it("ignores another interface's entries and other messages", () => {
     assert.deepEqual(splitMessages(Buffer.from(NEIGH_DUMP, 'hex')).map((m) => parseNeighbourEntry(m, 4)).filter((e) => e !== null), []);
   });

@@ -195,9 +195,83 @@ function macText(b: Buffer, start: number, end: number): string {
   return parts.join(':');
 }
 
+/** A text made from up to 16 bytes, kept by those bytes (as four 32-bit words). */
+interface KeptText {
+  length: number;
+  w0: number;
+  w1: number;
+  w2: number;
+  w3: number;
+  text: string;
+  next: KeptText | null;
+}
+
+/**
+ * Texts made from short byte strings (addresses, MACs), each made once: a neighbour dump brings
+ * the same few hundred addresses and MACs every tick, and `ip`'s spelling of an IPv6 address takes
+ * a dozen temporary strings and arrays to make. Found by the bytes, no string made to look one up.
+ * Bounded: emptied when it holds `max` texts (a LAN's neighbours are far fewer).
+ */
+class TextsByBytes {
+  private readonly byHash = new Map<number, KeptText>();
+  private size = 0;
+
+  constructor(
+    private readonly make: (b: Buffer, start: number, end: number) => string | null,
+    private readonly max = 16_384,
+  ) {}
+
+  /** The text of b[start, end) (16 bytes at most), null where `make` gives none. */
+  textOf(b: Buffer, start: number, end: number): string | null {
+    const length = end - start;
+    if (length > 16) return this.make(b, start, end);
+    const w0 = wordAt(b, start, end);
+    const w1 = wordAt(b, start + 4, end);
+    const w2 = wordAt(b, start + 8, end);
+    const w3 = wordAt(b, start + 12, end);
+    const hash = (w3 ^ Math.imul(w2, 31) ^ Math.imul(w1, 961) ^ Math.imul(w0, 29791) ^ length) | 0;
+    for (let e = this.byHash.get(hash) ?? null; e !== null; e = e.next) {
+      if (e.length === length && e.w0 === w0 && e.w1 === w1 && e.w2 === w2 && e.w3 === w3) return e.text;
+    }
+    const text = this.make(b, start, end);
+    if (text === null) return null;
+    if (this.size >= this.max) {
+      this.byHash.clear();
+      this.size = 0;
+    }
+    this.byHash.set(hash, { length, w0, w1, w2, w3, text, next: this.byHash.get(hash) ?? null });
+    this.size++;
+    return text;
+  }
+}
+
+/** The (up to) four bytes at `at` as a signed 32-bit word, big-endian, zeros past `end`. */
+function wordAt(b: Buffer, at: number, end: number): number {
+  let w = 0;
+  for (let i = 0; i < 4; i++) w = (w << 8) | (at + i < end ? b[at + i] : 0);
+  return w;
+}
+
+const ipTexts = new TextsByBytes(ipText);
+const macTexts = new TextsByBytes(macText);
+
+/** The state list of each NUD value, made once (frozen: every entry with that state shares it). */
+const stateLists = new Map<number, readonly string[]>();
+
+function stateList(nud: number): string[] {
+  let list = stateLists.get(nud);
+  if (list === undefined) {
+    list = Object.freeze(nud === 0 ? ['NONE'] : NUD_NAMES.filter(([bit]) => nud & bit).map(([, name]) => name));
+    stateLists.set(nud, list); // at most 65,536 (a u16), in practice the few states a table shows
+  }
+  return list as string[];
+}
+
 /**
  * One RTM_NEWNEIGH message of a dump as the entry `ip -j -s neigh show dev IF` prints, or null
  * for an entry `ip` does not show (NOARP, NONE), another interface's, or another message type.
+ * Its strings and state list are shared with the entries of earlier reads that had the same bytes
+ * (strings are immutable; the state list is frozen).
  */
 export function parseNeighbourEntry(msg: NetlinkMessage, ifindex: number): NeighbourEntry | null {
   if (msg.type !== RTM_NEWNEIGH || msg.payload.length < NDMSG_LEN) return null;
@@ -206,18 +280,22 @@ export function parseNeighbourEntry(msg: NetlinkMessage, ifindex: number): Neigh
   const nud = u16(b, 8);
   // what `ip neigh show` leaves out unless asked: NOARP entries (multicast, broadcast) and NONE
   if ((nud & ~NUD_NOARP & 0xff) === 0) return null;
-  const state = nud === 0 ? ['NONE'] : NUD_NAMES.filter(([bit]) => nud & bit).map(([, name]) => name);
   let dst: string | null = null;
   let lladdr: string | undefined;
   let confirmed: number | undefined;
-  eachAttr(b, NDMSG_LEN, b.length, (type, start, end) => {
-    if (type === NDA_DST) dst = ipText(b, start, end);
-    else if (type === NDA_LLADDR) lladdr = macText(b, start, end);
+  for (let at = NDMSG_LEN; at + 4 <= b.length; ) {
+    const len = attrLength(b, at, b.length);
+    const type = u16(b, at + 2) & NLA_TYPE_MASK;
+    const start = at + 4;
+    const end = at + len;
+    if (type === NDA_DST) dst = ipTexts.textOf(b, start, end);
+    else if (type === NDA_LLADDR) lladdr = macTexts.textOf(b, start, end)!;
     // struct nda_cacheinfo: confirmed, used, updated, refcnt (u32 each)
     else if (type === NDA_CACHEINFO && end - start >= 16) confirmed = Math.floor(u32(b, start) / USER_HZ);
-  });
+    at += align4(len);
+  }
   if (dst === null) return null;
-  const entry: NeighbourEntry = { dst, state };
+  const entry: NeighbourEntry = { dst, state: stateList(nud) };
   if (lladdr !== undefined) entry.lladdr = lladdr;
   if (confirmed !== undefined) entry.confirmed = confirmed;
   return entry;
