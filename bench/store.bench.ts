@@ -300,12 +300,13 @@ export function allocationCases(): AllocationCase[] {
   });
   // within one minute: the clock goes round its 30 ticks (a tick back in time counts as one tick)
   const inMemory = (k: number) => minute + (k % 30) * 2000;
-  // goals: what issue 17's round reached (250 clients: 474-519 kB before it, 108-139 kB after; the
-  // commit 731-809 -> 428-433 kB; 1,000: 1,566 -> 521 kB), plus ~20 %
+  // goals: what issue 17's round reached plus ~20 % (250 clients: 474-519 kB before it, 108-165 kB
+  // after, the most with another job on the machine: code not yet optimised makes garbage of its
+  // own; the commit 731-809 -> 283 kB; 1,000 clients 1,566 -> 384-521 kB)
   return [
-    tick(250, 'ingest and send on a tick (summed in memory)', inMemory, 165 * 1024),
+    tick(250, 'ingest and send on a tick (summed in memory)', inMemory, 195 * 1024),
     // (at 1,000 clients 50 of these would not fit the measure's young generation)
-    tick(250, 'ingest and send on a tick that commits a minute', (k) => minute + (k + 1) * 60_000, 520 * 1024),
+    tick(250, 'ingest and send on a tick that commits a minute', (k) => minute + (k + 1) * 60_000, 340 * 1024),
     tick(1_000, 'ingest and send on a tick (summed in memory)', inMemory, 630 * 1024),
   ];
 }

@@ -177,22 +177,26 @@ export class Ingester {
     const late = p.bucket < this.rollups.until;
     const buckets = [p.bucket, calendar.hourStart(p.bucket), calendar.dayStart(p.bucket), calendar.monthStart(p.bucket)];
     db.transaction(() => {
-      for (const [id, a] of p.rows) {
-        const values = [
-          Math.round(a.ms),
-          a.samples,
-          Math.round(a.rx),
-          Math.round(a.tx),
-          Math.round(a.allocRx),
-          Math.round(a.allocTx),
-          Math.round(a.peakRx),
-          Math.round(a.peakTx),
-          Math.round(a.peak),
-          Math.round(a.clientMs),
-          a.priority,
-        ];
-        for (let t = 0; t < (late ? TIERS.length : 1); t++) stmt.upsert[t].run(buckets[t], id, ...values);
-      }
+      // forEach and the values as arguments: no pair and no array per row
+      p.rows.forEach((a, id) => {
+        for (let t = 0; t < (late ? TIERS.length : 1); t++) {
+          stmt.upsert[t].run(
+            buckets[t],
+            id,
+            Math.round(a.ms),
+            a.samples,
+            Math.round(a.rx),
+            Math.round(a.tx),
+            Math.round(a.allocRx),
+            Math.round(a.allocTx),
+            Math.round(a.peakRx),
+            Math.round(a.peakTx),
+            Math.round(a.peak),
+            Math.round(a.clientMs),
+            a.priority,
+          );
+        }
+      });
       this.sessions.record(p.seen, p.bucket);
     })();
     this.onCommit?.(p.ticks);

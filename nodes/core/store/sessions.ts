@@ -7,6 +7,16 @@
 import type { StoreContext } from './statements';
 
 /** What the ticks of one raw bucket saw of one device. */
+/** What was last written of a device: its facts (null where unknown) and the addresses. */
+interface Written {
+  ip: string | null;
+  hostname: string | null;
+  vendor: string | null;
+  deviceType: string | null;
+  randomized: boolean | null;
+  addresses: Set<string>;
+}
+
 export interface Seen {
   firstSec: number;
   lastSec: number;
@@ -29,7 +39,7 @@ export class SessionTracker {
   /** Open connection sessions by device; null: a device registered since, which has none yet. */
   private readonly sessions = new Map<number, OpenSession | null>();
   /** What was last written per device (metadata, addresses), so unchanged facts are not rewritten. */
-  private readonly written = new Map<number, { meta: string; addresses: Set<string> }>();
+  private readonly written = new Map<number, Written>();
 
   constructor(private readonly ctx: StoreContext) {}
 
@@ -67,10 +77,17 @@ export class SessionTracker {
   record(seen: ReadonlyMap<number, Seen>, bucket: number): void {
     const stmt = this.ctx.stmt;
     const gapSec = Math.max(300, 3 * this.ctx.resolutionSec);
-    for (const [id, s] of seen) {
+    seen.forEach((s, id) => {
       let w = this.written.get(id);
-      const meta = JSON.stringify([s.ip, s.hostname, s.vendor, s.deviceType, s.randomized]);
-      if (!w || w.meta !== meta) {
+      // unknown (undefined) and null are the same fact
+      const same =
+        w !== undefined &&
+        w.ip === (s.ip ?? null) &&
+        w.hostname === (s.hostname ?? null) &&
+        w.vendor === (s.vendor ?? null) &&
+        w.deviceType === (s.deviceType ?? null) &&
+        w.randomized === (s.randomized ?? null);
+      if (!same) {
         stmt.touchDevice.run({
           id,
           last: s.lastSec,
@@ -80,13 +97,13 @@ export class SessionTracker {
           deviceType: s.deviceType ?? null,
           randomized: s.randomized === undefined ? null : s.randomized ? 1 : 0,
         });
-        w = { meta, addresses: w?.addresses ?? new Set() };
+        w = { ip: s.ip ?? null, hostname: s.hostname ?? null, vendor: s.vendor ?? null, deviceType: s.deviceType ?? null, randomized: s.randomized ?? null, addresses: w?.addresses ?? new Set() };
         this.written.set(id, w);
       }
       for (const address of s.addresses) {
-        if (w.addresses.has(address)) continue;
+        if (w!.addresses.has(address)) continue;
         stmt.upsertAddress.run(id, address, s.firstSec, s.lastSec);
-        w.addresses.add(address);
+        w!.addresses.add(address);
       }
       let session = this.sessions.get(id);
       if (session === undefined) {
@@ -103,7 +120,7 @@ export class SessionTracker {
         stmt.seenUntil.run(s.lastSec, id);
       }
       this.sessions.set(id, session);
-    }
+    });
     // Devices that left: their session ends where they were last seen.
     for (const [id, session] of this.sessions) {
       if (session && !seen.has(id) && bucket - session.endSec > gapSec) {
