@@ -13,6 +13,10 @@ import { InterfaceMissingError, type IfaceCounters } from '../core/meter/iface-s
 import {
   errnoOf,
   getLinkRequest,
+  messageOf,
+  neighbourEntryOf,
+  newMessageView,
+  walkMessages,
   getNeighboursRequest,
   getSetElementsRequest,
   NETLINK_NETFILTER,
@@ -21,11 +25,9 @@ import {
   NLMSG_DONE,
   NLMSG_ERROR,
   parseLink,
-  parseNeighbourEntry,
   SetElements,
-  splitMessages,
+  type MessageView,
   type NeighbourEntry,
-  type NetlinkMessage,
 } from '../core/meter/netlink-codec';
 import type { ElementCounter, SetName, TableCounters } from '../core/meter/nft-accounting';
 
@@ -77,8 +79,8 @@ function loadSocketClass(): RawSocketClass | null {
 }
 
 interface Pending {
-  /** Returns true when the request is complete. */
-  onMessage(msg: NetlinkMessage): boolean;
+  /** Returns true when the request is complete. The view is valid during the call only. */
+  onMessage(msg: MessageView): boolean;
   resolve(): void;
   reject(err: Error): void;
   timer: NodeJS.Timeout;
@@ -91,6 +93,10 @@ class Channel {
   private pending: { seq: number; p: Pending } | null = null;
   private queue: Promise<unknown> = Promise.resolve();
   private broken: Error | null = null;
+  private readonly view = newMessageView();
+  /** The request whose answer is being walked. */
+  private current: { seq: number; p: Pending } | null = null;
+  private readonly visit = (msg: MessageView): boolean => msg.seq === this.current!.seq && this.current!.p.onMessage(msg);
 
   constructor(Socket: RawSocketClass, protocol: number) {
     this.socket = new Socket(protocol, { messagePeeking: false, msgBufferSize: RECEIVE_BUFFER });
@@ -114,24 +120,24 @@ class Channel {
     const current = this.pending;
     if (!current) return; // a late answer to a request that timed out
     try {
-      for (const msg of splitMessages(datagram)) {
-        if (msg.seq !== current.seq) continue;
-        if (current.p.onMessage(msg)) {
-          this.pending = null;
-          clearTimeout(current.p.timer);
-          current.p.resolve();
-          return;
-        }
+      // messages read in place: a neighbour dump is one message per entry
+      this.current = current;
+      if (walkMessages(datagram, this.view, this.visit)) {
+        this.pending = null;
+        clearTimeout(current.p.timer);
+        current.p.resolve();
       }
     } catch (err) {
       this.pending = null;
       clearTimeout(current.p.timer);
       current.p.reject(err as Error);
+    } finally {
+      this.current = null;
     }
   }
 
   /** Sends what `build(seq)` makes; `onMessage` sees each answer until it returns true. */
-  request(build: (seq: number) => Buffer, onMessage: (msg: NetlinkMessage) => boolean, timeoutMs = 2000): Promise<void> {
+  request(build: (seq: number) => Buffer, onMessage: (msg: MessageView) => boolean, timeoutMs = 2000): Promise<void> {
     const run = () =>
       new Promise<void>((resolve, reject) => {
         if (this.broken) return reject(this.broken);
@@ -159,11 +165,11 @@ class Channel {
 }
 
 /** Answers of a dump: true at NLMSG_DONE, throws on NLMSG_ERROR. */
-function dumpStep(what: string, onData: (msg: NetlinkMessage) => void, interrupted: () => void) {
-  return (msg: NetlinkMessage): boolean => {
+function dumpStep(what: string, onData: (msg: MessageView) => void, interrupted: () => void) {
+  return (msg: MessageView): boolean => {
     if (msg.type === NLMSG_DONE) return true;
     if (msg.type === NLMSG_ERROR) {
-      const errno = errnoOf(msg);
+      const errno = errnoOf(messageOf(msg));
       if (errno === 0) return true;
       throw new NetlinkError(errno, what);
     }
@@ -240,11 +246,11 @@ export class NetlinkReader implements KernelReader {
         (seq) => getLinkRequest(seq, iface),
         (msg) => {
           if (msg.type === NLMSG_ERROR) {
-            const errno = errnoOf(msg);
+            const errno = errnoOf(messageOf(msg));
             if (errno !== 0) throw new NetlinkError(errno, `link ${iface}`);
             return link !== null;
           }
-          link = parseLink(msg, iface);
+          link = parseLink(messageOf(msg), iface);
           return true;
         },
       );
@@ -267,7 +273,7 @@ export class NetlinkReader implements KernelReader {
     await this.route.request(
       (seq) => getNeighboursRequest(seq, ifindex),
       dumpStep(`neighbours of ${iface}`, (m) => {
-        const entry = parseNeighbourEntry(m, ifindex);
+        const entry = neighbourEntryOf(m, ifindex);
         if (entry) entries.push(entry);
       }, () => undefined),
     );

@@ -27,6 +27,10 @@ import {
   parseSetElements,
   SetElements,
   splitMessages,
+  messageOf,
+  neighbourEntryOf,
+  newMessageView,
+  walkMessages,
   type NetlinkMessage,
 } from '../../nodes/core/meter/netlink-codec';
 import { addressKey, type ElementCounter } from '../../nodes/core/meter/nft-accounting';
@@ -332,6 +336,25 @@ describe("arp-discover's neighbour table over netlink", () => {
       }),
       { numRuns: 300 },
     );
+  });
+
+  it('walkMessages reads the messages splitMessages gives, in place, stops where told, and refuses a length that does not fit', () => {
+    for (const hex of [...UP4_DUMP, ...UP6_DUMP, NEIGH_DUMP]) {
+      const datagram = Buffer.from(hex, 'hex');
+      const seen: NetlinkMessage[] = [];
+      const entries: unknown[] = [];
+      assert.equal(walkMessages(datagram, newMessageView(), (v) => (seen.push(messageOf(v)), entries.push(neighbourEntryOf(v, 4)), false)), false);
+      const split = splitMessages(datagram);
+      assert.deepEqual(seen, split);
+      assert.deepEqual(entries, split.map((m) => parseNeighbourEntry(m, 4)));
+      let visits = 0;
+      assert.equal(walkMessages(datagram, newMessageView(), () => ++visits === 1), true);
+      assert.equal(visits, 1);
+    }
+    const broken = Buffer.from(UP4_DUMP[1], 'hex');
+    broken.writeUInt16LE(0xff, 0);
+    if (!LE) broken.writeUInt32BE(0xff, 0);
+    assert.throws(() => walkMessages(broken, newMessageView(), () => false), /does not fit/);
   });
 
   it("ignores another interface's entries and other messages", () => {

@@ -274,24 +274,33 @@ function stateList(nud: number): string[] {
  * (strings are immutable; the state list is frozen).
  */
 export function parseNeighbourEntry(msg: NetlinkMessage, ifindex: number): NeighbourEntry | null {
-  if (msg.type !== RTM_NEWNEIGH || msg.payload.length < NDMSG_LEN) return null;
-  const b = msg.payload;
-  if (s32(b, 4) !== ifindex) return null;
-  const nud = u16(b, 8);
+  return neighbourAt(msg.type, msg.payload, 0, msg.payload.length, ifindex);
+}
+
+/** parseNeighbourEntry of a message read in place (walkMessages). */
+export function neighbourEntryOf(view: MessageView, ifindex: number): NeighbourEntry | null {
+  return neighbourAt(view.type, view.data, view.start, view.end, ifindex);
+}
+
+/** The entry of a message of type `type` whose payload is b[from, to). */
+function neighbourAt(type: number, b: Buffer, from: number, to: number, ifindex: number): NeighbourEntry | null {
+  if (type !== RTM_NEWNEIGH || to - from < NDMSG_LEN) return null;
+  if (s32(b, from + 4) !== ifindex) return null;
+  const nud = u16(b, from + 8);
   // what `ip neigh show` leaves out unless asked: NOARP entries (multicast, broadcast) and NONE
   if ((nud & ~NUD_NOARP & 0xff) === 0) return null;
   let dst: string | null = null;
   let lladdr: string | undefined;
   let confirmed: number | undefined;
-  for (let at = NDMSG_LEN; at + 4 <= b.length; ) {
-    const len = attrLength(b, at, b.length);
-    const type = u16(b, at + 2) & NLA_TYPE_MASK;
+  for (let at = from + NDMSG_LEN; at + 4 <= to; ) {
+    const len = attrLength(b, at, to);
+    const attr = u16(b, at + 2) & NLA_TYPE_MASK;
     const start = at + 4;
     const end = at + len;
-    if (type === NDA_DST) dst = ipTexts.textOf(b, start, end);
-    else if (type === NDA_LLADDR) lladdr = macTexts.textOf(b, start, end)!;
+    if (attr === NDA_DST) dst = ipTexts.textOf(b, start, end);
+    else if (attr === NDA_LLADDR) lladdr = macTexts.textOf(b, start, end)!;
     // struct nda_cacheinfo: confirmed, used, updated, refcnt (u32 each)
-    else if (type === NDA_CACHEINFO && end - start >= 16) confirmed = Math.floor(u32(b, start) / USER_HZ);
+    else if (attr === NDA_CACHEINFO && end - start >= 16) confirmed = Math.floor(u32(b, start) / USER_HZ);
     at += align4(len);
   }
   if (dst === null) return null;
@@ -321,6 +330,47 @@ export function splitMessages(datagram: Buffer): NetlinkMessage[] {
   }
   return out;
 }
+
+/**
+ * A message read in place: its payload is data[start, end). walkMessages moves one view from
+ * message to message (no object, no Buffer view per message: a neighbour dump is a message per
+ * entry): use it within the visit, or copy it out with messageOf.
+ */
+export interface MessageView {
+  type: number;
+  flags: number;
+  seq: number;
+  data: Buffer;
+  start: number;
+  end: number;
+}
+
+export const newMessageView = (): MessageView => ({ type: 0, flags: 0, seq: 0, data: Buffer.alloc(0), start: 0, end: 0 });
+
+/**
+ * Calls `visit` with `view` set to each message of one datagram in turn, until it returns true
+ * (then true). Throws on a length that does not fit: the datagram is corrupt (the messages before
+ * it were visited).
+ */
+export function walkMessages(datagram: Buffer, view: MessageView, visit: (view: MessageView) => boolean): boolean {
+  let at = 0;
+  while (at + NLMSG_HDRLEN <= datagram.length) {
+    const len = u32(datagram, at);
+    if (len < NLMSG_HDRLEN || at + len > datagram.length) throw new Error(`netlink: message length ${len} at offset ${at} does not fit in ${datagram.length} bytes`);
+    view.type = u16(datagram, at + 4);
+    view.flags = u16(datagram, at + 6);
+    view.seq = u32(datagram, at + 8);
+    view.data = datagram;
+    view.start = at + NLMSG_HDRLEN;
+    view.end = at + len;
+    if (visit(view)) return true;
+    at += align4(len);
+  }
+  return false;
+}
+
+/** The message a view shows, as a message of its own (its payload still the datagram's bytes). */
+export const messageOf = (view: MessageView): NetlinkMessage => ({ type: view.type, flags: view.flags, seq: view.seq, payload: view.data.subarray(view.start, view.end) });
 
 /** NLMSG_ERROR's errno, as a positive number (0 is an acknowledgement, not an error). */
 export function errnoOf(msg: NetlinkMessage): number {
@@ -452,11 +502,10 @@ function readElement(b: Buffer, start: number, end: number): void {
   }
 }
 
-/** Calls `element(b, start, end)` for each NFTA_LIST_ELEM of a NEWSETELEM message; other messages are ignored. */
-function eachElement(msg: NetlinkMessage, element: (b: Buffer, start: number, end: number) => void): void {
-  if (msg.type !== ((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWSETELEM)) return;
-  const b = msg.payload;
-  const list = findAttr(b, 4, b.length, NFTA_SET_ELEM_LIST_ELEMENTS);
+/** Calls `element(b, start, end)` for each NFTA_LIST_ELEM of a NEWSETELEM message (type `type`, payload b[from, to)); other messages are ignored. */
+function eachElement(type: number, b: Buffer, from: number, to: number, element: (b: Buffer, start: number, end: number) => void): void {
+  if (type !== ((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWSETELEM)) return;
+  const list = findAttr(b, from + 4, to, NFTA_SET_ELEM_LIST_ELEMENTS);
   if (!list) return;
   for (let at = list[0]; at + 4 <= list[1]; ) {
     const len = attrLength(b, at, list[1]);
@@ -471,7 +520,7 @@ function eachElement(msg: NetlinkMessage, element: (b: Buffer, start: number, en
  * reuses its strings and counters from one dump to the next.)
  */
 export function parseSetElements(msg: NetlinkMessage, into: Map<string, ElementCounter>): void {
-  eachElement(msg, (b, start, end) => {
+  eachElement(msg.type, msg.payload, 0, msg.payload.length, (b, start, end) => {
     readElement(b, start, end);
     const key = elemKeyStart < 0 ? null : addressKeyOfBytes(b, elemKeyStart, elemKeyEnd);
     if (key !== null) into.set(key, { bytes: found[0], packets: found[1] });
@@ -515,9 +564,10 @@ export class SetElements {
     this.seen = 0;
   }
 
-  /** One message of the dump. */
-  add(msg: NetlinkMessage): void {
-    eachElement(msg, this.onElement);
+  /** One message of the dump (a message of its own, or read in place). */
+  add(msg: NetlinkMessage | MessageView): void {
+    if ('data' in msg) eachElement(msg.type, msg.data, msg.start, msg.end, this.onElement);
+    else eachElement(msg.type, msg.payload, 0, msg.payload.length, this.onElement);
   }
 
   /** The dump is complete: elements it did not hold are dropped. */
