@@ -448,10 +448,10 @@ export class MeteringCore {
     let over = 0;
     for (let i = 0; i < input.clients.length; i++) {
       keyStart[i] = keys.length;
-      const own = input.keys.slice(input.keyStart[i], input.keyStart[i + 1]);
-      const n4 = own.filter((k) => !k.includes(':')).length;
-      const n6 = own.length - n4;
-      if (own.length === 0) continue;
+      const its = input.keys.slice(input.keyStart[i], input.keyStart[i + 1]);
+      const n4 = its.filter((k) => !k.includes(':')).length;
+      const n6 = its.length - n4;
+      if (its.length === 0) continue;
       if (counted >= this.maxClients || v4 + n4 > bounds[4] || v6 + n6 > bounds[6]) {
         over++;
         continue;
@@ -459,7 +459,7 @@ export class MeteringCore {
       counted++;
       v4 += n4;
       v6 += n6;
-      keys.push(...own);
+      keys.push(...its);
     }
     keyStart[input.clients.length] = keys.length;
     this.overCap = over;
