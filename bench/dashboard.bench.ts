@@ -31,7 +31,8 @@ import { chromium, type Browser, type CDPSession, type Page } from 'playwright-c
 import { replayFlow, REPLAY_BANNER, REPLAY_PATH, type FlowNode } from '../demo/flow';
 import { nodeRedArgs, prepareHome, PROJECT_ROOT } from '../scripts/node-red-home';
 import { freePort, startNodeRed, worrying, type RunningNodeRed } from '../test/helpers/runtime';
-import { DashboardLan } from './dashboard-feed';
+import { type AllocationCase } from './allocated';
+import { DashboardLan, nodeRedRunner, pageSnapshots } from './dashboard-feed';
 import { killOrphans, removeOrphanDirs } from './orphans';
 import { bytesByTopic, frameEvent, frameTopic, mergeTopics, quantileOf, renderPerTick, type PageTimeline, type TickRender, type TopicBytes, type Widget } from './dashboard-frames';
 import { DashboardMeter } from './pipeline-load';
@@ -49,11 +50,59 @@ const IFACE = 'br-lan';
 // goals (issue 16)
 const BYTES_GOAL = 100 * 1024;
 const RENDER_GOAL_MS = 100;
+// garbage a tick of the dashboard's functions (issue 17: a third or less of before; what was reached + ~20 %)
+const GOAL_ROWS_250 = 50 * 1024;
+const GOAL_ROWS_1000 = 165 * 1024;
+const GOAL_OVERVIEW = 22 * 1024;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const kB = (bytes: number) => `${(bytes / 1024).toFixed(1)} kB`;
 const ms = (v: number | null) => (v === null || !Number.isFinite(v) ? '-' : v >= 100 ? v.toFixed(0) : v.toFixed(1));
 const verdict = (ok: boolean) => (ok ? 'ok' : 'NO');
+
+// ---------------------------------------------------------------------------------------------
+// garbage per tick of the dashboard's functions (bench/garbage.bench.ts; no Node-RED, no browser)
+
+function flowFunction(id: string): FlowNode {
+  const flow = JSON.parse(readFileSync(join(__dirname, '..', 'flows', 'default.json'), 'utf8')) as FlowNode[];
+  const node = flow.find((n) => n.id === id);
+  if (!node) throw new Error(`flows/default.json: no node ${id}`);
+  return node;
+}
+
+/**
+ * One tick of `device rows` or `overview figures` (their code from flows/default.json, run as
+ * Node-RED's function node runs it: bench/dashboard-feed.ts nodeRedRunner), each call the next of
+ * two snapshots that differ in a tenth of the devices' rates (pageSnapshots; with the allocator's
+ * answer to that, a fifth of the rows change), after the first tick (every row new).
+ */
+function pageTick(id: string, clients: number): () => () => unknown {
+  return () => {
+    const clock = { now: 1_000_000 };
+    const run = nodeRedRunner(flowFunction(id) as { func?: string; initialize?: string }, clock);
+    const { first, next } = pageSnapshots(clients);
+    const msgs = [{ topic: 'snapshot', payload: next }, { topic: 'snapshot', payload: first }];
+    void run(msgs[1]);
+    let i = 0;
+    return () => {
+      clock.now += TICK_MS;
+      return run(msgs[i++ & 1]);
+    };
+  };
+}
+
+/**
+ * Before issue 17's work (every row and its key made each tick): 460 kB a tick at 250 devices,
+ * 1.8 MB at 1,000; the Overview's 17 kB (for-of's objects in the interpreter).
+ */
+export function allocationCases(): AllocationCase[] {
+  const what = 'dashboard device rows: a tick, a tenth of the rates changed';
+  return [
+    { what, clients: DEVICES, prepare: pageTick('equalnet.dash.fn.devices', DEVICES), goalBytes: GOAL_ROWS_250 },
+    { what, clients: MORE_DEVICES, prepare: pageTick('equalnet.dash.fn.devices', MORE_DEVICES), goalBytes: GOAL_ROWS_1000 },
+    { what: 'dashboard overview figures: a tick', clients: DEVICES, prepare: pageTick('equalnet.dash.fn.overview', DEVICES), goalBytes: GOAL_OVERVIEW },
+  ];
+}
 
 // ---------------------------------------------------------------------------------------------
 // the flow and the Node-RED

@@ -168,6 +168,70 @@ for (const file of ['flows/default.json', 'examples/10-dashboard.json']) {
       assert.ok(tick.length < first.length / 3, `${tick.length} of ${first.length}`);
     });
 
+    it('device rows: the same messages, in the same order, as the code before issue 17 (every row and its key made each tick), over 400 random messages: joins, leaves, reorders, addresses, names, types, priorities, rates, allocations, limits, quotas, table and watch; nothing sent is changed afterwards', () => {
+      // the function as it was before it kept its inputs per MAC (issue 17), as the reference
+      const before: Node = { id: 'before', type: 'function', func: readFileSync(join(ROOT, 'test', 'unit', 'dashboard-device-rows-before.txt'), 'utf8') };
+      const clock = { now: 1_000_000 };
+      const was = runner(before, clock);
+      const run = runner(named('device rows'), clock);
+      let seed = 17;
+      const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+      const pick = <T,>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)];
+      const limits = (): Msg => ({ maxDownBps: pick([null, 5e6, 8e5]), maxUpBps: pick([null, 1e6]), quotaDailyBytes: pick([null, 5e8]), quotaMonthlyBytes: pick([null, 1e10]), quotaAction: pick(['alert', 'throttle']), throttleBps: pick([null, 256e3]) });
+      const quota = (l: Msg | null, used: number): Msg => ({ dailyUsedBytes: used, monthlyUsedBytes: used * 7, dailyBytes: l ? l.quotaDailyBytes : null, monthlyBytes: l ? l.quotaMonthlyBytes : null, action: l ? l.quotaAction : 'alert', throttled: rnd() < 0.2, dayResetsAt: 1, monthResetsAt: 2 });
+      const changed = (c: Msg, t: number): Msg => {
+        const k = Math.floor(rnd() * 16);
+        const d: Msg = { ...c, alloc: { down: { ...c.alloc.down }, up: { ...c.alloc.up } } };
+        if (k === 0) d.rxBps = c.rxBps === null ? 1e6 : c.rxBps + Math.round((rnd() - 0.5) * 8e3); // often the same in Mbit/s to 2 places
+        else if (k === 1) d.txBps = pick([null, Math.round(rnd() * 5e6), Number.NaN]);
+        else if (k === 2) d.alloc.down.expectedBps = pick([null, undefined, 4e5, 4e5 + 3, Math.round(rnd() * 1e7)]);
+        else if (k === 3) d.alloc.up.rateBps = Math.round(rnd() * 2e6);
+        else if (k === 4) d.priority = 1 + Math.floor(rnd() * 5);
+        else if (k === 5) d.name = pick([null, '', `n${t}`, 'kitchen']);
+        else if (k === 6) d.hostname = pick([null, `h${t}`]);
+        else if (k === 7) d.ip = pick([null, `10.1.0.${t & 255}`, c.ip]);
+        else if (k === 8) d.ip6 = pick([[], [...(c.ip6 ?? []), `fd00::${t.toString(16)}`], (c.ip6 ?? []).slice(1), undefined]);
+        else if (k === 9) Object.assign(d, { deviceType: pick([null, 'phone', 'tv']), icon: pick([undefined, 'fa-mobile']), vendor: pick([null, 'Sony']) });
+        else if (k === 10) d.randomizedMac = pick([true, false, undefined]);
+        else if (k === 11) { d.limits = pick([null, limits()]); d.quota = d.limits || rnd() < 0.5 ? quota(d.limits, Math.round(rnd() * 6e8)) : null; }
+        else if (k === 12 && c.quota) d.quota = { ...quota(c.limits, c.quota.dailyUsedBytes + pick([0, 10, 2e6, 5e7])), throttled: c.quota.throttled };
+        else if (k === 13 && c.quota) d.quota = { ...c.quota, throttled: !c.quota.throttled };
+        else if (k === 14 && c.limits) d.limits = { ...c.limits, quotaAction: pick(['alert', 'throttle']), throttleBps: pick([null, 128e3]) };
+        return d;
+      };
+      let clients: Msg[] = Array.from({ length: 30 }, (_, i) => client(i, i % 4 === 0 ? { limits: limits(), quota: null } : {}));
+      for (const c of clients) if (c.limits) c.quota = quota(c.limits, 1e8);
+      let max = 5;
+      const sent: Array<[unknown, string]> = [];
+      for (let t = 0; t < 400; t++) {
+        clock.now += rnd() < 0.1 ? 7_000 : 2_000;
+        const r = rnd();
+        let msg: Msg;
+        if (r < 0.06) msg = { topic: 'table', socketid: `s${t}` };
+        else if (r < 0.08) msg = { topic: 'table' };
+        else if (r < 0.16) msg = { topic: 'watch' };
+        else {
+          clients = clients.filter(() => rnd() > 0.02).map((c) => (rnd() < 0.25 ? changed(c, t) : { ...c }));
+          if (rnd() < 0.15) clients.push(client(100 + t, rnd() < 0.3 ? { limits: limits(), quota: quota(null, 0) } : {}));
+          if (rnd() < 0.05) clients.reverse();
+          if (rnd() < 0.03 && clients.length) clients.push({ ...clients[0], rxBps: 123e4 }); // a MAC twice
+          if (rnd() < 0.05) max = pick([3, 5, 8]);
+          msg = snapshot(clients);
+          msg.payload.allocation.maxPriority = max;
+        }
+        const input = JSON.stringify(msg);
+        const expected = was(msg);
+        const out = run(msg);
+        assert.deepEqual(out, expected, `message ${t} (${msg.topic})`);
+        assert.equal(JSON.stringify(out), JSON.stringify(expected), `message ${t}: the same order of rows and fields`);
+        assert.equal(JSON.stringify(run.flowStore.get('names')), JSON.stringify(was.flowStore.get('names')), `message ${t}: names`);
+        assert.equal(JSON.stringify(msg), input, `message ${t}: its input is not changed`);
+        if (out) sent.push([out, JSON.stringify(out)]);
+      }
+      assert.ok(sent.length > 250, `${sent.length} messages sent`);
+      for (const [m, text] of sent) assert.equal(JSON.stringify(m), text, 'a message once sent stays as it was');
+    });
+
     it('overview figures: chart, clients, link, gauges (% of the link) and the Now panel with the busiest five by traffic', () => {
       const run = runner(named('overview figures'));
       const clients = Array.from({ length: 8 }, (_, i) => client(i, { rxBps: (i + 1) * 1e6, txBps: 1e5 }));
