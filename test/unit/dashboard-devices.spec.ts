@@ -94,6 +94,12 @@ for (const file of ['flows/default.json', 'examples/10-dashboard.json']) {
       assert.deepEqual(fresh({ topic: 'table', socketid: 'x' }).payload, { full: true, seq: 0, max: 0, rows: [], fixed: {}, gone: [], stopped: null });
       // its state is not written to disk by the context store
       assert.equal(JSON.stringify({ table: run.store.get('table') }), '{"table":null}');
+      // the state an older version of the function left in the context (a deploy keeps a node's
+      // memory context): started afresh, not read
+      const older = runner(named('device rows'));
+      older.store.set('table', { rows: new Map([['x', []]]), keys: new Map(), fixed: new Map(), fkeys: new Map(), seq: 4, max: 5, lastAt: 0, every: 2000, startedAt: 0, stopped: null });
+      assert.equal(older(snapshot([client(1)])).payload.rows.length, 1);
+      assert.deepEqual(older({ topic: 'table', socketid: 'x' }).payload.rows.map((r: unknown[]) => r[0]), [client(1).mac]);
     });
 
     it('device rows: "pipeline not running" after 3 ticks without a snapshot (to the page and in the whole table), ended by the next snapshot', () => {
@@ -227,6 +233,8 @@ for (const file of ['flows/default.json', 'examples/10-dashboard.json']) {
         assert.equal(JSON.stringify(run.flowStore.get('names')), JSON.stringify(was.flowStore.get('names')), `message ${t}: names`);
         assert.equal(JSON.stringify(msg), input, `message ${t}: its input is not changed`);
         if (out) sent.push([out, JSON.stringify(out)]);
+        // its state: the MACs of the last snapshot, no more (at most the client cap)
+        if (msg.topic === 'snapshot') assert.equal((run.store.get('table') as { devs: Map<string, unknown> }).devs.size, new Set(clients.map((c) => c.mac)).size, `message ${t}: state`);
       }
       assert.ok(sent.length > 250, `${sent.length} messages sent`);
       for (const [m, text] of sent) assert.equal(JSON.stringify(m), text, 'a message once sent stays as it was');
