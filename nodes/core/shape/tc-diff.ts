@@ -89,8 +89,9 @@ function diffFilters(plan: DirectionPlan, installed: InstalledDirection, next: I
     // item handles in use in the hash buckets (family x 256 + bucket) the new filters go to, so
     // each takes the next free one
     const used = new Map<number, Set<number>>();
-    for (const f of missing) {
-      const key = f.family * 256 + bucketOf(f);
+    const buckets = missing.map(bucketOf);
+    for (let i = 0; i < missing.length; i++) {
+      const key = missing[i].family * 256 + buckets[i];
       if (!used.has(key)) used.set(key, new Set());
     }
     for (const f of next.filters) {
@@ -101,8 +102,9 @@ function diffFilters(plan: DirectionPlan, installed: InstalledDirection, next: I
       const items = used.get(f.family * 256 + bucket);
       if (items) items.add(second < 0 ? Number.NaN : hexAt(f.handle, second + 1, f.handle.length));
     }
-    for (const f of missing) {
-      const bucket = bucketOf(f);
+    for (let i = 0; i < missing.length; i++) {
+      const f = missing[i];
+      const bucket = buckets[i];
       const items = used.get(f.family * 256 + bucket)!;
       let item = 0x800;
       while (items.has(item)) item++;
@@ -210,43 +212,41 @@ function diffDirection(plan: DirectionPlan, installedIn: InstalledDirection, lea
     classDeletes.push(['class', 'del', 'dev', plan.dev, 'classid', classIdOf(minor)]);
     counts.classesRemoved++;
   }
-  // per class whose kernel state changes, its commands; sent in the order of the minors
-  const writes: { minor: number; lines: string[][] }[] = [];
+  // the plan's classes in the order of their minors, the order the kernel gets them in
+  const minors = [...plan.classes.keys()].sort((x, y) => x - y);
+  const classWrites: string[][] = [];
   let leavesRight = installed.leaves.size === plan.classes.size;
-  for (const c of plan.classes.values()) {
-    const have = installed.classes.get(c.minor);
+  for (const minor of minors) {
+    const c = plan.classes.get(minor)!;
+    const have = installed.classes.get(minor);
     if (!have) {
-      writes.push({ minor: c.minor, lines: [classCommand('add', plan.dev, c), leafCommand('add', plan.dev, c.minor, leaf, plan.totalBps)] });
+      classWrites.push(classCommand('add', plan.dev, c), leafCommand('add', plan.dev, minor, leaf, plan.totalBps));
       counts.classesAdded++;
       leavesRight = false;
       continue;
     }
-    const lines: string[][] = [];
     if (classChanged(have, c, options)) {
-      lines.push(classCommand('change', plan.dev, c));
+      classWrites.push(classCommand('change', plan.dev, c));
       counts.classesChanged++;
     }
-    const leafNow = installed.leaves.get(c.minor);
+    const leafNow = installed.leaves.get(minor);
     if (leafNow !== leaf) {
-      lines.push(leafCommand(leafNow ? 'replace' : 'add', plan.dev, c.minor, leaf, plan.totalBps));
+      classWrites.push(leafCommand(leafNow ? 'replace' : 'add', plan.dev, minor, leaf, plan.totalBps));
       leavesRight = false;
     }
-    if (lines.length > 0) writes.push({ minor: c.minor, lines });
   }
-  writes.sort((x, y) => x.minor - y.minor);
-  const classWrites: string[][] = [];
-  for (const w of writes) classWrites.push(...w.lines);
   // what the kernel holds then: the installed Maps themselves when they stay as they are (never changed once made)
   if (removed.length === 0 && counts.classesAdded === 0 && counts.classesChanged === 0 && installed.classes.size === plan.classes.size) {
     next.classes = installed.classes;
   } else {
-    for (const c of plan.classes.values()) {
-      const have = installed.classes.get(c.minor);
-      next.classes.set(c.minor, have && !classChanged(have, c, options) ? have : installedAs(c));
+    for (const minor of minors) {
+      const c = plan.classes.get(minor)!;
+      const have = installed.classes.get(minor);
+      next.classes.set(minor, have && !classChanged(have, c, options) ? have : installedAs(c));
     }
   }
   if (leavesRight) next.leaves = installed.leaves;
-  else for (const minor of plan.classes.keys()) next.leaves.set(minor, leaf);
+  else for (const minor of minors) next.leaves.set(minor, leaf);
   // Removing filters before their class, adding classes before the filters that point to them.
   commands.push(...skeleton, ...filterDeletes, ...classDeletes, ...classWrites, ...filterAdds);
   return { commands, next, counts };
