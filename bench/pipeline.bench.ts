@@ -124,6 +124,24 @@ function procStat(pid: number): ProcStat {
   return { self: Number(f[11]) + Number(f[12]), children: Number(f[13]) + Number(f[14]), at: performance.now() };
 }
 
+/** CPU clock ticks (utime + stime) by thread name (/proc/<pid>/task/<tid>/comm): the main thread is "node". */
+function threadTicks(pid: number): Map<string, number> {
+  const by = new Map<string, number>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const text = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const name = text.slice(text.indexOf('(') + 1, text.lastIndexOf(')'));
+      const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+      // V8's workers and libuv's pool, one line each
+      const group = tid === String(pid) ? 'main thread' : name.replace(/[0-9]+$/, '').trim();
+      by.set(group, (by.get(group) ?? 0) + Number(f[11]) + Number(f[12]));
+    } catch {
+      /* the thread ended */
+    }
+  }
+  return by;
+}
+
 function procStatus(pid: number): { rss: number; hwm: number } {
   const text = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? NaN) * 1024;
@@ -373,6 +391,8 @@ interface Run {
   ticks: TickStats;
   ticksUnderLoad: TickStats;
   cpuSelf: number;
+  /** The same by thread: the main thread, V8's workers (the collector, the compiler), libuv's pool. */
+  cpuByThread: { name: string; percent: number }[];
   cpuWithChildren: number;
   rss: { start: number; end: number; max: number; samples: number[] };
   heap: { start: number; end: number; samples: number[] };
@@ -436,7 +456,7 @@ async function measurePipeline(devices: number): Promise<Run> {
 
     // the window: ticking, the dashboard open, nobody calling the API
     window[0] = monotonicUs();
-    const t0 = { wall: Date.now(), stat: procStat(s.pid), status: procStatus(s.pid), heap: await heapAfterGc(s), db: dbBytes(s.userDir), writes: writeBytes(s.pid) };
+    const t0 = { wall: Date.now(), threads: threadTicks(s.pid), stat: procStat(s.pid), status: procStatus(s.pid), heap: await heapAfterGc(s), db: dbBytes(s.userDir), writes: writeBytes(s.pid) };
     const tx0 = lan.lanTxBytes();
     meter.reset();
     if (ALLOCATIONS) await getJson(s, '/equalnet-bench/allocations?start=1', 'POST');
@@ -453,7 +473,7 @@ async function measurePipeline(devices: number): Promise<Run> {
         heapSamples.push((await getJson<Memory>(s, '/equalnet-bench/memory')).heapUsed);
       }
     }
-    const t1 = { wall: Date.now(), stat: procStat(s.pid), status: procStatus(s.pid), db: dbBytes(s.userDir), writes: writeBytes(s.pid) };
+    const t1 = { wall: Date.now(), threads: threadTicks(s.pid), stat: procStat(s.pid), status: procStatus(s.pid), db: dbBytes(s.userDir), writes: writeBytes(s.pid) };
     window[1] = monotonicUs();
     const allocations = ALLOCATIONS ? analyseAllocations((await getJson<{ head: Parameters<typeof analyseAllocations>[0] }>(s, '/equalnet-bench/allocations', 'POST')).head, PROJECT_ROOT, 45) : null;
     const map = rssMap(s.pid);
@@ -514,6 +534,7 @@ async function measurePipeline(devices: number): Promise<Run> {
       ticks: tickStats(inWindow),
       ticksUnderLoad: tickStats(underLoad),
       cpuSelf: cpu(t1.stat.self - t0.stat.self),
+      cpuByThread: [...t1.threads].map(([name, t]) => ({ name, percent: cpu(t - (t0.threads.get(name) ?? 0)) })).filter((x) => x.percent > 0).sort((a, b) => b.percent - a.percent),
       cpuWithChildren: cpu(t1.stat.self - t0.stat.self + t1.stat.children - t0.stat.children),
       rss: { start: t0.status.rss, end: t1.status.rss, max: t1.status.hwm, samples: rssSamples },
       heap: { start: t0.heap, end: heapEnd, samples: heapSamples },
@@ -557,6 +578,7 @@ function report(run: Run, bare: Bare): void {
     row(`  ${r.what}: time in node (arrives at p50 ${ms(quantile(r.arrive, 0.5))} ms)`, pp(r.busy));
   }
   row('CPU, Node-RED process (utime+stime)', `${run.cpuSelf.toFixed(2)} % of a core`, `< ${CPU_GOAL} %`, verdict(run.cpuSelf < CPU_GOAL));
+  row('  of which, by thread', run.cpuByThread.map((t) => `${t.name} ${t.percent.toFixed(2)}`).join(', '), '—', '-');
   row('CPU, with the commands it runs (ip, nft, tc: cutime+cstime)', `${run.cpuWithChildren.toFixed(2)} % of a core`, `< ${CPU_GOAL} % incl. discovery and counting`, verdict(run.cpuWithChildren < CPU_GOAL));
   const rssMedian = quantile([...run.rss.samples].sort((a, b) => a - b), 0.5);
   row('RSS at start → end of the window (median of every 10 s; max)', `${mb(run.rss.start)} → ${mb(run.rss.end)} (${mb(rssMedian)}; ${mb(run.rss.max)})`, `≤ bare + ${RSS_OVER_BARE_MB} MB = ${mb(bare.rss + RSS_OVER_BARE_MB * MB)}`, verdict(run.rss.end <= bare.rss + RSS_OVER_BARE_MB * MB));
