@@ -440,15 +440,17 @@ export class AllocatorController {
       h.usedDown = usedDown === usedDown ? usedDown : 0;
       h.usedUp = usedUp === usedUp ? usedUp : 0;
       h.stamp = stamp;
-      // last tick's allocation objects again where nothing in them changed, new ones where it did
+      // last tick's allocation objects again where nothing in them changed, new ones where it did.
+      // Frozen: messages sent before share them, so a function node downstream that wrote to one
+      // would change those messages and what this compares with (it gets a TypeError instead)
       const last = h.alloc;
       const downAlloc = sameAlloc(last?.down, down.rateBps[i], downCeil === null ? down.ceilBps : downCeil[i], down.expectedBps[i], weight, down.busy[i] === 1)
         ? last!.down
-        : { rateBps: down.rateBps[i], ceilBps: downCeil === null ? down.ceilBps : downCeil[i], prio: CLIENT_HTB_PRIO, expectedBps: down.expectedBps[i], weight, busy: down.busy[i] === 1 };
+        : Object.freeze({ rateBps: down.rateBps[i], ceilBps: downCeil === null ? down.ceilBps : downCeil[i], prio: CLIENT_HTB_PRIO, expectedBps: down.expectedBps[i], weight, busy: down.busy[i] === 1 });
       const upAlloc = sameAlloc(last?.up, up.rateBps[i], upCeil === null ? up.ceilBps : upCeil[i], up.expectedBps[i], weight, up.busy[i] === 1)
         ? last!.up
-        : { rateBps: up.rateBps[i], ceilBps: upCeil === null ? up.ceilBps : upCeil[i], prio: CLIENT_HTB_PRIO, expectedBps: up.expectedBps[i], weight, busy: up.busy[i] === 1 };
-      const alloc = last !== null && downAlloc === last.down && upAlloc === last.up ? last : { down: downAlloc, up: upAlloc };
+        : Object.freeze({ rateBps: up.rateBps[i], ceilBps: upCeil === null ? up.ceilBps : upCeil[i], prio: CLIENT_HTB_PRIO, expectedBps: up.expectedBps[i], weight, busy: up.busy[i] === 1 });
+      const alloc = last !== null && downAlloc === last.down && upAlloc === last.up ? last : Object.freeze({ down: downAlloc, up: upAlloc });
       h.alloc = alloc;
       // one literal for a client of iface-counter's fields, else Object.assign (client-copy.ts)
       clients[i] = allocatedClient(c, macs[i], priorities[i], alloc);
