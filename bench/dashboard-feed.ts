@@ -86,8 +86,9 @@ export function pageSnapshots(size: number, changedShare = 0.1): { first: Snapsh
     ...base,
     clients: base.clients.map((c, i) => (i % every === 3 % every ? { ...c, rxBps: (c.rxBps as number) + 150_000 + i * 10, txBps: (c.txBps as number) + 40_000 } : { ...c })),
   };
+  // one allocator for both ticks: it hands out last tick's allocation objects again where they did not change
+  const allocator = new AllocatorController({ downMbps: 100, upMbps: 20, maxPriority: 5, minPercent: 10, headroomPercent: 20, defaultPriority: 3, clientCap: 1024 });
   const withStore = (s: Snapshot, tick: number): Snapshot => {
-    const allocator = new AllocatorController({ downMbps: 100, upMbps: 20, maxPriority: 5, minPercent: 10, headroomPercent: 20, defaultPriority: 3, clientCap: 1024 });
     const a = allocator.allocate(s);
     const clients = a.clients.map((c, i) => {
       const quotaSet = i % 25 === 7;

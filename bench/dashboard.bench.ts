@@ -53,8 +53,8 @@ const RENDER_GOAL_MS = 100;
 // garbage a tick of the dashboard's functions (issue 17: a third or less of before; what was reached
 // + ~20 %). The Overview's goal has room for a jump of V8's old space (~10 kB a call over 20 calls,
 // some runs: each run of a function node's code gets fresh feedback vectors, made in the old space)
-const GOAL_ROWS_250 = 50 * 1024;
-const GOAL_ROWS_1000 = 165 * 1024;
+const GOAL_ROWS_250 = 42 * 1024;
+const GOAL_ROWS_1000 = 120 * 1024;
 const GOAL_OVERVIEW = 22 * 1024;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

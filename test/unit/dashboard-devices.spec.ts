@@ -187,7 +187,8 @@ for (const file of ['flows/default.json', 'examples/10-dashboard.json']) {
       const quota = (l: Msg | null, used: number): Msg => ({ dailyUsedBytes: used, monthlyUsedBytes: used * 7, dailyBytes: l ? l.quotaDailyBytes : null, monthlyBytes: l ? l.quotaMonthlyBytes : null, action: l ? l.quotaAction : 'alert', throttled: rnd() < 0.2, dayResetsAt: 1, monthResetsAt: 2 });
       const changed = (c: Msg, t: number): Msg => {
         const k = Math.floor(rnd() * 16);
-        const d: Msg = { ...c, alloc: { down: { ...c.alloc.down }, up: { ...c.alloc.up } } };
+        // the allocator's objects: frozen, the same object again while nothing in it changed
+        const d: Msg = { ...c, alloc: k === 2 || k === 3 ? { down: { ...c.alloc.down }, up: { ...c.alloc.up } } : c.alloc };
         if (k === 0) d.rxBps = c.rxBps === null ? 1e6 : c.rxBps + Math.round((rnd() - 0.5) * 8e3); // often the same in Mbit/s to 2 places
         else if (k === 1) d.txBps = pick([null, Math.round(rnd() * 5e6), Number.NaN]);
         else if (k === 2) d.alloc.down.expectedBps = pick([null, undefined, 4e5, 4e5 + 3, Math.round(rnd() * 1e7)]);
@@ -203,9 +204,11 @@ for (const file of ['flows/default.json', 'examples/10-dashboard.json']) {
         else if (k === 12 && c.quota) d.quota = { ...quota(c.limits, c.quota.dailyUsedBytes + pick([0, 10, 2e6, 5e7])), throttled: c.quota.throttled };
         else if (k === 13 && c.quota) d.quota = { ...c.quota, throttled: !c.quota.throttled };
         else if (k === 14 && c.limits) d.limits = { ...c.limits, quotaAction: pick(['alert', 'throttle']), throttleBps: pick([null, 128e3]) };
+        if (d.alloc !== c.alloc && rnd() < 0.8) d.alloc = Object.freeze({ down: Object.freeze(d.alloc.down), up: Object.freeze(d.alloc.up) });
         return d;
       };
       let clients: Msg[] = Array.from({ length: 30 }, (_, i) => client(i, i % 4 === 0 ? { limits: limits(), quota: null } : {}));
+      for (const c of clients.slice(10)) c.alloc = Object.freeze({ down: Object.freeze(c.alloc.down), up: Object.freeze(c.alloc.up) });
       for (const c of clients) if (c.limits) c.quota = quota(c.limits, 1e8);
       let max = 5;
       const sent: Array<[unknown, string]> = [];
