@@ -7,21 +7,16 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { functionRunner } from '../../bench/dashboard-feed';
 
 const ROOT = join(__dirname, '..', '..');
 type Node = { id: string; type: string; name?: string; func?: string; initialize?: string; wires?: string[][]; links?: string[]; format?: string; resendOnRefresh?: boolean; rules?: Array<{ v: string }> };
 type Msg = Record<string, any>;
 
-/** A function node's code with a context and a flow context of its own, and a clock we set. */
+/** A function node's code with a context and a flow context of its own, and a clock we set (the bench's runner). */
 function runner(node: Node, clock = { now: 1_000_000 }) {
-  const store = new Map<string, unknown>();
-  const flowStore = new Map<string, unknown>();
-  const context = { get: (k: string) => store.get(k), set: (k: string, v: unknown) => void store.set(k, v) };
-  const flow = { get: (k: string) => flowStore.get(k), set: (k: string, v: unknown) => void flowStore.set(k, v) };
-  const FakeDate = { now: () => clock.now };
-  if (node.initialize) new Function('context', 'Date', node.initialize)(context, FakeDate);
-  const run = (msg: Msg) => new Function('msg', 'context', 'flow', 'Date', node.func!)(msg, context, flow, FakeDate);
-  return Object.assign(run, { store, flowStore, clock });
+  const r = functionRunner(node, clock);
+  return Object.assign((msg: Msg) => r(msg) as any, { store: r.store, flowStore: r.flowStore, clock: r.clock });
 }
 
 const client = (i: number, extra: Msg = {}) => ({
