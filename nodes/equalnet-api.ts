@@ -110,8 +110,8 @@ export = function (RED: NodeAPI) {
     const paths: string[] = [];
     const pending = new Map<string, { res: Res; timer: NodeJS.Timeout }>();
     let latest: AllocatedSnapshot | null = null;
-    /** GET /clients as sent, made from `latest` at the first request after it changed. */
-    let clientsReply: { body: Buffer; etag: string; gzip: Buffer | null } | null = null;
+    /** GET /clients as sent, made from `latest` (`of`) at the first request after it changed. */
+    let clientsReply: { of: AllocatedSnapshot | null; body: Buffer; etag: string; gzip: Buffer | null } | null = null;
     /** GET /status as sent, for the snapshot, settings and settings source it was made from. */
     let statusReply: { of: AllocatedSnapshot | null; settings: Settings; source: unknown; body: Buffer } | null = null;
     let config: EqualnetConfigNode | null = null;
@@ -190,10 +190,10 @@ export = function (RED: NodeAPI) {
       // and compressed once too for a client that takes gzip (a browser; 146 kB → 6.5 kB on the
       // pipeline bench's 250 devices), rather than by the dashboard's compression middleware each time
       route('get', '/clients', (req, res) => {
-        if (!clientsReply) {
+        if (!clientsReply || clientsReply.of !== latest) {
           // kept as bytes: a string would be encoded again at every request (144 kB at 250 devices)
           const body = Buffer.from(JSON.stringify((latest?.clients ?? []).map(clientView)));
-          clientsReply = { body, etag: `"${createHash('sha1').update(body).digest('base64url')}"`, gzip: null };
+          clientsReply = { of: latest, body, etag: `"${createHash('sha1').update(body).digest('base64url')}"`, gzip: null };
         }
         res.setHeader('ETag', clientsReply.etag);
         res.setHeader('Cache-Control', 'no-cache');
@@ -287,7 +287,6 @@ export = function (RED: NodeAPI) {
         return;
       }
       latest = payload;
-      clientsReply = null;
       done();
     });
 
@@ -311,7 +310,6 @@ export = function (RED: NodeAPI) {
     admin?.use?.(apiErrors);
     app.use?.(apiErrors);
     const skipAdmin = skipEditorFor(admin as never, base);
-
 
     adapter.onClose(() => {
       removeLayers(admin?._router?.stack, (layer) => layer.handle === apiErrors || layer.handle === skipAdmin);
