@@ -554,6 +554,8 @@ async function measurePipeline(devices: number): Promise<Run> {
     };
   } finally {
     meter.close();
+    // $EQUALNET_BENCH_NODE_LOG=<file>: Node-RED's own output (e.g. with EQUALNET_NODE_FLAGS=--trace-gc)
+    if (process.env.EQUALNET_BENCH_NODE_LOG) writeFileSync(process.env.EQUALNET_BENCH_NODE_LOG, s.nodeRed.log());
     await stopHome(s);
     lan.remove();
     cleanups.delete(`lan ${lan.ns}`);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { AllocatorController, MAX_REMEMBERED } from '../../nodes/core/allocate/allocation';
+import { AllocatorController, ECHO_WAIT_MS, MAX_REMEMBERED } from '../../nodes/core/allocate/allocation';
 import { allocateArrays, allocateDirection, busyThresholds, fillLevels, guaranteeOf, MIN_BUSY_TICKS, wantsMore, weightOf, type AllocationPolicy, type DirectionDemand } from '../../nodes/core/allocate/allocator';
 
 const RUNS = { numRuns: 1000 };
@@ -423,5 +423,83 @@ describe('allocator: the fast paths change no result (issue 17)', () => {
       }),
       { numRuns: 300, seed: 17 },
     );
+  });
+});
+
+describe('allocator: a priority command and its echo in the registry', () => {
+  // The API and the dashboard send a priority command to the allocator and to usage-store; the
+  // store's registry comes back to the allocator afterwards. Two quick commands: the first one's
+  // registry arrives after the second command.
+  const options = { downMbps: 100, upMbps: 20, maxPriority: 5, minPercent: 10, headroomPercent: 20, defaultPriority: 3 };
+  const A = '00:11:22:33:44:01';
+  const B = '00:11:22:33:44:02';
+  const snapshot = { ts: 1, clients: [A, B].map((mac, i) => ({ mac, ip: `10.0.0.${i + 2}`, rxBps: 0, txBps: 0 })) };
+  const registry = (priority: number, macs = [A]) => ({ devices: [{ mac: macs[0], macs, priority }] });
+  const priorityOf = (c: AllocatorController, mac: string) => c.allocate(snapshot).clients.find((x) => x.mac === mac)!.priority;
+  const shown = (r: { snapshot: { clients: { mac: string; priority?: number }[] } | null }) => r.snapshot!.clients.find((x) => x.mac === A)!.priority;
+
+  it('the first command\'s echo, arriving after the second command, does not put the first priority back', () => {
+    const c = new AllocatorController(options);
+    c.allocate(snapshot);
+    assert.equal(shown(c.setPriority({ mac: A, priority: 3 })), 3);
+    assert.equal(shown(c.setPriority({ mac: A, priority: 2 })), 2);
+    assert.equal(shown(c.applyRegistry(registry(3))), 2, 'the echo of "3" while "2" is on its way');
+    assert.equal(shown(c.applyRegistry(registry(2))), 2);
+    assert.equal(priorityOf(c, A), 2);
+    // nothing is waited for any more: the next registry applies as it is
+    assert.equal(shown(c.applyRegistry(registry(4))), 4);
+  });
+
+  it('the same priority sent twice, then another: each echo is matched in order', () => {
+    const c = new AllocatorController(options);
+    c.allocate(snapshot);
+    for (const p of [4, 4, 1]) c.setPriority({ mac: A, priority: p });
+    const seen = [4, 4, 1].map((p) => shown(c.applyRegistry(registry(p))));
+    assert.deepEqual(seen, [1, 1, 1]);
+  });
+
+  it('a priority the allocator did not send (set elsewhere, or the store refused the command) applies at once', () => {
+    const c = new AllocatorController(options);
+    c.allocate(snapshot);
+    c.setPriority({ mac: A, priority: 2 });
+    assert.equal(shown(c.applyRegistry(registry(5))), 5);
+    // and the command is no longer waited for: its late echo applies as any registry does
+    assert.equal(shown(c.applyRegistry(registry(2))), 2);
+  });
+
+  it('an echo confirms older commands whose own echo was lost; other devices in the registry apply as usual', () => {
+    const c = new AllocatorController(options);
+    c.allocate(snapshot);
+    c.setPriority({ mac: A, priority: 4 });
+    c.setPriority({ mac: A, priority: 3 });
+    c.setPriority({ mac: A, priority: 1 });
+    const r = c.applyRegistry({ devices: [...registry(3).devices, { mac: B, macs: [B], priority: 5 }] });
+    assert.equal(r.snapshot!.clients.find((x) => x.mac === A)!.priority, 1, '"1" still on its way');
+    assert.equal(r.snapshot!.clients.find((x) => x.mac === B)!.priority, 5);
+    assert.equal(shown(c.applyRegistry(registry(1))), 1);
+    assert.equal(shown(c.applyRegistry(registry(4))), 4, 'nothing waited for: applies');
+  });
+
+  it('a command whose echo never comes is forgotten after ECHO_WAIT_MS', () => {
+    let now = 1_000_000;
+    const c = new AllocatorController(options, [], () => now);
+    c.allocate(snapshot);
+    c.setPriority({ mac: A, priority: 4 });
+    c.setPriority({ mac: A, priority: 2 });
+    // the echo of "4" came; "2"'s never does (the store was down)
+    assert.equal(shown(c.applyRegistry(registry(4))), 2);
+    now += ECHO_WAIT_MS;
+    assert.equal(shown(c.applyRegistry(registry(4))), 4, 'after the wait, the store\'s priority is the one');
+  });
+
+  it('holds at most MAX_REMEMBERED MACs waiting for an echo', () => {
+    const mac = (i: number) => `02:01:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}:00:01`;
+    // resolveClient wants a MAC it knows: remembered priorities count
+    const many = new AllocatorController(options, Array.from({ length: MAX_REMEMBERED + 100 }, (_, i) => [mac(i), 3] as [string, number]));
+    for (const [m] of many.rememberedPriorities) many.setPriority({ mac: m, priority: 2 });
+    for (let i = 0; i < 300; i++) many.setPriority({ mac: many.rememberedPriorities[0][0], priority: 1 + (i % 5) });
+    const waiting = (many as unknown as { unconfirmed: Map<string, unknown[]> }).unconfirmed;
+    assert.ok(waiting.size <= MAX_REMEMBERED, `${waiting.size} MACs`);
+    assert.ok([...waiting.values()].every((l) => l.length <= 16), 'a short list per MAC');
   });
 });

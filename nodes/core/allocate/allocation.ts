@@ -52,6 +52,10 @@ export interface AllocationSummary {
 
 /** Priorities remembered by MAC at most: usage-store's registry keeps 8,192 devices. */
 export const MAX_REMEMBERED = 8_192;
+/** How long a priority command's echo in the registry is waited for (the store answers in milliseconds). */
+export const ECHO_WAIT_MS = 10_000;
+/** Priority commands per MAC waited for at most. */
+const MAX_UNCONFIRMED = 16;
 
 /**
  * What a client was handed last, updated in place tick after tick (no object made per client per
@@ -152,6 +156,15 @@ export class AllocatorController {
    */
   private caps = new Map<string, { down: number; up: number }>();
   private stamp = 0;
+  /**
+   * Priority commands taken here at once and not yet seen back in usage-store's registry, per MAC,
+   * oldest first. The API and the dashboard send a command both here and to usage-store, whose
+   * registry then comes back: after two quick commands (3, then 2) the registry that follows the
+   * first still says 3 and arrives after the second. Without this, that echo put the device back
+   * to 3 for a tick. An echo confirms its command (and any older one); while a newer command is
+   * still on its way through the store, the registry's older value is not applied.
+   */
+  private readonly unconfirmed = new Map<string, { priority: number; at: number }[]>();
   /** Work arrays of compute(), reused tick after tick (the results are copied into the output). */
   private buffers = { priorities: new Float64Array(0), down: directionBuffers(0), up: directionBuffers(0) };
   /**
@@ -160,7 +173,12 @@ export class AllocatorController {
    */
   private reads = [readArrays(0), readArrays(0)];
 
-  constructor(options: AllocatorOptions, priorities: Iterable<[string, number]> = []) {
+  /** @param clock what ECHO_WAIT_MS is measured with (tests pass their own) */
+  constructor(
+    options: AllocatorOptions,
+    priorities: Iterable<[string, number]> = [],
+    private readonly clock: () => number = Date.now,
+  ) {
     this.options = { ...options };
     this.priorities = new Map();
     for (const [mac, p] of priorities) this.remember(mac, p);
@@ -258,6 +276,7 @@ export class AllocatorController {
     const problem = priorityProblem(p.priority, this.options.maxPriority);
     if (problem) throw new InputError('payload.priority', problem);
     this.remember(mac, p.priority as number);
+    this.awaitEcho(mac, p.priority as number);
     return { mac, priority: p.priority as number, snapshot: this.last && this.compute(this.last) };
   }
 
@@ -284,10 +303,39 @@ export class AllocatorController {
         skipped.push(`${device.macs[0]} has priority ${device.priority}, above ${this.options.maxPriority}`);
         continue;
       }
-      for (const mac of device.macs) this.remember(mac, device.priority);
+      for (const mac of device.macs) if (this.echoSettled(mac, device.priority)) this.remember(mac, device.priority);
       applied++;
     }
     return { applied, skipped, snapshot: this.last && this.compute(this.last) };
+  }
+
+  /** A priority command applied here: its echo in the registry is waited for (see `unconfirmed`). */
+  private awaitEcho(mac: string, priority: number): void {
+    const now = this.clock();
+    const list = (this.unconfirmed.get(mac) ?? []).filter((e) => now - e.at < ECHO_WAIT_MS);
+    list.push({ priority, at: now });
+    // bounded: MACs as the remembered priorities are, commands per MAC by a short list
+    this.unconfirmed.delete(mac);
+    this.unconfirmed.set(mac, list.slice(-MAX_UNCONFIRMED));
+    if (this.unconfirmed.size > MAX_REMEMBERED) this.unconfirmed.delete(this.unconfirmed.keys().next().value as string);
+  }
+
+  /**
+   * Whether the registry's priority for `mac` is to be applied. It is the echo of a command still
+   * waited for: that command and older ones are confirmed, and it applies only if no newer one is
+   * still on its way. Any other value (set elsewhere, or the store refused the command) applies,
+   * and nothing is waited for any more. Commands not echoed within ECHO_WAIT_MS are forgotten.
+   */
+  private echoSettled(mac: string, priority: number): boolean {
+    const list = this.unconfirmed.get(mac);
+    if (!list) return true;
+    const now = this.clock();
+    const fresh = list.filter((e) => now - e.at < ECHO_WAIT_MS);
+    const k = fresh.findIndex((e) => e.priority === priority);
+    const newer = k === -1 ? [] : fresh.slice(k + 1);
+    if (newer.length === 0) this.unconfirmed.delete(mac);
+    else this.unconfirmed.set(mac, newer);
+    return newer.length === 0;
   }
 
   /** `config` command: any of the options, by our names or the original API's. */
