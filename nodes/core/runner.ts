@@ -19,11 +19,31 @@ export interface Watcher {
   stop(): void;
 }
 
+/** A long-lived command fed on its stdin (`tc -force -batch -`): see `CommandRunner.session`. */
+export interface CommandSession {
+  /** Written to its stdin; nothing once it has ended. */
+  write(text: string): void;
+  /** Ends its stdin and terminates it; `onExit` is not called for an end asked for. */
+  close(): void;
+}
+
+export interface SessionHandlers {
+  /** Its stderr, as it comes (whole lines or not). */
+  onStderr(text: string): void;
+  /** Once, when it ends by itself: a CommandError if it could not run, else its exit code. */
+  onExit(error: CommandError | null, exitCode: number | null): void;
+}
+
 export interface CommandRunner {
   /** Resolves with the exit code and output; rejects with a CommandError if it could not run. */
   run(argv: readonly string[], options?: RunOptions): Promise<RunResult>;
   /** A long-running command: `onLine` per line of stdout, `onExit` once when it ends. */
   watch(argv: readonly string[], onLine: (line: string) => void, onExit: (error: CommandError | null) => void): Watcher;
+  /**
+   * A command kept running and fed on its stdin, its stdout discarded. Optional: a runner without
+   * it (a recorded one in tests) gets a process per use from its callers instead.
+   */
+  session?(argv: readonly string[], handlers: SessionHandlers): CommandSession;
 }
 
 /** missing: the program is not installed; permission: not allowed (needs root / CAP_NET_ADMIN). */
@@ -86,8 +106,10 @@ export function inNetns(runner: CommandRunner, netns: string): CommandRunner {
   const problem = netnsNameProblem(netns);
   if (problem) throw new Error(`netns ${problem}`);
   const wrap = (argv: readonly string[]) => ['ip', 'netns', 'exec', netns, ...argv];
+  const session = runner.session?.bind(runner);
   return {
     run: (argv, options) => runner.run(wrap(argv), options),
     watch: (argv, onLine, onExit) => runner.watch(wrap(argv), onLine, onExit),
+    ...(session ? { session: (argv: readonly string[], handlers: SessionHandlers) => session(wrap(argv), handlers) } : {}),
   };
 }

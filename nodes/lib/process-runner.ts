@@ -124,6 +124,42 @@ export const processRunner: CommandRunner = {
       },
     };
   },
+
+  session(argv, handlers) {
+    let ended = false;
+    const end = (error: CommandError | null, code: number | null) => {
+      if (ended) return;
+      ended = true;
+      handlers.onExit(error, code);
+    };
+    let child: ChildProcess;
+    try {
+      child = start(argv, 'pipe');
+    } catch (err) {
+      queueMicrotask(() => end(spawnProblem(argv, err as NodeJS.ErrnoException), null));
+      return { write: () => {}, close: () => void (ended = true) };
+    }
+    // a write after it died (EPIPE): its exit tells
+    child.stdin!.on('error', () => {});
+    child.stdout!.resume();
+    child.stderr!.setEncoding('utf8');
+    child.stderr!.on('data', (text: string) => {
+      if (!ended) handlers.onStderr(text);
+    });
+    child.on('error', (e: NodeJS.ErrnoException) => end(spawnProblem(argv, e), null));
+    child.on('close', (code, signal) => end(code === null ? new CommandError('failed', argv, `killed by ${signal}`) : null, code));
+    return {
+      write(text) {
+        if (!ended) child.stdin!.write(text);
+      },
+      close() {
+        if (ended) return;
+        ended = true;
+        child.stdin!.end();
+        child.kill('SIGTERM');
+      },
+    };
+  },
 };
 
 /** The runner a node uses: commands as argv arrays, inside `netns` when one is set (lab, demo). */

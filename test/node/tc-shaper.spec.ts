@@ -16,7 +16,7 @@ import {
   stopServer,
   type FlowNode,
 } from '../helpers/node-red';
-import { inNetns, type CommandRunner } from '../../nodes/core/runner';
+import { inNetns, type CommandRunner, type SessionHandlers } from '../../nodes/core/runner';
 import { Shaper } from '../../nodes/core/shape/tc-apply';
 import { processRunner } from '../../nodes/lib/process-runner';
 import { assertRoot } from '../lab/lab';
@@ -205,7 +205,8 @@ describe('tc-shaper node (in a real Node-RED runtime)', function () {
       changed.clients[1].priority = 1;
       const out = await tick(changed);
       const s = out.payload.shaping;
-      assert.match(s.error ?? '', /Cannot find device "eqn-lan0"/);
+      // the kept tc knew eqn-lan0's index: the kernel's "No such device", on the line naming it
+      assert.match(s.error ?? '', /No such device \(line \d+: [^)]*eqn-lan0|Cannot find device "eqn-lan0"/);
       assert.match(await lastStatus(), /^red: /);
       assert.equal(s.rolledBack, true);
       assert.equal(inNs('tc', 'class', 'show', 'dev', 'lan0').split('\n').length, before.split('\n').length);
@@ -217,9 +218,12 @@ describe('tc-shaper node (in a real Node-RED runtime)', function () {
   });
 
   describe('without privilege (the core, every command run as nobody through setpriv: the kernel\'s own refusal)', () => {
-    const asNobody = (runner: CommandRunner): CommandRunner => ({
-      run: (argv, options) => runner.run(['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', ...argv], options),
+    const NOBODY = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'];
+    // as a recorded runner would be (a process per batch), or keeping tc running (what Node-RED does)
+    const asNobody = (runner: CommandRunner, kept = false): CommandRunner => ({
+      run: (argv, options) => runner.run([...NOBODY, ...argv], options),
       watch: (argv, onLine, onExit) => runner.watch(argv, onLine, onExit),
+      ...(kept ? { session: (argv: readonly string[], handlers: SessionHandlers) => runner.session!([...NOBODY, ...argv], handlers) } : {}),
     });
     const payload = () => ({
       ts: 1,
@@ -227,15 +231,18 @@ describe('tc-shaper node (in a real Node-RED runtime)', function () {
       allocation: { down: { totalBps: 2e7 }, up: { totalBps: 1e7 } },
     });
 
-    it('on a clean interface: the error says CAP_NET_ADMIN with the kernel\'s words, nothing is changed', async () => {
-      const shaper = new Shaper({ iface: 'lan0', mode: 'enforce', thresholdPercent: 5 }, asNobody(inNetns(processRunner, NS)));
-      const report = await shaper.shape(payload());
-      assert.equal(report.applied, false);
-      assert.match(report.error ?? '', /not permitted .*CAP_NET_ADMIN.*Operation not permitted/);
-      assert.match(report.leafNote ?? '', /leaf not checked/);
-      assert.match(rootQdisc('lan0'), /noqueue/);
-      assert.equal(linkExists('eqn-lan0'), false);
-    });
+    for (const kept of [false, true]) {
+      it(`on a clean interface: the error says CAP_NET_ADMIN with the kernel's words, nothing is changed (${kept ? 'tc kept running' : 'a tc per batch'})`, async () => {
+        const shaper = new Shaper({ iface: 'lan0', mode: 'enforce', thresholdPercent: 5 }, asNobody(inNetns(processRunner, NS), kept));
+        const report = await shaper.shape(payload());
+        await shaper.stop(false);
+        assert.equal(report.applied, false);
+        assert.match(report.error ?? '', /not permitted .*CAP_NET_ADMIN.*Operation not permitted/);
+        assert.match(report.leafNote ?? '', /leaf not checked/);
+        assert.match(rootQdisc('lan0'), /noqueue/);
+        assert.equal(linkExists('eqn-lan0'), false);
+      });
+    }
 
     it('over a tree a privileged run left: the tree is kept as it was', async () => {
       const root = new Shaper({ iface: 'lan0', mode: 'enforce', thresholdPercent: 5 }, inNetns(processRunner, NS));

@@ -11,6 +11,7 @@ import { diffTree, type DirectionCounts, type TreeDiff } from './tc-diff';
 import { teardownCommands } from './tc-commands';
 import { ifbNameFor, PlanCache, planTree, TreeIds } from './tc-plan';
 import { readInstalled } from './tc-read';
+import { TcSession } from './tc-session';
 import { emptyTree, type InstalledTree, type LeafKind, type TreePlan } from './tc-tree';
 
 export interface ShaperOptions {
@@ -71,6 +72,8 @@ export class Shaper {
   private touched = false;
   /** A tree of ours was there at start: after a failure it is kept, never torn down. */
   private adopted = false;
+  /** Enforce, with a runner that keeps processes: one tc process for the shaper's life (tc-session.ts). */
+  private readonly tc: TcSession | null;
 
   constructor(
     readonly options: ShaperOptions,
@@ -78,6 +81,8 @@ export class Shaper {
     rememberedIds: unknown = {},
   ) {
     this.ifb = ifbNameFor(options.iface);
+    const { session } = runner;
+    this.tc = options.mode === 'enforce' && session ? new TcSession({ ...runner, session: session.bind(runner) }) : null;
     this.ids = new TreeIds(rememberedIds);
   }
 
@@ -271,7 +276,7 @@ export class Shaper {
   /** One tc process for the whole change; the script goes in on stdin, never through a shell. */
   async batch(lines: readonly string[]): Promise<void> {
     const argv = ['tc', '-batch', '-'];
-    const r = await this.runner.run(argv, { input: lines.join('\n') + '\n', timeoutMs: TC_TIMEOUT_MS });
+    const r = this.tc ? await this.tc.run(lines, TC_TIMEOUT_MS) : await this.runner.run(argv, { input: lines.join('\n') + '\n', timeoutMs: TC_TIMEOUT_MS });
     if (r.exitCode !== 0) {
       const failure = commandFailure(argv, r);
       // tc names the failing line ("Command failed -:N"); keep the kernel's words first
@@ -323,6 +328,7 @@ export class Shaper {
 
   /** Leaves the interface as found (own qdiscs and IFB removed), unless asked to keep shaping. */
   async stop(keepShaping: boolean): Promise<void> {
+    this.tc?.close();
     if (this.options.mode !== 'enforce' || keepShaping || !this.starting) return;
     await this.starting.catch(() => undefined);
     let installed: InstalledTree;
