@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { CommandError, type CommandRunner, type SessionHandlers } from '../../nodes/core/runner';
 import { TcSession } from '../../nodes/core/shape/tc-session';
 import { processRunner } from '../../nodes/lib/process-runner';
@@ -96,6 +97,54 @@ describe('tc-shaper core: the kept tc process (real tc, a namespace of its own)'
       for (const s of sessions) s.close();
       execFileSync('ip', ['netns', 'del', ns]);
     }
+  });
+
+  it('a process that has run its share of lines is replaced before the next batch (tc keeps ~4 KB a line)', async () => {
+    const runner = throwaway();
+    const tc = new TcSession(runner, 10);
+    sessions.push(tc);
+    assert.equal((await tc.run(HTB, 5000)).exitCode, 0); // 2 lines and the mark: 3
+    for (let i = 0; i < 2; i++) assert.equal((await tc.run(['class change dev lo parent 1: classid 1:10 htb rate 2mbit'], 5000)).exitCode, 0); // 5, 7
+    assert.equal(runner.started.length, 1);
+    // 7 + 4 > 10: a new tc (in this test, in a new namespace: its first batch makes the tree again)
+    assert.equal((await tc.run([...HTB, 'class change dev lo parent 1: classid 1:10 htb rate 3mbit'], 5000)).exitCode, 0);
+    assert.equal(runner.started.length, 2);
+    // a batch longer than the share runs whole in one process
+    const long = Array.from({ length: 30 }, (_, i) => `class change dev lo parent 1: classid 1:10 htb rate ${i + 1}mbit`);
+    assert.equal((await tc.run([...HTB, ...long], 5000)).exitCode, 0);
+    assert.equal(runner.started.length, 3);
+  });
+
+  it('with the default share, the kept tc stays small over 10,000 lines (a tc fed them all holds ~40 MB)', async function () {
+    this.timeout(60_000);
+    const runner = throwaway();
+    const tc = open(runner);
+    const classes = Array.from({ length: 50 }, (_, i) => (i + 16).toString(16));
+    await tc.run(['qdisc add dev lo root handle 1: htb', ...classes.map((c) => `class add dev lo parent 1: classid 1:${c} htb rate 1mbit ceil 20mbit`)], 5000);
+    /** RSS (kB) of our tc processes: children of this process running tc. */
+    const tcRss = () => {
+      let most = 0;
+      for (const pid of readdirSync('/proc').filter((e) => /^\d+$/.test(e))) {
+        try {
+          const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+          if (!/^\d+ \(tc\) /.test(stat) || Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) !== process.pid) continue;
+          most = Math.max(most, Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0));
+        } catch {
+          /* ended */
+        }
+      }
+      return most;
+    };
+    let most = 0;
+    for (let round = 1; round <= 200; round++) {
+      // each round in a new namespace after a recycle: the tree is made again where it is missing
+      const r = await tc.run(classes.map((c) => `class change dev lo parent 1: classid 1:${c} htb rate ${1000 + round}kbit ceil 20mbit`), 5000);
+      if (r.exitCode !== 0) await tc.run(['qdisc add dev lo root handle 1: htb', ...classes.map((c) => `class add dev lo parent 1: classid 1:${c} htb rate 1mbit ceil 20mbit`)], 5000);
+      most = Math.max(most, tcRss());
+    }
+    assert.ok(most > 0, 'the tc processes were found');
+    assert.ok(most < 12 * 1024, `a kept tc held ${most} kB`);
+    assert.ok(runner.started.length >= 9, `${runner.started.length} processes for 10,000 lines`);
   });
 
   it('a line is data for tc, never for a shell: quotes and semicolons are just a failed line', async () => {
