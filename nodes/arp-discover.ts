@@ -3,7 +3,7 @@ import { readFile, stat } from 'node:fs/promises';
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import { DeviceTypeTable, validateDeviceTypeRules } from './core/discover/device-type';
 import { DEVICES_MAX, Discovery, type DeviceSettings, type ScanResult } from './core/discover/discovery';
-import { defaultOuiIndex } from './core/discover/oui';
+import { LazyOuiIndex } from './core/discover/oui';
 import { parseRegistry } from './core/contract/registry';
 import type { CommandRunner, Watcher } from './core/runner';
 import { toNumber } from './core/contract/settings';
@@ -48,6 +48,8 @@ export = function (RED: NodeAPI) {
     const timers = new Set<NodeJS.Timeout>();
     let lastWarnings = '';
     let lastWatchProblem = '';
+    // loaded for lookups of MACs not seen before, let go when none came for a minute
+    const oui = new LazyOuiIndex();
 
     try {
       const config = configOf(RED, def.config);
@@ -78,7 +80,7 @@ export = function (RED: NodeAPI) {
           clientCap: settings.clientCap,
           newMacsPerMinute: def.newMacs === undefined || def.newMacs === '' ? DEFAULT_NEW_MACS_PER_MINUTE : toNumber(def.newMacs),
         },
-        { runner, readNeighbours: netlink ? (iface) => netlink!.readNeighbours(iface) : undefined, readFile: (path) => readFile(path, 'utf8'), statFile: (path) => stat(path), now: Date.now, oui: defaultOuiIndex() },
+        { runner, readNeighbours: netlink ? (iface) => netlink!.readNeighbours(iface) : undefined, readFile: (path) => readFile(path, 'utf8'), statFile: (path) => stat(path), now: Date.now, oui },
         (node.context().get(DEVICES_KEY) as [string, DeviceSettings][] | undefined) ?? [],
       );
       showOk(node, `ready · ${settings.iface}${def.probe ? ' · probing' : ''}`);
@@ -211,6 +213,7 @@ export = function (RED: NodeAPI) {
     });
 
     adapter.onClose(() => {
+      oui.release();
       closed = true;
       netlink?.close();
       netlink = null;

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { defaultOuiIndex, organisationName, OuiIndex } from '../../nodes/core/discover/oui';
+import { existsSync, readFileSync } from 'node:fs';
+import { BINARY_INDEX_FILE, defaultOuiIndex, indexFromRegistry, LazyOuiIndex, organisationName, OuiIndex, registryVersion } from '../../nodes/core/discover/oui';
 
 describe('arp-discover: vendor from the IEEE registry', () => {
   const registry = {
@@ -39,5 +40,77 @@ describe('arp-discover: vendor from the IEEE registry', () => {
     assert.equal(vendor('24:0a:c4:00:00:01'), 'Espressif Inc.');
     assert.equal(oui.lookup('70:b3:d5:01:60:09')?.block, 'MA-S');
     assert.equal(defaultOuiIndex(), oui, 'built once, shared');
+  });
+
+  /** Every prefix of `index` as a MAC that starts with it, and what `index` says of it. */
+  function everyAnswer(index: OuiIndex): Map<string, string> {
+    const answers = new Map<string, string>();
+    // the tables in order MA-S, MA-M, MA-L: 9, 7 and 6 hex digits
+    const digits = [9, 7, 6];
+    for (const [t, table] of (index as unknown as { tables: { keys: Float64Array }[] }).tables.entries()) {
+      for (const key of table.keys) {
+        const hex = key.toString(16).padStart(digits[t], '0').padEnd(12, '0');
+        const mac = hex.match(/../g)!.join(':');
+        answers.set(mac, JSON.stringify(index.lookup(mac)));
+      }
+    }
+    return answers;
+  }
+
+  it('the binary index answers as the registry does, for every prefix (non-ASCII names too)', () => {
+    const fromJson = indexFromRegistry();
+    const bytes = fromJson.toBinary('test-1');
+    const fromBytes = OuiIndex.fromBinary(bytes, 'test-1')!;
+    assert.ok(fromBytes);
+    const expected = everyAnswer(fromJson);
+    assert.ok(expected.size > 50_000);
+    assert.deepEqual(everyAnswer(fromBytes), expected);
+    assert.ok([...expected.values()].some((v) => /[^\x00-\x7f]/.test(v)), 'the registry has names outside ASCII');
+    // written again from the binary one: the same bytes
+    assert.ok(fromBytes.toBinary('test-1').equals(bytes));
+  });
+
+  it('a binary index of another registry version, or not one at all, is not used', () => {
+    const bytes = new OuiIndex(registry).toBinary('1.0.0');
+    assert.ok(OuiIndex.fromBinary(bytes, '1.0.0'));
+    assert.equal(OuiIndex.fromBinary(bytes, '1.0.1'), null);
+    assert.equal(OuiIndex.fromBinary(bytes.subarray(0, bytes.length - 1), '1.0.0'), null, 'cut short');
+    assert.equal(OuiIndex.fromBinary(Buffer.from('{"70B3D5": "x"}'), '1.0.0'), null);
+    // not aligned for its views (a slice of a pooled buffer): read from a copy, same answers
+    const odd = Buffer.concat([Buffer.from([0]), bytes]).subarray(1);
+    assert.deepEqual(OuiIndex.fromBinary(odd, '1.0.0')!.lookup('70:b3:d5:01:60:09'), index.lookup('70:b3:d5:01:60:09'));
+  });
+
+  it('npm run build wrote the binary index of the installed registry, and that is what the nodes load', () => {
+    assert.ok(existsSync(BINARY_INDEX_FILE), `${BINARY_INDEX_FILE} missing: npm run build makes it`);
+    const shipped = OuiIndex.fromBinary(readFileSync(BINARY_INDEX_FILE), registryVersion());
+    assert.ok(shipped, 'made from the oui-data installed');
+    assert.equal(shipped.size, defaultOuiIndex().size);
+    assert.equal(shipped.lookup('3c:22:fb:00:00:01')?.vendor, 'Apple, Inc.');
+  });
+
+  it('a node\'s index is loaded at its first lookup and let go after a minute without one', async () => {
+    let now = 0;
+    let loads = 0;
+    const lazy = new LazyOuiIndex(() => (loads++, index), 40, () => now);
+    assert.equal(lazy.loaded, false, 'nothing loaded before a lookup');
+    assert.equal(lazy.lookup('3e:22:fb:10:00:01'), null, 'a randomized MAC needs no index');
+    assert.equal(loads, 0);
+    assert.equal(lazy.lookup('3c:22:fb:10:00:01')?.vendor, 'Apple, Inc.');
+    assert.equal(lazy.lookup('70:b3:d5:01:60:09')?.block, 'MA-S');
+    assert.equal(loads, 1);
+    // a lookup 30 ms later keeps it 40 ms from then
+    now = 30;
+    lazy.lookup('3c:22:fb:10:00:02');
+    now = 45;
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(lazy.loaded, true, 'looked up 15 ms ago');
+    now = 80;
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(lazy.loaded, false, 'let go');
+    assert.equal(lazy.lookup('3c:22:fb:10:00:01')?.vendor, 'Apple, Inc.');
+    assert.equal(loads, 2, 'loaded again');
+    lazy.release();
+    assert.equal(lazy.loaded, false);
   });
 });

@@ -131,7 +131,7 @@ export interface DiscoveryDeps {
    */
   statFile?: (path: string) => Promise<FileStamp>;
   now: () => number;
-  oui: OuiIndex;
+  oui: Pick<OuiIndex, 'lookup'>;
 }
 
 /**

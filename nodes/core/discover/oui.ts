@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { isLocallyAdministered } from '../contract/mac';
 
 /**
@@ -36,11 +37,18 @@ interface Table {
   names: Uint32Array;
 }
 
-/** Organisations, each once, in one string: name i is text.slice(start[i], start[i + 1] - 1). */
+/**
+ * Organisations, each once, in one string (or its UTF-8 bytes, read from the binary index): name i
+ * is text.slice(start[i], start[i + 1] - 1), offsets in characters (or bytes).
+ */
 interface Names {
-  text: string;
+  text: string | Buffer;
   start: Uint32Array;
 }
+
+/** The binary index's first bytes: what it is, and which version of its layout. */
+const MAGIC = 'EQOUIv1\n';
+const HEADER_BYTES = 64;
 
 const HEX_KEY = /^[0-9A-Fa-f]+$/;
 const HEX9 = /^[0-9A-Fa-f]{9}$/;
@@ -94,7 +102,64 @@ export class OuiIndex {
   }
 
   private name(i: number): string {
-    return this.names.text.slice(this.names.start[i], this.names.start[i + 1] - 1);
+    const { text, start } = this.names;
+    return typeof text === 'string' ? text.slice(start[i], start[i + 1] - 1) : text.toString('utf8', start[i], start[i + 1] - 1);
+  }
+
+  /**
+   * The index as bytes (`fromBinary` reads them back): 64 bytes of header (magic, table sizes,
+   * the registry's version), the three tables' prefixes (float64) and organisation numbers
+   * (uint32), the organisations' byte offsets, then their names in UTF-8. Little-endian.
+   */
+  toBinary(registryVersion: string): Buffer {
+    const text = Buffer.from(typeof this.names.text === 'string' ? this.names.text : this.names.text.toString('utf8'), 'utf8');
+    // offsets in bytes: names may hold letters outside ASCII
+    const starts = new Uint32Array(this.names.start.length);
+    for (let i = 0, at = 0; i + 1 < starts.length; i++) {
+      at += Buffer.byteLength(this.name(i), 'utf8') + 1;
+      starts[i + 1] = at;
+    }
+    const header = Buffer.alloc(HEADER_BYTES);
+    header.write(MAGIC, 0, 'latin1');
+    this.tables.forEach((t, k) => header.writeUInt32LE(t.keys.length, 8 + 4 * k));
+    header.writeUInt32LE(starts.length - 1, 20);
+    header.writeUInt32LE(text.length, 24);
+    header.write(registryVersion.slice(0, 32), 32, 'latin1');
+    const parts: Buffer[] = [header];
+    for (const t of this.tables) parts.push(Buffer.from(t.keys.buffer, t.keys.byteOffset, t.keys.byteLength));
+    for (const t of this.tables) parts.push(Buffer.from(t.names.buffer, t.names.byteOffset, t.names.byteLength));
+    parts.push(Buffer.from(starts.buffer), text);
+    return Buffer.concat(parts);
+  }
+
+  /**
+   * The index over `bytes` as `toBinary` wrote them, with no copy (the tables are views of it), or
+   * null when they are not such an index or were made from another version of the registry.
+   */
+  static fromBinary(bytes: Buffer, registryVersion: string): OuiIndex | null {
+    if (bytes.length < HEADER_BYTES || bytes.toString('latin1', 0, 8) !== MAGIC) return null;
+    if (bytes.toString('latin1', 32, 64).replace(/\0+$/, '') !== registryVersion.slice(0, 32)) return null;
+    // views need their elements aligned: a buffer from the shared pool is copied once
+    const buf = bytes.byteOffset % 8 === 0 ? bytes : Buffer.from(bytes);
+    const sizes = [0, 1, 2].map((k) => buf.readUInt32LE(8 + 4 * k));
+    const nNames = buf.readUInt32LE(20);
+    const textBytes = buf.readUInt32LE(24);
+    const keysAt = HEADER_BYTES;
+    const total = sizes.reduce((a, b) => a + b, 0);
+    const namesAt = keysAt + 8 * total;
+    const startsAt = namesAt + 4 * total;
+    const textAt = startsAt + 4 * (nNames + 1);
+    if (textAt + textBytes !== buf.length) return null;
+    const index = Object.create(OuiIndex.prototype) as OuiIndex;
+    let k = 0;
+    const tables = sizes.map((n) => {
+      const table = { keys: new Float64Array(buf.buffer, buf.byteOffset + keysAt + 8 * k, n), names: new Uint32Array(buf.buffer, buf.byteOffset + namesAt + 4 * k, n) };
+      k += n;
+      return table;
+    });
+    const names = { text: buf.subarray(textAt), start: new Uint32Array(buf.buffer, buf.byteOffset + startsAt, nNames + 1) };
+    Object.assign(index, { tables, names });
+    return index;
   }
 
   /**
@@ -151,18 +216,92 @@ export function* registryEntries(text: string): IterableIterator<[string, string
   }
 }
 
+/** Where `npm run build` writes the binary index (scripts/build-oui.ts); shipped in the package. */
+export const BINARY_INDEX_FILE = join(__dirname, '..', '..', '..', 'data', 'oui-index.bin');
+
+/** The version of the oui-data package installed: a binary index made from another one is not used. */
+export function registryVersion(): string {
+  // its package.json is not exported: read beside the registry's file
+  return String((JSON.parse(readFileSync(join(dirname(require.resolve('oui-data')), 'package.json'), 'utf8')) as { version?: unknown }).version ?? '?');
+}
+
+/** The index from oui-data's JSON (5 MB of text, ~90 ms): what the binary index is made from. */
+export function indexFromRegistry(): OuiIndex {
+  const text = readFileSync(require.resolve('oui-data'), 'utf8');
+  const index = OuiIndex.fromRegistryText(text);
+  // the registry's format changed under us: the plain parse, slower and larger, still works
+  return index.size > 0 ? index : new OuiIndex(JSON.parse(text) as Record<string, string>);
+}
+
+/** The binary index if it is there and made from the registry installed, else the index from the registry. */
+function loadIndex(): OuiIndex {
+  try {
+    const index = OuiIndex.fromBinary(readFileSync(BINARY_INDEX_FILE), registryVersion());
+    if (index) return index;
+  } catch {
+    /* not built: the registry itself */
+  }
+  return indexFromRegistry();
+}
+
 let shared: OuiIndex | null = null;
 
-/**
- * The index built once from the oui-data package (5 MB of JSON), on the first lookup's demand,
- * shared by every node in the process.
- */
+/** The index, loaded once and kept, shared by every caller in the process (tests, benches, tools). */
 export function defaultOuiIndex(): OuiIndex {
-  if (!shared) {
-    const text = readFileSync(require.resolve('oui-data'), 'utf8');
-    const index = OuiIndex.fromRegistryText(text);
-    // the registry's format changed under us: the plain parse, slower and larger, still works
-    shared = index.size > 0 ? index : new OuiIndex(JSON.parse(text) as Record<string, string>);
+  return (shared ??= loadIndex());
+}
+
+/** How long the vendor index stays loaded after its last lookup. */
+export const OUI_IDLE_MS = 60_000;
+
+/**
+ * Vendor lookups for a long-running node: the index (1.4 MB) is loaded on the first lookup and
+ * let go once no lookup came for OUI_IDLE_MS. arp-discover keeps each device's vendor, so lookups
+ * come only with MACs it has not seen: in bursts at start, then rarely. Loading the binary index
+ * takes about a millisecond (the registry's JSON, when the binary index is missing, ~90 ms).
+ */
+export class LazyOuiIndex {
+  private index: OuiIndex | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private last = 0;
+  /** Times the index was loaded, for tests and the bench. */
+  loads = 0;
+
+  constructor(
+    private readonly load: () => OuiIndex = loadIndex,
+    private readonly idleMs = OUI_IDLE_MS,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  get loaded(): boolean {
+    return this.index !== null;
   }
-  return shared;
+
+  lookup(mac: string): VendorMatch | null {
+    if (isLocallyAdministered(mac)) return null;
+    if (!this.index) {
+      this.index = this.load();
+      this.loads++;
+    }
+    this.last = this.now();
+    if (!this.timer) this.arm(this.idleMs);
+    return this.index.lookup(mac);
+  }
+
+  /** Lets the index go now (a node closing). */
+  release(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.index = null;
+  }
+
+  private arm(ms: number): void {
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      const idle = this.now() - this.last;
+      if (idle >= this.idleMs) this.index = null;
+      else this.arm(this.idleMs - idle);
+    }, ms);
+    this.timer.unref();
+  }
 }
