@@ -115,13 +115,15 @@ interface ProcStat {
   self: number;
   /** cutime + cstime: the children it waited for (ip, nft, tc, …) */
   children: number;
+  /** stime alone: the kernel's work for it (system calls, page faults, netlink) */
+  system: number;
   at: number;
 }
 
 function procStat(pid: number): ProcStat {
   const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const f = text.slice(text.lastIndexOf(')') + 2).split(' '); // f[0] is field 3 (state)
-  return { self: Number(f[11]) + Number(f[12]), children: Number(f[13]) + Number(f[14]), at: performance.now() };
+  return { self: Number(f[11]) + Number(f[12]), children: Number(f[13]) + Number(f[14]), system: Number(f[12]), at: performance.now() };
 }
 
 /**
@@ -423,6 +425,8 @@ interface Run {
   /** The same by thread: the main thread, V8's workers (the collector, the compiler), libuv's pool. */
   cpuByThread: { name: string; percent: number }[];
   cpuWithChildren: number;
+  /** The kernel's part of cpuSelf (stime). */
+  cpuSystem: number;
   /** The processes it keeps running at the window's end (tc-shaper's tc), and their RSS. */
   kept: { name: string; rss: number }[];
   rss: { start: number; end: number; max: number; samples: number[] };
@@ -565,6 +569,7 @@ async function measurePipeline(devices: number): Promise<Run> {
       ticks: tickStats(inWindow),
       ticksUnderLoad: tickStats(underLoad),
       cpuSelf: cpu(t1.stat.self - t0.stat.self),
+      cpuSystem: cpu(t1.stat.system - t0.stat.system),
       cpuByThread: [...t1.threads].map(([name, t]) => ({ name, percent: cpu(t - (t0.threads.get(name) ?? 0)) })).filter((x) => x.percent > 0).sort((a, b) => b.percent - a.percent),
       cpuWithChildren: cpu(t1.stat.self - t0.stat.self + t1.stat.children - t0.stat.children + childTicks(t0.kept, t1.kept)),
       kept: [...t1.kept.values()].map((c) => ({ name: c.name, rss: c.rss })),
@@ -613,6 +618,7 @@ function report(run: Run, bare: Bare): void {
   }
   row('CPU, Node-RED process (utime+stime)', `${run.cpuSelf.toFixed(2)} % of a core`, `< ${CPU_GOAL} %`, verdict(run.cpuSelf < CPU_GOAL));
   row('  of which, by thread', run.cpuByThread.map((t) => `${t.name} ${t.percent.toFixed(2)}`).join(', '), '—', '-');
+  row('  of which, in the kernel (stime: system calls, page faults)', `${run.cpuSystem.toFixed(2)} % of a core`);
   row('CPU, with the commands it runs (ip, nft: cutime+cstime) and keeps running (tc)', `${run.cpuWithChildren.toFixed(2)} % of a core`, `< ${CPU_GOAL} % incl. discovery and counting`, verdict(run.cpuWithChildren < CPU_GOAL));
   const rssMedian = quantile([...run.rss.samples].sort((a, b) => a - b), 0.5);
   row('RSS at start → end of the window (median of every 10 s; max)', `${mb(run.rss.start)} → ${mb(run.rss.end)} (${mb(rssMedian)}; ${mb(run.rss.max)})`, `≤ bare + ${RSS_OVER_BARE_MB} MB = ${mb(bare.rss + RSS_OVER_BARE_MB * MB)}`, verdict(run.rss.end <= bare.rss + RSS_OVER_BARE_MB * MB));
