@@ -99,23 +99,28 @@ describe('tc-shaper core: the kept tc process (real tc, a namespace of its own)'
     }
   });
 
-  it('a process that has run its share of lines is replaced before the next batch (tc keeps ~4 KB a line)', async () => {
+  it('a process that has run its share of lines ends after that batch (tc keeps ~4 KB a line)', async () => {
     const runner = throwaway();
     const tc = new TcSession(runner, 10);
     sessions.push(tc);
     assert.equal((await tc.run(HTB, 5000)).exitCode, 0); // 2 lines and the mark: 3
     for (let i = 0; i < 2; i++) assert.equal((await tc.run(['class change dev lo parent 1: classid 1:10 htb rate 2mbit'], 5000)).exitCode, 0); // 5, 7
     assert.equal(runner.started.length, 1);
-    // 7 + 4 > 10: a new tc (in this test, in a new namespace: its first batch makes the tree again)
-    assert.equal((await tc.run([...HTB, 'class change dev lo parent 1: classid 1:10 htb rate 3mbit'], 5000)).exitCode, 0);
+    // 7 + 4 = 11: this batch runs in the same tc, which then ends
+    assert.equal((await tc.run(['class change dev lo parent 1: classid 1:10 htb rate 3mbit', 'class change dev lo parent 1: classid 1:10 htb rate 4mbit', 'class change dev lo parent 1: classid 1:10 htb rate 5mbit'], 5000)).exitCode, 0);
+    assert.equal(runner.started.length, 1);
+    // the next batch: a new tc (in this test, in a new namespace: it makes the tree again)
+    assert.equal((await tc.run(HTB, 5000)).exitCode, 0);
     assert.equal(runner.started.length, 2);
-    // a batch longer than the share runs whole in one process
+    // a batch longer than the share runs whole in one process, which ends after it
     const long = Array.from({ length: 30 }, (_, i) => `class change dev lo parent 1: classid 1:10 htb rate ${i + 1}mbit`);
-    assert.equal((await tc.run([...HTB, ...long], 5000)).exitCode, 0);
+    assert.equal((await tc.run(long, 5000)).exitCode, 0);
+    assert.equal(runner.started.length, 2);
+    assert.equal((await tc.run(HTB, 5000)).exitCode, 0);
     assert.equal(runner.started.length, 3);
   });
 
-  it('with the default share, the kept tc stays small over 10,000 lines (a tc fed them all holds ~40 MB)', async function () {
+  it('with the default share, the kept tc stays small over 10,000 lines in batches (a tc fed them all holds ~40 MB)', async function () {
     this.timeout(60_000);
     const runner = throwaway();
     const tc = open(runner);

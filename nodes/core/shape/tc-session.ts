@@ -28,8 +28,10 @@ const MARK = `class show dev ${MARK_DEVICE}`;
 export const TC_SESSION_ARGV: readonly string[] = ['tc', '-force', '-batch', '-'];
 /**
  * tc's batch mode keeps what each line allocated (about 4 KB a `class change`, iproute2 6.1: a
- * process fed 50,000 lines held 205 MB). The process is replaced once it has run this many lines,
- * so it stays under ~7 MB: a new tc every 20 ticks or so on a busy LAN, not every tick.
+ * process fed 50,000 lines held 205 MB). The process ends after the batch that took it to this
+ * many lines: between batches it holds less than ~7 MB, and a new tc starts every 20 ticks or so
+ * on a busy LAN, not every tick. (A batch itself holds its lines' share while it runs, as a tc of
+ * its own did.)
  */
 export const RECYCLE_AFTER_LINES = 1_000;
 /** Complaint lines kept per batch at most. */
@@ -62,8 +64,6 @@ export class TcSession {
   /** Runs the lines in the kept process (started on first use, again after one ended). */
   run(lines: readonly string[], timeoutMs: number): Promise<RunResult> {
     if (this.pending) return Promise.reject(new Error('tc session: a batch is already running'));
-    // a process that has run its share of lines is replaced before it takes more (see RECYCLE_AFTER_LINES)
-    if (this.session && this.written > 0 && this.written + lines.length + 1 > this.recycleAfter) this.end();
     const session = this.session ?? this.open();
     const first = this.written + 1;
     this.written += lines.length + 1;
@@ -141,8 +141,10 @@ export class TcSession {
       this.take();
       const any = p.lines.some((l) => FAILED.test(l));
       // tc keeps each interface's index from the first time it names it: after a failure (an
-      // IFB deleted, a bridge made again) the next batch starts a tc that looks them up afresh
-      if (any) this.end();
+      // IFB deleted, a bridge made again) the next batch starts a tc that looks them up afresh.
+      // And a process that has run its share of lines ends now, not holding what it kept until
+      // the next batch (a whole tree of 1,000 clients is ~8,000 lines: ~32 MB while it runs).
+      if (any || this.written >= this.recycleAfter) this.end();
       p.resolve({ exitCode: any ? 1 : 0, stdout: '', stderr: p.lines.join('\n') });
       return;
     }
