@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync } from 'node:fs';
 import { BINARY_INDEX_FILE, defaultOuiIndex, indexFromRegistry, LazyOuiIndex, organisationName, OuiIndex, registryVersion } from '../../nodes/core/discover/oui';
 
 describe('arp-discover: vendor from the IEEE registry', () => {
@@ -112,5 +112,31 @@ describe('arp-discover: vendor from the IEEE registry', () => {
     assert.equal(loads, 2, 'loaded again');
     lazy.release();
     assert.equal(lazy.loaded, false);
+  });
+
+  it('without the binary index, a node uses the index built from the registry and keeps it (never built again after an idle minute)', () => {
+    const aside = `${BINARY_INDEX_FILE}.aside-${process.pid}`;
+    renameSync(BINARY_INDEX_FILE, aside);
+    try {
+      const lazy = new LazyOuiIndex();
+      const indexOf = () => (lazy as unknown as { index: OuiIndex | null }).index;
+      assert.equal(lazy.lookup('3c:22:fb:10:00:01')?.vendor, 'Apple, Inc.');
+      const first = indexOf();
+      assert.equal(first, defaultOuiIndex(), 'the shared, kept index');
+      lazy.release();
+      lazy.lookup('3c:22:fb:10:00:01');
+      assert.equal(indexOf(), first, 'the same object: not built again');
+      lazy.release();
+    } finally {
+      renameSync(aside, BINARY_INDEX_FILE);
+    }
+    // with the file, each load reads it afresh (cheap), not the shared index
+    const lazy = new LazyOuiIndex();
+    lazy.lookup('3c:22:fb:10:00:01');
+    const loaded = (lazy as unknown as { index: OuiIndex | null }).index;
+    lazy.release();
+    lazy.lookup('3c:22:fb:10:00:01');
+    assert.notEqual((lazy as unknown as { index: OuiIndex | null }).index, loaded, 'loaded again from the file');
+    lazy.release();
   });
 });

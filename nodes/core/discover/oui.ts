@@ -233,22 +233,31 @@ export function indexFromRegistry(): OuiIndex {
   return index.size > 0 ? index : new OuiIndex(JSON.parse(text) as Record<string, string>);
 }
 
-/** The binary index if it is there and made from the registry installed, else the index from the registry. */
-function loadIndex(): OuiIndex {
+/** The binary index, if it is there and made from the registry installed; else null. */
+function binaryIndex(): OuiIndex | null {
   try {
-    const index = OuiIndex.fromBinary(readFileSync(BINARY_INDEX_FILE), registryVersion());
-    if (index) return index;
+    return OuiIndex.fromBinary(readFileSync(BINARY_INDEX_FILE), registryVersion());
   } catch {
-    /* not built: the registry itself */
+    return null; // not built
   }
-  return indexFromRegistry();
 }
 
 let shared: OuiIndex | null = null;
 
-/** The index, loaded once and kept, shared by every caller in the process (tests, benches, tools). */
+/**
+ * The index, loaded once and kept, shared by every caller in the process (tests, benches, tools):
+ * the binary index, else the one from the registry.
+ */
 export function defaultOuiIndex(): OuiIndex {
-  return (shared ??= loadIndex());
+  return (shared ??= binaryIndex() ?? indexFromRegistry());
+}
+
+/**
+ * What a node loads: the binary index afresh (cheap to load again), else the shared index from
+ * the registry, which is kept (~90 ms to build: never built again after an idle minute).
+ */
+function nodeIndex(): OuiIndex {
+  return binaryIndex() ?? defaultOuiIndex();
 }
 
 /** How long the vendor index stays loaded after its last lookup. */
@@ -258,17 +267,16 @@ export const OUI_IDLE_MS = 60_000;
  * Vendor lookups for a long-running node: the index (1.4 MB) is loaded on the first lookup and
  * let go once no lookup came for OUI_IDLE_MS. arp-discover keeps each device's vendor, so lookups
  * come only with MACs it has not seen: in bursts at start, then rarely. Loading the binary index
- * takes about a millisecond (the registry's JSON, when the binary index is missing, ~90 ms).
+ * takes about a millisecond; without it, the index built from the registry's JSON is kept for
+ * good, as it always was (`nodeIndex`).
  */
 export class LazyOuiIndex {
   private index: OuiIndex | null = null;
   private timer: NodeJS.Timeout | null = null;
   private last = 0;
-  /** Times the index was loaded, for tests and the bench. */
-  loads = 0;
 
   constructor(
-    private readonly load: () => OuiIndex = loadIndex,
+    private readonly load: () => OuiIndex = nodeIndex,
     private readonly idleMs = OUI_IDLE_MS,
     private readonly now: () => number = Date.now,
   ) {}
@@ -279,10 +287,7 @@ export class LazyOuiIndex {
 
   lookup(mac: string): VendorMatch | null {
     if (isLocallyAdministered(mac)) return null;
-    if (!this.index) {
-      this.index = this.load();
-      this.loads++;
-    }
+    this.index ??= this.load();
     this.last = this.now();
     if (!this.timer) this.arm(this.idleMs);
     return this.index.lookup(mac);
