@@ -53,8 +53,6 @@ export class TcSession {
   private written = 0;
   private partial = '';
   private pending: Pending | null = null;
-  /** Processes started, for the status and tests: one for the shaper's life unless one ended. */
-  started = 0;
 
   constructor(
     private readonly runner: CommandRunner & Required<Pick<CommandRunner, 'session'>>,
@@ -89,7 +87,6 @@ export class TcSession {
   private open(): CommandSession {
     this.written = 0;
     this.partial = '';
-    this.started++;
     const session: CommandSession = this.runner.session(TC_SESSION_ARGV, {
       onStderr: (text) => {
         if (this.session === session) this.stderr(text);
