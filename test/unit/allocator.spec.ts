@@ -480,6 +480,19 @@ describe('allocator: a priority command and its echo in the registry', () => {
     assert.equal(shown(c.applyRegistry(registry(4))), 4, 'nothing waited for: applies');
   });
 
+  it('a device of two MACs: while a command for one of them waits for its echo, neither takes the older value', () => {
+    const c = new AllocatorController(options);
+    c.allocate(snapshot);
+    const device = (priority: number) => ({ devices: [{ mac: A, macs: [A, B], priority }] });
+    const both = (r: { snapshot: { clients: { mac: string; priority?: number }[] } | null }) => [A, B].map((m) => r.snapshot!.clients.find((x) => x.mac === m)!.priority);
+    assert.deepEqual(both(c.applyRegistry(device(4))), [4, 4]);
+    c.setPriority({ mac: A, priority: 3 });
+    assert.deepEqual(both(c.setPriority({ mac: A, priority: 2 })), [2, 4]);
+    // the echo of "3" for the device: A waits for "2", so B keeps 4 rather than taking 3
+    assert.deepEqual(both(c.applyRegistry(device(3))), [2, 4]);
+    assert.deepEqual(both(c.applyRegistry(device(2))), [2, 2]);
+  });
+
   it('a command whose echo never comes is forgotten after ECHO_WAIT_MS', () => {
     let now = 1_000_000;
     const c = new AllocatorController(options, [], () => now);

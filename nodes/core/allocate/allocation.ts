@@ -303,7 +303,11 @@ export class AllocatorController {
         skipped.push(`${device.macs[0]} has priority ${device.priority}, above ${this.options.maxPriority}`);
         continue;
       }
-      for (const mac of device.macs) if (this.echoSettled(mac, device.priority)) this.remember(mac, device.priority);
+      // a device's priority is one: while any of its MACs waits for a newer command, none takes
+      // the older value (each MAC's list is settled: no short-circuit)
+      let settled = true;
+      for (const mac of device.macs) settled = this.echoSettled(mac, device.priority) && settled;
+      if (settled) for (const mac of device.macs) this.remember(mac, device.priority);
       applied++;
     }
     return { applied, skipped, snapshot: this.last && this.compute(this.last) };
