@@ -120,10 +120,17 @@ interface ProcStat {
   at: number;
 }
 
+/** The fields of a /proc/<pid>[/task/<tid>]/stat the bench reads (times in clock ticks). */
+function readStat(path: string): { name: string; ppid: number; utime: number; stime: number; cutime: number; cstime: number } {
+  const text = readFileSync(path, 'utf8');
+  // the name is in parentheses and may hold spaces: the fields after it start at field 3 (state)
+  const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  return { name: text.slice(text.indexOf('(') + 1, text.lastIndexOf(')')), ppid: Number(f[1]), utime: Number(f[11]), stime: Number(f[12]), cutime: Number(f[13]), cstime: Number(f[14]) };
+}
+
 function procStat(pid: number): ProcStat {
-  const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = text.slice(text.lastIndexOf(')') + 2).split(' '); // f[0] is field 3 (state)
-  return { self: Number(f[11]) + Number(f[12]), children: Number(f[13]) + Number(f[14]), system: Number(f[12]), at: performance.now() };
+  const st = readStat(`/proc/${pid}/stat`);
+  return { self: st.utime + st.stime, children: st.cutime + st.cstime, system: st.stime, at: performance.now() };
 }
 
 /**
@@ -136,11 +143,9 @@ function liveChildren(pid: number): Map<number, { name: string; ticks: number; r
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      const text = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
-      if (Number(f[1]) !== pid) continue;
-      const name = text.slice(text.indexOf('(') + 1, text.lastIndexOf(')'));
-      out.set(Number(entry), { name, ticks: Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]), rss: procStatus(Number(entry)).rss });
+      const st = readStat(`/proc/${entry}/stat`);
+      if (st.ppid !== pid) continue;
+      out.set(Number(entry), { name: st.name, ticks: st.utime + st.stime + st.cutime + st.cstime, rss: procStatus(Number(entry)).rss });
     } catch {
       /* it ended */
     }
@@ -160,12 +165,10 @@ function threadTicks(pid: number): Map<string, number> {
   const by = new Map<string, number>();
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
     try {
-      const text = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      const name = text.slice(text.indexOf('(') + 1, text.lastIndexOf(')'));
-      const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+      const st = readStat(`/proc/${pid}/task/${tid}/stat`);
       // V8's workers and libuv's pool, one line each
-      const group = tid === String(pid) ? 'main thread' : name.replace(/[0-9]+$/, '').trim();
-      by.set(group, (by.get(group) ?? 0) + Number(f[11]) + Number(f[12]));
+      const group = tid === String(pid) ? 'main thread' : st.name.replace(/[0-9]+$/, '').trim();
+      by.set(group, (by.get(group) ?? 0) + st.utime + st.stime);
     } catch {
       /* the thread ended */
     }
@@ -219,8 +222,7 @@ function pidOf(port: number): number {
   const line = execFileSync('ss', ['-Hltnp', 'sport', '=', `:${port}`]).toString();
   for (const m of line.matchAll(/pid=(\d+)/g)) {
     const pid = Number(m[1]);
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === process.pid) return pid;
+    if (readStat(`/proc/${pid}/stat`).ppid === process.pid) return pid;
   }
   throw new Error(`no child process of the bench listens on port ${port}: ${line.trim()}`);
 }
